@@ -1,0 +1,42 @@
+//! The `dialer` command line: parses arguments and dispatches to one module per subcommand.
+
+mod explain;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dialer",
+    version,
+    about = "An actor-based outbound call engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Explain what the dialing policy decides for one number at one instant: its E.164 form,
+    /// zones and local time, whether calling hours are open, and the retry schedule per outcome.
+    Explain(explain::Args),
+}
+
+/// Runs the command line and maps failures to an exit code: 1 for a failed command, 2 for a
+/// usage error (from clap).
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Explain(args) => explain::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr().lock(), "error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

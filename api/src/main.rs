@@ -1,0 +1,5 @@
+//! The `dialer` binary.
+
+fn main() -> std::process::ExitCode {
+    dialer_api::cli::run()
+}

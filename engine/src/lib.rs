@@ -1,0 +1,32 @@
+//! The pure core of dialer.
+//!
+//! This crate decides; it never performs. It owns the domain types (ids, phone numbers, call
+//! statuses), the one function that decides every status change, the retry and calling-hour
+//! policies, the restart policy every supervisor consults, and the timing wheel the scheduler
+//! runs on. It does no I/O, spawns nothing and never reads a clock: every function that depends
+//! on time takes `now` as an argument, so all of it runs in virtual time under test.
+
+pub mod clock;
+pub mod explain;
+pub mod hours;
+pub mod ids;
+pub mod phone;
+pub mod phone_zones;
+pub mod policy;
+pub mod restart;
+pub mod retry;
+pub mod status;
+pub mod wheel;
+pub mod window;
+
+pub use clock::Clock;
+pub use hours::{CallingHours, HoursCheck, ZonePolicy, ZoneSource, Zones};
+pub use ids::{CallId, CampaignId, ContactId, IdError, NodeId};
+pub use phone::{PhoneError, PhoneNumber, Region};
+pub use policy::CampaignPolicy;
+pub use restart::{RestartDecision, RestartPolicy, RestartTracker};
+pub use retry::{PolicyError, RetryDecision, RetryPolicy};
+pub use status::{
+    BlockReason, CallEvent, CallStatus, Disposition, Ignored, Outcome, Transition, transition,
+};
+pub use wheel::{TimerId, TimingWheel};

@@ -1,0 +1,1 @@
+//! Storage traits and backends: the embedded SQLite default, ScyllaDB, and lease stores.
