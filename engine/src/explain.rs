@@ -6,9 +6,9 @@ use std::fmt;
 use chrono::{DateTime, Offset, SecondsFormat, TimeZone, Utc};
 use serde::Serialize;
 
+use crate::campaign::CampaignSettings;
 use crate::hours::{HoursCheck, ZoneSource};
 use crate::phone::PhoneNumber;
-use crate::policy::CampaignPolicy;
 use crate::retry::RetryDecision;
 use crate::status::Outcome;
 
@@ -71,7 +71,7 @@ pub enum PlanEnd {
 
 /// Explains `number` at `at` under `policy`, assuming each attempt ends at once with the same
 /// outcome.
-pub fn explain(number: &PhoneNumber, at: DateTime<Utc>, policy: &CampaignPolicy) -> Explanation {
+pub fn explain(number: &PhoneNumber, at: DateTime<Utc>, policy: &CampaignSettings) -> Explanation {
     let zones = policy.zones_for(number);
     let hours = &policy.calling_hours;
     let zone_views = zones
@@ -120,7 +120,7 @@ pub fn explain(number: &PhoneNumber, at: DateTime<Utc>, policy: &CampaignPolicy)
 fn plan(
     outcome: Outcome,
     at: DateTime<Utc>,
-    policy: &CampaignPolicy,
+    policy: &CampaignSettings,
     zones: &[chrono_tz::Tz],
 ) -> OutcomePlan {
     let mut attempts = Vec::new();
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn explains_a_new_york_number_on_a_saturday_morning() {
-        let policy = CampaignPolicy::default();
+        let policy = CampaignSettings::default();
         let n: PhoneNumber = "+1 212 555 0100".parse().unwrap();
         // Saturday 2026-06-06 10:00 EDT = 14:00 UTC.
         let at = Utc.with_ymd_and_hms(2026, 6, 6, 14, 0, 0).unwrap();
@@ -271,10 +271,10 @@ mod tests {
 
     #[test]
     fn uses_the_campaign_zone_when_the_policy_says_so() {
-        let policy = CampaignPolicy {
+        let policy = CampaignSettings {
             zone_policy: crate::hours::ZonePolicy::Campaign,
             time_zone: chrono_tz::Pacific::Guam,
-            ..CampaignPolicy::default()
+            ..CampaignSettings::default()
         };
         let n: PhoneNumber = "+12125550100".parse().unwrap();
         let at = Utc.with_ymd_and_hms(2026, 6, 6, 14, 0, 0).unwrap();
@@ -294,12 +294,12 @@ mod tests {
     fn says_when_calling_hours_never_open_in_all_zones() {
         // A toll-free NANP number has no geography: it maps to every zone of +1, from Guam to
         // Bermuda, and a one-hour window is never open in all of them at once.
-        let policy = CampaignPolicy {
+        let policy = CampaignSettings {
             calling_hours: yaml_serde::from_str(
                 "[{day_of_week: daily, start_time: '09:00', end_time: '10:00'}]",
             )
             .unwrap(),
-            ..CampaignPolicy::default()
+            ..CampaignSettings::default()
         };
         let n: PhoneNumber = "+1 800 555 0199".parse().unwrap();
         let at = Utc.with_ymd_and_hms(2026, 6, 6, 14, 0, 0).unwrap();

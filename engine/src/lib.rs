@@ -6,24 +6,28 @@
 //! runs on. It does no I/O, spawns nothing and never reads a clock: every function that depends
 //! on time takes `now` as an argument, so all of it runs in virtual time under test.
 
+pub mod call;
+pub mod campaign;
 pub mod clock;
 pub mod explain;
 pub mod hours;
 pub mod ids;
 pub mod phone;
 pub mod phone_zones;
-pub mod policy;
 pub mod restart;
 pub mod retry;
 pub mod status;
 pub mod wheel;
 pub mod window;
 
+pub use call::{AuditKind, Call, CallAudit, CallOrigin, DeferReason, NewCall};
+pub use campaign::{
+    Campaign, CampaignSettings, CampaignState, NewCampaign, SettingsError, SimProfile,
+};
 pub use clock::Clock;
 pub use hours::{CallingHours, HoursCheck, ZonePolicy, ZoneSource, Zones};
 pub use ids::{CallId, CampaignId, ContactId, IdError, NodeId};
 pub use phone::{PhoneError, PhoneNumber, Region};
-pub use policy::CampaignPolicy;
 pub use restart::{RestartDecision, RestartPolicy, RestartTracker};
 pub use retry::{PolicyError, RetryDecision, RetryPolicy};
 pub use status::{

@@ -1,1 +1,25 @@
-//! Storage traits and backends: the embedded SQLite default, ScyllaDB, and lease stores.
+//! Storage for dialer: the traits every backend implements, the embedded SQLite backend (the
+//! default, no server needed), the ScyllaDB backend for scale, and the lease stores that bound
+//! concurrency across processes (Redis) or inside one (in-process).
+//!
+//! This crate stores and retrieves; it decides nothing. Durability rules live here: a write
+//! that returns `Ok` is on disk.
+
+pub mod embedded;
+pub mod error;
+#[cfg(feature = "testsuite")]
+pub mod memory;
+pub mod model;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+pub mod traits;
+
+pub use error::{Result, StorageError};
+pub use model::{
+    AddContact, Attributes, CallFilter, Contact, CounterDelta, DncEntry, DncKind, NewContact,
+    WriteBatch,
+};
+pub use traits::{
+    CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
+    Store,
+};

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use dialer_actors::clock::{Clock, SystemClock};
 use dialer_engine::explain::explain;
-use dialer_engine::{CampaignPolicy, PhoneNumber, Region, RetryPolicy};
+use dialer_engine::{CampaignSettings, PhoneNumber, Region, RetryPolicy};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -17,7 +17,8 @@ pub(crate) struct Args {
     /// The instant to evaluate, RFC 3339 (`2026-06-06T14:00:00Z`); default: now.
     #[arg(long)]
     at: Option<String>,
-    /// A campaign config (YAML): time_zone, zone_policy, default_region, calling_hours, retry.
+    /// A campaign config (YAML): the campaign settings, e.g. time_zone, zone_policy,
+    /// default_region, calling_hours, retry.
     #[arg(long, value_name = "FILE")]
     campaign_config: Option<PathBuf>,
     /// A retry config in the seed's `retry_config.yaml` format; overrides the campaign's `retry`.
@@ -33,8 +34,8 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let mut policy = match &args.campaign_config {
-        Some(path) => load_campaign_policy(path)?,
-        None => CampaignPolicy::default(),
+        Some(path) => load_campaign_settings(path)?,
+        None => CampaignSettings::default(),
     };
     if let Some(path) = &args.retry_config {
         let text = read(path)?;
@@ -73,8 +74,8 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Reads a campaign config file: an optional `version: 1` and the policy fields.
-pub(crate) fn load_campaign_policy(path: &Path) -> anyhow::Result<CampaignPolicy> {
+/// Reads a campaign config file: an optional `version: 1` and the campaign settings.
+pub(crate) fn load_campaign_settings(path: &Path) -> anyhow::Result<CampaignSettings> {
     let text = read(path)?;
     let mut value: yaml_serde::Value =
         yaml_serde::from_str(&text).with_context(|| format!("{} is not YAML", path.display()))?;
@@ -82,5 +83,10 @@ pub(crate) fn load_campaign_policy(path: &Path) -> anyhow::Result<CampaignPolicy
     if let Some(version) = version.filter(|v| v.as_u64() != Some(1)) {
         bail!("{}: version must be 1, got {version:?}", path.display());
     }
-    yaml_serde::from_value(value).with_context(|| format!("{}", path.display()))
+    let settings: CampaignSettings =
+        yaml_serde::from_value(value).with_context(|| format!("{}", path.display()))?;
+    settings
+        .validate()
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(settings)
 }

@@ -1,0 +1,371 @@
+//! The embedded backend, dialer's default: SQLite (bundled) in WAL mode in one data directory.
+//!
+//! All writes go through one writer thread that commits them in groups (see `writer`);
+//! reads run on a small pool of connections (see `read`). An acknowledged write is durable at
+//! the configured `synchronous` level: `NORMAL` (the default) survives a process crash or
+//! `kill -9`; `FULL` also survives a power loss, at the cost of an fsync per commit.
+
+mod codec;
+mod read;
+mod schema;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dialer_engine::{
+    Call, CallAudit, CallId, CallStatus, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
+};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Result, StorageError};
+use crate::model::{AddContact, CallFilter, Contact, DncEntry, DncKind, NewContact, WriteBatch};
+use crate::traits::{
+    CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
+    Store,
+};
+use writer::Job;
+
+/// SQLite's `synchronous` setting for the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// Durable across process crashes; the last commits may be lost on power failure.
+    #[default]
+    Normal,
+    /// Durable across power failure: an fsync per group commit.
+    Full,
+}
+
+/// How to open the embedded store.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// The data directory; the database is `dialer.sqlite` inside it.
+    pub dir: PathBuf,
+    pub synchronous: Synchronous,
+    /// Writes that may wait for the writer before senders are slowed down (backpressure).
+    pub queue_depth: usize,
+    /// Read connections kept open.
+    pub readers: usize,
+}
+
+impl EmbeddedConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            synchronous: Synchronous::Normal,
+            queue_depth: 8192,
+            readers: 4,
+        }
+    }
+}
+
+/// The embedded store.
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    max_readers: usize,
+}
+
+const DB_FILE: &str = "dialer.sqlite";
+
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StorageError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `config.dir`, applying pending migrations.
+    /// `now` stamps the migration records.
+    pub fn open(config: &EmbeddedConfig, now: DateTime<Utc>) -> Result<Self> {
+        std::fs::create_dir_all(&config.dir).map_err(|e| {
+            StorageError::Unavailable(format!("cannot create {}: {e}", config.dir.display()))
+        })?;
+        let path = config.dir.join(DB_FILE);
+        let mut conn = open_connection(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
+        let sync = match config.synchronous {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF;
+             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
+        ))?;
+        schema::migrate(&mut conn, now.timestamp_millis())?;
+        let (tx, rx) = mpsc::channel(config.queue_depth.max(1));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("dialer-sqlite-writer".into())
+            .spawn(move || writer::run(conn, rx, done_tx))
+            .map_err(|e| {
+                StorageError::Unavailable(format!("cannot start the writer thread: {e}"))
+            })?;
+        Ok(Self {
+            path,
+            writer: Mutex::new(Some(tx)),
+            writer_done: Mutex::new(Some(done_rx)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            max_readers: config.readers.max(1),
+        })
+    }
+
+    /// The schema version this binary writes.
+    pub fn schema_version() -> i64 {
+        schema::latest_version()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
+        let sender = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StorageError::Closed)?;
+        let (ack, answer) = oneshot::channel();
+        sender
+            .send(make(ack))
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        answer.await.map_err(|_| {
+            StorageError::Unavailable("the write was dropped by a failed commit".into())
+        })?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+        };
+        let pool = Arc::clone(&self.readers);
+        let max = self.max_readers;
+        tokio::task::spawn_blocking(move || {
+            let result = f(&conn);
+            let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < max {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StorageError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl CampaignStore for EmbeddedStore {
+    async fn create_campaign(&self, new: NewCampaign, now: DateTime<Utc>) -> Result<Campaign> {
+        self.write(|ack| Job::CreateCampaign(new, now, ack)).await
+    }
+
+    async fn get_campaign(&self, id: CampaignId) -> Result<Option<Campaign>> {
+        self.read(move |c| read::campaign(c, id)).await
+    }
+
+    async fn list_campaigns(&self, after: Option<CampaignId>, limit: u32) -> Result<Vec<Campaign>> {
+        self.read(move |c| read::campaigns(c, after, limit)).await
+    }
+
+    async fn update_campaign(&self, campaign: &Campaign) -> Result<()> {
+        let campaign = Box::new(campaign.clone());
+        self.write(|ack| Job::UpdateCampaign(campaign, ack)).await
+    }
+}
+
+#[async_trait]
+impl ContactStore for EmbeddedStore {
+    async fn add_contacts(
+        &self,
+        campaign: CampaignId,
+        contacts: Vec<NewContact>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AddContact>> {
+        self.write(|ack| Job::AddContacts(campaign, contacts, now, ack))
+            .await
+    }
+
+    async fn contacts_page(
+        &self,
+        campaign: CampaignId,
+        after: Option<ContactId>,
+        limit: u32,
+    ) -> Result<Vec<Contact>> {
+        self.read(move |c| read::contacts_page(c, campaign, after, limit))
+            .await
+    }
+
+    async fn get_contact(
+        &self,
+        campaign: CampaignId,
+        phone: &PhoneNumber,
+    ) -> Result<Option<Contact>> {
+        let phone = phone.clone();
+        self.read(move |c| read::contact(c, campaign, &phone)).await
+    }
+
+    async fn count_contacts(&self, campaign: CampaignId) -> Result<u64> {
+        self.read(move |c| read::count_contacts(c, campaign)).await
+    }
+}
+
+#[async_trait]
+impl CallStore for EmbeddedStore {
+    async fn get_call(&self, id: CallId) -> Result<Option<Call>> {
+        self.read(move |c| read::call(c, id)).await
+    }
+
+    async fn list_calls(
+        &self,
+        filter: &CallFilter,
+        before: Option<CallId>,
+        limit: u32,
+    ) -> Result<Vec<Call>> {
+        let filter = filter.clone();
+        self.read(move |c| read::calls(c, &filter, before, limit))
+            .await
+    }
+
+    async fn calls_by_status(
+        &self,
+        statuses: &[CallStatus],
+        after: Option<CallId>,
+        limit: u32,
+    ) -> Result<Vec<Call>> {
+        let statuses = statuses.to_vec();
+        self.read(move |c| read::calls_by_status(c, &statuses, after, limit))
+            .await
+    }
+
+    async fn latest_call_to(
+        &self,
+        campaign: CampaignId,
+        phone: &PhoneNumber,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Call>> {
+        let phone = phone.clone();
+        self.read(move |c| read::latest_call_to(c, campaign, &phone, since))
+            .await
+    }
+}
+
+#[async_trait]
+impl EventStore for EmbeddedStore {
+    async fn events_for_call(&self, id: CallId) -> Result<Vec<CallAudit>> {
+        self.read(move |c| read::events(c, id)).await
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for EmbeddedStore {
+    async fn due_calls(
+        &self,
+        before: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, CallId)>,
+        limit: u32,
+    ) -> Result<Vec<(DateTime<Utc>, CallId)>> {
+        self.read(move |c| read::due(c, before, after, limit)).await
+    }
+}
+
+#[async_trait]
+impl DncStore for EmbeddedStore {
+    async fn add_dnc(&self, entries: Vec<DncEntry>) -> Result<u32> {
+        self.write(|ack| Job::AddDnc(entries, ack)).await
+    }
+
+    async fn remove_dnc(&self, phone: &PhoneNumber, kind: DncKind) -> Result<bool> {
+        let phone = phone.clone();
+        self.write(|ack| Job::RemoveDnc(phone, kind, ack)).await
+    }
+
+    async fn check_dnc(&self, phone: &PhoneNumber) -> Result<Vec<DncEntry>> {
+        let phone = phone.clone();
+        self.read(move |c| read::dnc_for(c, &phone)).await
+    }
+
+    async fn list_dnc(
+        &self,
+        kind: Option<DncKind>,
+        after: Option<(PhoneNumber, DncKind)>,
+        limit: u32,
+    ) -> Result<Vec<DncEntry>> {
+        self.read(move |c| read::dnc_list(c, kind, after, limit))
+            .await
+    }
+}
+
+#[async_trait]
+impl CounterStore for EmbeddedStore {
+    async fn counters(&self, campaign: CampaignId) -> Result<BTreeMap<String, i64>> {
+        self.read(move |c| read::counters(c, campaign)).await
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write(|ack| Job::Batch(batch, ack)).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        if self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+        {
+            return Err(StorageError::Closed);
+        }
+        self.read(read::ping).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        // Dropping the last sender lets the writer drain its queue and stop.
+        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let done = self
+            .writer_done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(done) = done {
+            tokio::task::spawn_blocking(move || done.recv())
+                .await
+                .map_err(|e| StorageError::Unavailable(format!("writer did not stop: {e}")))?
+                .ok();
+        }
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+}

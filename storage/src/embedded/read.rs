@@ -1,0 +1,265 @@
+//! The read side of the embedded store: queries on a small pool of read-only connections, run on
+//! tokio's blocking threads. In WAL mode readers see the last committed state and never block
+//! the writer.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use dialer_engine::{
+    Call, CallAudit, CallId, CallStatus, Campaign, CampaignId, ContactId, PhoneNumber,
+};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value};
+
+use super::codec::{
+    CALL_COLUMNS, CAMPAIGN_COLUMNS, CONTACT_COLUMNS, DNC_COLUMNS, EVENT_COLUMNS, call_from_row,
+    campaign_from_row, contact_from_row, dnc_from_row, due_from_row, event_from_row, id_bytes, ms,
+};
+use crate::error::Result;
+use crate::model::{CallFilter, Contact, DncEntry, DncKind};
+
+/// Runs `sql` and maps every row, stopping at the first unreadable one.
+fn collect<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(f(row)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn campaign(conn: &Connection, id: CampaignId) -> Result<Option<Campaign>> {
+    let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?1");
+    Ok(collect(conn, &sql, [id.get()], campaign_from_row)?
+        .into_iter()
+        .next())
+}
+
+pub(crate) fn campaigns(
+    conn: &Connection,
+    after: Option<CampaignId>,
+    limit: u32,
+) -> Result<Vec<Campaign>> {
+    let sql =
+        format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id > ?1 ORDER BY id LIMIT ?2");
+    collect(
+        conn,
+        &sql,
+        params![after.map_or(0, |a| a.get()), limit],
+        campaign_from_row,
+    )
+}
+
+pub(crate) fn contacts_page(
+    conn: &Connection,
+    campaign: CampaignId,
+    after: Option<ContactId>,
+    limit: u32,
+) -> Result<Vec<Contact>> {
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    );
+    collect(
+        conn,
+        &sql,
+        params![campaign.get(), after.map_or(0, |a| a.get()), limit],
+        contact_from_row,
+    )
+}
+
+pub(crate) fn contact(
+    conn: &Connection,
+    campaign: CampaignId,
+    phone: &PhoneNumber,
+) -> Result<Option<Contact>> {
+    let sql =
+        format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign_id = ?1 AND phone = ?2");
+    Ok(collect(
+        conn,
+        &sql,
+        params![campaign.get(), phone.as_str()],
+        contact_from_row,
+    )?
+    .into_iter()
+    .next())
+}
+
+pub(crate) fn count_contacts(conn: &Connection, campaign: CampaignId) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM contacts WHERE campaign_id = ?1",
+        [campaign.get()],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+pub(crate) fn call(conn: &Connection, id: CallId) -> Result<Option<Call>> {
+    let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE call_id = ?1");
+    Ok(collect(conn, &sql, [id_bytes(id)], call_from_row)?
+        .into_iter()
+        .next())
+}
+
+pub(crate) fn calls(
+    conn: &Connection,
+    f: &CallFilter,
+    before: Option<CallId>,
+    limit: u32,
+) -> Result<Vec<Call>> {
+    let mut sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, v: Value| {
+        args.push(v);
+        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(c) = f.campaign_id {
+        arg(&mut sql, " AND campaign_id = ?", Value::Integer(c.get()));
+    }
+    if let Some(s) = f.status {
+        arg(
+            &mut sql,
+            " AND status = ?",
+            Value::Text(s.as_str().to_owned()),
+        );
+    }
+    if let Some(o) = f.origin {
+        arg(
+            &mut sql,
+            " AND origin = ?",
+            Value::Text(o.as_str().to_owned()),
+        );
+    }
+    if let Some(t) = f.scheduled_from {
+        arg(&mut sql, " AND scheduled_at >= ?", Value::Integer(ms(t)));
+    }
+    if let Some(t) = f.scheduled_to {
+        arg(&mut sql, " AND scheduled_at < ?", Value::Integer(ms(t)));
+    }
+    if let Some(b) = before {
+        arg(
+            &mut sql,
+            " AND call_id < ?",
+            Value::Blob(id_bytes(b).to_vec()),
+        );
+    }
+    arg(
+        &mut sql,
+        " ORDER BY call_id DESC LIMIT ?",
+        Value::Integer(i64::from(limit)),
+    );
+    collect(conn, &sql, params_from_iter(args), call_from_row)
+}
+
+pub(crate) fn calls_by_status(
+    conn: &Connection,
+    statuses: &[CallStatus],
+    after: Option<CallId>,
+    limit: u32,
+) -> Result<Vec<Call>> {
+    if statuses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (0..statuses.len()).map(|i| format!("?{}", i + 3)).collect();
+    let sql = format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE call_id > ?1 AND status IN ({}) ORDER BY call_id LIMIT ?2",
+        marks.join(", ")
+    );
+    let mut args: Vec<Value> = vec![
+        Value::Blob(after.map_or_else(|| vec![0u8; 0], |a| id_bytes(a).to_vec())),
+        Value::Integer(i64::from(limit)),
+    ];
+    args.extend(statuses.iter().map(|s| Value::Text(s.as_str().to_owned())));
+    collect(conn, &sql, params_from_iter(args), call_from_row)
+}
+
+pub(crate) fn latest_call_to(
+    conn: &Connection,
+    campaign: CampaignId,
+    phone: &PhoneNumber,
+    since: DateTime<Utc>,
+) -> Result<Option<Call>> {
+    let sql = format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE campaign_id = ?1 AND phone = ?2 AND created_at >= ?3
+         ORDER BY created_at DESC, call_id DESC LIMIT 1"
+    );
+    Ok(collect(
+        conn,
+        &sql,
+        params![campaign.get(), phone.as_str(), ms(since)],
+        call_from_row,
+    )?
+    .into_iter()
+    .next())
+}
+
+pub(crate) fn events(conn: &Connection, id: CallId) -> Result<Vec<CallAudit>> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM call_events WHERE call_id = ?1 ORDER BY id");
+    collect(conn, &sql, [id_bytes(id)], event_from_row)
+}
+
+pub(crate) fn due(
+    conn: &Connection,
+    before: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, CallId)>,
+    limit: u32,
+) -> Result<Vec<(DateTime<Utc>, CallId)>> {
+    // Row-value comparison keeps the cursor exact when many calls share a due time.
+    let (after_ms, after_id) = after.map_or((i64::MIN, Vec::new()), |(t, id)| {
+        (ms(t), id_bytes(id).to_vec())
+    });
+    collect(
+        conn,
+        "SELECT due_at, call_id FROM calls
+         WHERE status IN ('SCHEDULED', 'RETRYING') AND due_at < ?1 AND (due_at, call_id) > (?2, ?3)
+         ORDER BY due_at, call_id LIMIT ?4",
+        params![ms(before), after_ms, after_id, limit],
+        due_from_row,
+    )
+}
+
+pub(crate) fn dnc_for(conn: &Connection, phone: &PhoneNumber) -> Result<Vec<DncEntry>> {
+    let sql = format!("SELECT {DNC_COLUMNS} FROM dnc WHERE phone = ?1 ORDER BY kind");
+    collect(conn, &sql, [phone.as_str()], dnc_from_row)
+}
+
+pub(crate) fn dnc_list(
+    conn: &Connection,
+    kind: Option<DncKind>,
+    after: Option<(PhoneNumber, DncKind)>,
+    limit: u32,
+) -> Result<Vec<DncEntry>> {
+    let (after_phone, after_kind) = after.map_or((String::new(), String::new()), |(p, k)| {
+        (p.as_str().to_owned(), k.as_str().to_owned())
+    });
+    let sql = format!(
+        "SELECT {DNC_COLUMNS} FROM dnc WHERE (phone, kind) > (?1, ?2) AND (?3 IS NULL OR kind = ?3)
+         ORDER BY phone, kind LIMIT ?4"
+    );
+    collect(
+        conn,
+        &sql,
+        params![after_phone, after_kind, kind.map(|k| k.as_str()), limit],
+        dnc_from_row,
+    )
+}
+
+pub(crate) fn counters(conn: &Connection, campaign: CampaignId) -> Result<BTreeMap<String, i64>> {
+    let rows = collect(
+        conn,
+        "SELECT name, value FROM counters WHERE campaign_id = ?1 ORDER BY name",
+        [campaign.get()],
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+    )?;
+    Ok(rows.into_iter().collect())
+}
+
+pub(crate) fn ping(conn: &Connection) -> Result<()> {
+    conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+        .optional()?;
+    Ok(())
+}

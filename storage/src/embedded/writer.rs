@@ -1,0 +1,339 @@
+//! The single writer of the embedded store: one thread owns the write connection and commits
+//! every queued write in one transaction per round (group commit).
+//!
+//! Writers queue a job and wait for its acknowledgement, which is sent only after the
+//! transaction holding it committed — so an acknowledged write is on disk (to the
+//! `synchronous` level configured). While one round commits, the next round's jobs queue up, so
+//! the cost of a commit is shared by every write that arrived during the previous one. Each job
+//! runs inside its own savepoint: a job that fails (a constraint, a missing campaign) is rolled
+//! back and answered with its error without failing the others in its round.
+
+use std::sync::mpsc as std_mpsc;
+
+use chrono::{DateTime, Utc};
+use dialer_engine::{Campaign, CampaignId, CampaignState, NewCampaign, PhoneNumber};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::codec::{attributes_json, audit_detail, id_bytes, ms, settings_json};
+use crate::error::{Result, StorageError};
+use crate::model::{AddContact, DncEntry, DncKind, NewContact, WriteBatch};
+
+type Ack<T> = oneshot::Sender<Result<T>>;
+
+/// A write waiting for the writer thread.
+pub(crate) enum Job {
+    Batch(WriteBatch, Ack<()>),
+    CreateCampaign(NewCampaign, DateTime<Utc>, Ack<Campaign>),
+    UpdateCampaign(Box<Campaign>, Ack<()>),
+    AddContacts(
+        CampaignId,
+        Vec<NewContact>,
+        DateTime<Utc>,
+        Ack<Vec<AddContact>>,
+    ),
+    AddDnc(Vec<DncEntry>, Ack<u32>),
+    RemoveDnc(PhoneNumber, DncKind, Ack<bool>),
+}
+
+/// A finished job: its answer, sent once the round commits.
+enum Done {
+    Unit(Ack<()>, Result<()>),
+    Campaign(Ack<Campaign>, Box<Result<Campaign>>),
+    Contacts(Ack<Vec<AddContact>>, Result<Vec<AddContact>>),
+    Count(Ack<u32>, Result<u32>),
+    Flag(Ack<bool>, Result<bool>),
+}
+
+impl Done {
+    /// Sends the job's own answer, or `err` for every job when the round failed to commit.
+    fn send(self, err: Option<&StorageError>) {
+        fn pick<T>(r: Result<T>, err: Option<&StorageError>) -> Result<T> {
+            match err {
+                Some(e) => Err(e.clone()),
+                None => r,
+            }
+        }
+        // A dropped receiver means the caller gave up waiting; the write stands regardless.
+        match self {
+            Self::Unit(ack, r) => drop(ack.send(pick(r, err))),
+            Self::Campaign(ack, r) => drop(ack.send(pick(*r, err))),
+            Self::Contacts(ack, r) => drop(ack.send(pick(r, err))),
+            Self::Count(ack, r) => drop(ack.send(pick(r, err))),
+            Self::Flag(ack, r) => drop(ack.send(pick(r, err))),
+        }
+    }
+}
+
+/// Round size limits: enough to share a commit widely, small enough to keep latency bounded.
+pub(crate) const MAX_JOBS_PER_ROUND: usize = 2048;
+
+/// Runs the writer loop until every sender is gone, then reports on `done`.
+pub(crate) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, done: std_mpsc::Sender<()>) {
+    let mut round = Vec::with_capacity(MAX_JOBS_PER_ROUND);
+    while let Some(first) = rx.blocking_recv() {
+        round.push(first);
+        while round.len() < MAX_JOBS_PER_ROUND {
+            match rx.try_recv() {
+                Ok(job) => round.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_round(&mut conn, &mut round);
+    }
+    let _ = done.send(());
+}
+
+fn commit_round(conn: &mut Connection, round: &mut Vec<Job>) {
+    let mut finished: Vec<Done> = Vec::with_capacity(round.len());
+    let outcome = (|| -> Result<()> {
+        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for job in round.drain(..) {
+            finished.push(run_job(&mut tx, job)?);
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    // A failed commit leaves nothing written: every job of the round hears the error, including
+    // the ones not reached (their acks were dropped with `round`, which callers see as closed).
+    let err = outcome.err();
+    for done in finished {
+        done.send(err.as_ref());
+    }
+    round.clear();
+}
+
+/// Runs one job inside a savepoint; `Err` only when the savepoint machinery itself fails.
+fn run_job(tx: &mut Transaction<'_>, job: Job) -> Result<Done> {
+    let mut sp = tx.savepoint()?;
+    let done = match job {
+        Job::Batch(batch, ack) => Done::Unit(ack, apply_batch(&sp, &batch)),
+        Job::CreateCampaign(new, now, ack) => {
+            Done::Campaign(ack, Box::new(create_campaign(&sp, new, now)))
+        }
+        Job::UpdateCampaign(c, ack) => Done::Unit(ack, update_campaign(&sp, &c)),
+        Job::AddContacts(campaign, contacts, now, ack) => {
+            Done::Contacts(ack, add_contacts(&sp, campaign, contacts, now))
+        }
+        Job::AddDnc(entries, ack) => Done::Count(ack, add_dnc(&sp, &entries)),
+        Job::RemoveDnc(phone, kind, ack) => Done::Flag(ack, remove_dnc(&sp, &phone, kind)),
+    };
+    let failed = match &done {
+        Done::Unit(_, r) => r.is_err(),
+        Done::Campaign(_, r) => r.is_err(),
+        Done::Contacts(_, r) => r.is_err(),
+        Done::Count(_, r) => r.is_err(),
+        Done::Flag(_, r) => r.is_err(),
+    };
+    if failed {
+        sp.rollback()?;
+    }
+    sp.commit()?;
+    Ok(done)
+}
+
+fn apply_batch(tx: &Connection, b: &WriteBatch) -> Result<()> {
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO calls (call_id, campaign_id, contact_id, phone, origin, status, attempt_count, max_attempts,
+                created_at, updated_at, scheduled_at, due_at, last_attempt_at, last_outcome, total_call_time,
+                external_call_id, error_message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT (call_id) DO UPDATE SET
+                status = excluded.status, attempt_count = excluded.attempt_count,
+                max_attempts = excluded.max_attempts, updated_at = excluded.updated_at,
+                due_at = excluded.due_at, last_attempt_at = excluded.last_attempt_at,
+                last_outcome = excluded.last_outcome, total_call_time = excluded.total_call_time,
+                external_call_id = excluded.external_call_id, error_message = excluded.error_message",
+        )?;
+        for c in &b.calls {
+            upsert.execute(params![
+                id_bytes(c.call_id),
+                c.campaign_id.get(),
+                c.contact_id.map(|id| id.get()),
+                c.phone_number.as_str(),
+                c.origin.as_str(),
+                c.status.as_str(),
+                c.attempt_count,
+                c.max_attempts,
+                ms(c.created_at),
+                ms(c.updated_at),
+                ms(c.scheduled_at),
+                c.due_at.map(ms),
+                c.last_attempt_at.map(ms),
+                c.last_outcome.map(|o| o.as_str()),
+                c.total_call_time,
+                c.external_call_id,
+                c.error_message,
+            ])?;
+        }
+    }
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO call_events (call_id, campaign_id, at, attempt, kind, from_status, to_status, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for a in &b.audits {
+            insert.execute(params![
+                id_bytes(a.call_id),
+                a.campaign_id.get(),
+                ms(a.at),
+                a.attempt,
+                a.kind.name(),
+                a.from_status.map(|s| s.as_str()),
+                a.to_status.map(|s| s.as_str()),
+                audit_detail(&a.kind)?,
+            ])?;
+        }
+    }
+    {
+        let mut add = tx.prepare_cached(
+            "INSERT INTO counters (campaign_id, name, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (campaign_id, name) DO UPDATE SET value = value + excluded.value",
+        )?;
+        for d in &b.counters {
+            add.execute(params![d.campaign_id.get(), d.name, d.delta])?;
+        }
+    }
+    let mut cursor = tx.prepare_cached(
+        "UPDATE campaigns SET dial_cursor = MAX(COALESCE(dial_cursor, 0), ?2) WHERE id = ?1",
+    )?;
+    for (campaign, contact) in &b.cursors {
+        if cursor.execute(params![campaign.get(), contact.get()])? == 0 {
+            return Err(StorageError::NotFound {
+                what: "campaign",
+                id: campaign.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn create_campaign(tx: &Connection, new: NewCampaign, now: DateTime<Utc>) -> Result<Campaign> {
+    tx.execute(
+        "INSERT INTO campaigns (name, description, is_active, state, settings, dial_cursor, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?6)",
+        params![new.name, new.description, new.is_active, CampaignState::Draft.as_str(), settings_json(&new.settings)?, ms(now)],
+    )?;
+    let id = CampaignId::new(tx.last_insert_rowid())
+        .map_err(|e| StorageError::Corrupt(format!("campaign id: {e}")))?;
+    Ok(Campaign {
+        id,
+        name: new.name,
+        description: new.description,
+        is_active: new.is_active,
+        state: CampaignState::Draft,
+        settings: new.settings,
+        dial_cursor: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+fn update_campaign(tx: &Connection, c: &Campaign) -> Result<()> {
+    let changed = tx.execute(
+        "UPDATE campaigns SET name = ?2, description = ?3, is_active = ?4, state = ?5, settings = ?6,
+            dial_cursor = ?7, updated_at = ?8 WHERE id = ?1",
+        params![
+            c.id.get(),
+            c.name,
+            c.description,
+            c.is_active,
+            c.state.as_str(),
+            settings_json(&c.settings)?,
+            c.dial_cursor.map(|id| id.get()),
+            ms(c.updated_at)
+        ],
+    )?;
+    if changed == 0 {
+        return Err(StorageError::NotFound {
+            what: "campaign",
+            id: c.id.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn add_contacts(
+    tx: &Connection,
+    campaign: CampaignId,
+    contacts: Vec<NewContact>,
+    now: DateTime<Utc>,
+) -> Result<Vec<AddContact>> {
+    let exists: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM campaigns WHERE id = ?1",
+            [campaign.get()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        return Err(StorageError::NotFound {
+            what: "campaign",
+            id: campaign.to_string(),
+        });
+    }
+    let mut find = tx.prepare_cached(
+        "SELECT id, attributes FROM contacts WHERE campaign_id = ?1 AND phone = ?2",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO contacts (campaign_id, phone, attributes, added_at) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut merge = tx.prepare_cached("UPDATE contacts SET attributes = ?2 WHERE id = ?1")?;
+    let mut out = Vec::with_capacity(contacts.len());
+    for c in contacts {
+        let existing: Option<(i64, String)> = find
+            .query_row(params![campaign.get(), c.phone_number.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let contact_id = |v: i64| {
+            dialer_engine::ContactId::new(v)
+                .map_err(|e| StorageError::Corrupt(format!("contact id: {e}")))
+        };
+        match existing {
+            Some((id, old)) => {
+                if !c.attributes.is_empty() {
+                    let mut attrs: crate::model::Attributes = serde_json::from_str(&old)
+                        .map_err(|e| StorageError::Corrupt(format!("attributes: {e}")))?;
+                    attrs.extend(c.attributes);
+                    merge.execute(params![id, attributes_json(&attrs)?])?;
+                }
+                out.push(AddContact::Merged(contact_id(id)?));
+            }
+            None => {
+                insert.execute(params![
+                    campaign.get(),
+                    c.phone_number.as_str(),
+                    attributes_json(&c.attributes)?,
+                    ms(now)
+                ])?;
+                out.push(AddContact::Added(contact_id(tx.last_insert_rowid())?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn add_dnc(tx: &Connection, entries: &[DncEntry]) -> Result<u32> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO dnc (phone, kind, source, added_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    )?;
+    let mut added = 0;
+    for e in entries {
+        added += insert.execute(params![
+            e.phone_number.as_str(),
+            e.kind.as_str(),
+            e.source,
+            ms(e.added_at)
+        ])? as u32;
+    }
+    Ok(added)
+}
+
+fn remove_dnc(tx: &Connection, phone: &PhoneNumber, kind: DncKind) -> Result<bool> {
+    Ok(tx.execute(
+        "DELETE FROM dnc WHERE phone = ?1 AND kind = ?2",
+        params![phone.as_str(), kind.as_str()],
+    )? > 0)
+}

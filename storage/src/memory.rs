@@ -1,0 +1,388 @@
+//! An in-memory backend for tests (feature `testsuite`): the simplest implementation of the
+//! traits, which makes it the model the other backends are checked against, and a store that
+//! completes synchronously, so actor tests under paused tokio time stay deterministic.
+//!
+//! It is not durable and never used by `dialer serve`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dialer_engine::{
+    Call, CallAudit, CallId, CallStatus, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
+};
+
+use crate::error::{Result, StorageError};
+use crate::model::{
+    AddContact, CallFilter, Contact, DUE_STATUSES, DncEntry, DncKind, NewContact, WriteBatch,
+};
+use crate::traits::{
+    CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
+    Store,
+};
+
+#[derive(Debug, Default)]
+struct State {
+    campaigns: BTreeMap<CampaignId, Campaign>,
+    next_campaign: i64,
+    contacts: BTreeMap<ContactId, Contact>,
+    contact_by_phone: HashMap<(CampaignId, PhoneNumber), ContactId>,
+    next_contact: i64,
+    calls: BTreeMap<CallId, Call>,
+    events: HashMap<CallId, Vec<CallAudit>>,
+    dnc: BTreeMap<(PhoneNumber, DncKind), DncEntry>,
+    counters: BTreeMap<(CampaignId, String), i64>,
+    closed: bool,
+}
+
+/// The in-memory store.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, State>> {
+        let guard = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.closed {
+            Err(StorageError::Closed)
+        } else {
+            Ok(guard)
+        }
+    }
+}
+
+fn page<T: Clone>(items: impl Iterator<Item = T>, limit: u32) -> Vec<T> {
+    items.take(limit as usize).collect()
+}
+
+#[async_trait]
+impl CampaignStore for MemoryStore {
+    async fn create_campaign(&self, new: NewCampaign, now: DateTime<Utc>) -> Result<Campaign> {
+        let mut s = self.state()?;
+        s.next_campaign += 1;
+        let id =
+            CampaignId::new(s.next_campaign).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let c = Campaign {
+            id,
+            name: new.name,
+            description: new.description,
+            is_active: new.is_active,
+            state: dialer_engine::CampaignState::Draft,
+            settings: new.settings,
+            dial_cursor: None,
+            created_at: now,
+            updated_at: now,
+        };
+        s.campaigns.insert(id, c.clone());
+        Ok(c)
+    }
+
+    async fn get_campaign(&self, id: CampaignId) -> Result<Option<Campaign>> {
+        Ok(self.state()?.campaigns.get(&id).cloned())
+    }
+
+    async fn list_campaigns(&self, after: Option<CampaignId>, limit: u32) -> Result<Vec<Campaign>> {
+        let s = self.state()?;
+        Ok(page(
+            s.campaigns
+                .values()
+                .filter(|c| after.is_none_or(|a| c.id > a))
+                .cloned(),
+            limit,
+        ))
+    }
+
+    async fn update_campaign(&self, campaign: &Campaign) -> Result<()> {
+        let mut s = self.state()?;
+        let existing = s
+            .campaigns
+            .get_mut(&campaign.id)
+            .ok_or_else(|| StorageError::NotFound {
+                what: "campaign",
+                id: campaign.id.to_string(),
+            })?;
+        let created_at = existing.created_at;
+        *existing = Campaign {
+            created_at,
+            ..campaign.clone()
+        };
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ContactStore for MemoryStore {
+    async fn add_contacts(
+        &self,
+        campaign: CampaignId,
+        contacts: Vec<NewContact>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AddContact>> {
+        let mut s = self.state()?;
+        if !s.campaigns.contains_key(&campaign) {
+            return Err(StorageError::NotFound {
+                what: "campaign",
+                id: campaign.to_string(),
+            });
+        }
+        let mut out = Vec::with_capacity(contacts.len());
+        for new in contacts {
+            let key = (campaign, new.phone_number.clone());
+            if let Some(id) = s.contact_by_phone.get(&key).copied() {
+                if let Some(existing) = s.contacts.get_mut(&id) {
+                    existing.attributes.extend(new.attributes);
+                }
+                out.push(AddContact::Merged(id));
+                continue;
+            }
+            s.next_contact += 1;
+            let id =
+                ContactId::new(s.next_contact).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            s.contact_by_phone.insert(key, id);
+            s.contacts.insert(
+                id,
+                Contact {
+                    id,
+                    campaign_id: campaign,
+                    phone_number: new.phone_number,
+                    attributes: new.attributes,
+                    added_at: now,
+                },
+            );
+            out.push(AddContact::Added(id));
+        }
+        Ok(out)
+    }
+
+    async fn contacts_page(
+        &self,
+        campaign: CampaignId,
+        after: Option<ContactId>,
+        limit: u32,
+    ) -> Result<Vec<Contact>> {
+        let s = self.state()?;
+        let items = s
+            .contacts
+            .values()
+            .filter(|c| c.campaign_id == campaign && after.is_none_or(|a| c.id > a))
+            .cloned();
+        Ok(page(items, limit))
+    }
+
+    async fn get_contact(
+        &self,
+        campaign: CampaignId,
+        phone: &PhoneNumber,
+    ) -> Result<Option<Contact>> {
+        let s = self.state()?;
+        Ok(s.contact_by_phone
+            .get(&(campaign, phone.clone()))
+            .and_then(|id| s.contacts.get(id))
+            .cloned())
+    }
+
+    async fn count_contacts(&self, campaign: CampaignId) -> Result<u64> {
+        Ok(self
+            .state()?
+            .contacts
+            .values()
+            .filter(|c| c.campaign_id == campaign)
+            .count() as u64)
+    }
+}
+
+#[async_trait]
+impl CallStore for MemoryStore {
+    async fn get_call(&self, id: CallId) -> Result<Option<Call>> {
+        Ok(self.state()?.calls.get(&id).cloned())
+    }
+
+    async fn list_calls(
+        &self,
+        filter: &CallFilter,
+        before: Option<CallId>,
+        limit: u32,
+    ) -> Result<Vec<Call>> {
+        let s = self.state()?;
+        let items = s
+            .calls
+            .values()
+            .rev()
+            .filter(|c| before.is_none_or(|b| c.call_id < b) && filter.matches(c))
+            .cloned();
+        Ok(page(items, limit))
+    }
+
+    async fn calls_by_status(
+        &self,
+        statuses: &[CallStatus],
+        after: Option<CallId>,
+        limit: u32,
+    ) -> Result<Vec<Call>> {
+        let s = self.state()?;
+        let items = s
+            .calls
+            .values()
+            .filter(|c| after.is_none_or(|a| c.call_id > a) && statuses.contains(&c.status))
+            .cloned();
+        Ok(page(items, limit))
+    }
+
+    async fn latest_call_to(
+        &self,
+        campaign: CampaignId,
+        phone: &PhoneNumber,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Call>> {
+        let s = self.state()?;
+        Ok(s.calls
+            .values()
+            .filter(|c| {
+                c.campaign_id == campaign && &c.phone_number == phone && c.created_at >= since
+            })
+            .max_by_key(|c| (c.created_at, c.call_id))
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn events_for_call(&self, id: CallId) -> Result<Vec<CallAudit>> {
+        Ok(self.state()?.events.get(&id).cloned().unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for MemoryStore {
+    async fn due_calls(
+        &self,
+        before: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, CallId)>,
+        limit: u32,
+    ) -> Result<Vec<(DateTime<Utc>, CallId)>> {
+        let s = self.state()?;
+        let mut due: Vec<(DateTime<Utc>, CallId)> = s
+            .calls
+            .values()
+            .filter(|c| DUE_STATUSES.contains(&c.status))
+            .filter_map(|c| c.due_at.map(|d| (d, c.call_id)))
+            .filter(|k| k.0 < before && after.is_none_or(|a| *k > a))
+            .collect();
+        due.sort_unstable();
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+}
+
+#[async_trait]
+impl DncStore for MemoryStore {
+    async fn add_dnc(&self, entries: Vec<DncEntry>) -> Result<u32> {
+        let mut s = self.state()?;
+        let mut added = 0;
+        for e in entries {
+            let key = (e.phone_number.clone(), e.kind);
+            if let std::collections::btree_map::Entry::Vacant(v) = s.dnc.entry(key) {
+                v.insert(e);
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    async fn remove_dnc(&self, phone: &PhoneNumber, kind: DncKind) -> Result<bool> {
+        Ok(self.state()?.dnc.remove(&(phone.clone(), kind)).is_some())
+    }
+
+    async fn check_dnc(&self, phone: &PhoneNumber) -> Result<Vec<DncEntry>> {
+        let s = self.state()?;
+        Ok(s.dnc
+            .values()
+            .filter(|e| &e.phone_number == phone)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_dnc(
+        &self,
+        kind: Option<DncKind>,
+        after: Option<(PhoneNumber, DncKind)>,
+        limit: u32,
+    ) -> Result<Vec<DncEntry>> {
+        let s = self.state()?;
+        let items = s
+            .dnc
+            .iter()
+            .filter(|(k, e)| {
+                kind.is_none_or(|want| e.kind == want) && after.as_ref().is_none_or(|a| *k > a)
+            })
+            .map(|(_, e)| e.clone());
+        Ok(page(items, limit))
+    }
+}
+
+#[async_trait]
+impl CounterStore for MemoryStore {
+    async fn counters(&self, campaign: CampaignId) -> Result<BTreeMap<String, i64>> {
+        let s = self.state()?;
+        Ok(s.counters
+            .iter()
+            .filter(|((c, _), _)| *c == campaign)
+            .map(|((_, name), v)| (name.clone(), *v))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        let mut s = self.state()?;
+        // Check before changing anything: a batch applies whole or not at all.
+        if let Some((campaign, _)) = batch
+            .cursors
+            .iter()
+            .find(|(c, _)| !s.campaigns.contains_key(c))
+        {
+            return Err(StorageError::NotFound {
+                what: "campaign",
+                id: campaign.to_string(),
+            });
+        }
+        for (campaign, cursor) in batch.cursors {
+            if let Some(c) = s.campaigns.get_mut(&campaign) {
+                c.dial_cursor = Some(c.dial_cursor.map_or(cursor, |old| old.max(cursor)));
+            }
+        }
+        for call in batch.calls {
+            s.calls.insert(call.call_id, call);
+        }
+        for audit in batch.audits {
+            s.events.entry(audit.call_id).or_default().push(audit);
+        }
+        for d in batch.counters {
+            *s.counters.entry((d.campaign_id, d.name)).or_insert(0) += d.delta;
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.state().map(|_| ())
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.state()?.closed = true;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+}

@@ -1,0 +1,135 @@
+//! The storage traits. Every backend implements all of them; one contract suite
+//! (`testsuite::contract`) checks each backend against the same expectations.
+//!
+//! Reads return `Ok(None)` / empty for absent records. Writes return once durable. Hot-path
+//! writes (call states, audits, counters, dial cursors) travel together in a [`WriteBatch`]
+//! through [`Store::commit`], which applies a batch atomically.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dialer_engine::{
+    Call, CallAudit, CallId, CallStatus, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
+};
+
+use crate::error::Result;
+use crate::model::{AddContact, CallFilter, Contact, DncEntry, DncKind, NewContact, WriteBatch};
+
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// Creates a campaign with the next id.
+    async fn create_campaign(&self, new: NewCampaign, now: DateTime<Utc>) -> Result<Campaign>;
+    async fn get_campaign(&self, id: CampaignId) -> Result<Option<Campaign>>;
+    /// Ascending by id, strictly after `after`.
+    async fn list_campaigns(&self, after: Option<CampaignId>, limit: u32) -> Result<Vec<Campaign>>;
+    /// Replaces a campaign's record (all but `id` and `created_at`); `NotFound` if absent.
+    async fn update_campaign(&self, campaign: &Campaign) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Adds contacts to a campaign, one result per input in order. A number already in the
+    /// campaign keeps its id and gets the new attributes merged over its old ones.
+    async fn add_contacts(
+        &self,
+        campaign: CampaignId,
+        contacts: Vec<NewContact>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AddContact>>;
+    /// Ascending by id, strictly after `after`: how a campaign pulls its list in pages.
+    async fn contacts_page(
+        &self,
+        campaign: CampaignId,
+        after: Option<ContactId>,
+        limit: u32,
+    ) -> Result<Vec<Contact>>;
+    async fn get_contact(
+        &self,
+        campaign: CampaignId,
+        phone: &PhoneNumber,
+    ) -> Result<Option<Contact>>;
+    async fn count_contacts(&self, campaign: CampaignId) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    async fn get_call(&self, id: CallId) -> Result<Option<Call>>;
+    /// Newest first (call ids are time-ordered), strictly before `before`.
+    async fn list_calls(
+        &self,
+        filter: &CallFilter,
+        before: Option<CallId>,
+        limit: u32,
+    ) -> Result<Vec<Call>>;
+    /// Calls whose status is one of `statuses`, ascending by id, strictly after `after`.
+    async fn calls_by_status(
+        &self,
+        statuses: &[CallStatus],
+        after: Option<CallId>,
+        limit: u32,
+    ) -> Result<Vec<Call>>;
+    /// The newest call to `phone` in `campaign` created at or after `since` (duplicate guard).
+    async fn latest_call_to(
+        &self,
+        campaign: CampaignId,
+        phone: &PhoneNumber,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Call>>;
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// A call's audit trail in the order it was written.
+    async fn events_for_call(&self, id: CallId) -> Result<Vec<CallAudit>>;
+}
+
+#[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// Calls waiting on a due time (SCHEDULED, RETRYING) due before `before`, ascending by
+    /// (due time, id), strictly after `after`. Rebuilds the timing wheel after a restart.
+    async fn due_calls(
+        &self,
+        before: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, CallId)>,
+        limit: u32,
+    ) -> Result<Vec<(DateTime<Utc>, CallId)>>;
+}
+
+#[async_trait]
+pub trait DncStore: Send + Sync {
+    /// Adds entries; an existing (number, kind) keeps its first record. Returns how many were new.
+    async fn add_dnc(&self, entries: Vec<DncEntry>) -> Result<u32>;
+    /// Removes one (number, kind); whether it was there.
+    async fn remove_dnc(&self, phone: &PhoneNumber, kind: DncKind) -> Result<bool>;
+    /// Every entry for a number (a number may be both on the DNC list and opted out).
+    async fn check_dnc(&self, phone: &PhoneNumber) -> Result<Vec<DncEntry>>;
+    /// Ascending by number then kind, strictly after `after`.
+    async fn list_dnc(
+        &self,
+        kind: Option<DncKind>,
+        after: Option<(PhoneNumber, DncKind)>,
+        limit: u32,
+    ) -> Result<Vec<DncEntry>>;
+}
+
+#[async_trait]
+pub trait CounterStore: Send + Sync {
+    /// A campaign's counters by name.
+    async fn counters(&self, campaign: CampaignId) -> Result<BTreeMap<String, i64>>;
+}
+
+/// A complete backend.
+#[async_trait]
+pub trait Store:
+    CampaignStore + ContactStore + CallStore + EventStore + ScheduleStore + DncStore + CounterStore
+{
+    /// Applies a batch atomically; returns once it is durable.
+    async fn commit(&self, batch: WriteBatch) -> Result<()>;
+    /// Whether the backend answers (for `/readyz`).
+    async fn ping(&self) -> Result<()>;
+    /// Finishes pending writes and refuses new ones.
+    async fn close(&self) -> Result<()>;
+    /// `embedded`, `scylla` or `memory`.
+    fn backend(&self) -> &'static str;
+}

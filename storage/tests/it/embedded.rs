@@ -1,0 +1,177 @@
+//! Durability and schema handling of the embedded store.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use dialer_engine::{CallId, CallOrigin};
+use dialer_storage::embedded::{EmbeddedConfig, EmbeddedStore, Synchronous};
+use dialer_storage::testsuite::fixtures::{call, new_campaign, t0};
+use dialer_storage::{CallStore, CampaignStore, StorageError, Store, WriteBatch};
+
+#[tokio::test]
+async fn reopening_keeps_every_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig {
+        synchronous: Synchronous::Full,
+        ..EmbeddedConfig::new(dir.path())
+    };
+    let store = EmbeddedStore::open(&config, t0()).unwrap();
+    let campaign = store
+        .create_campaign(new_campaign("durable"), t0())
+        .await
+        .unwrap();
+    let c = call(campaign.id, 1, t0(), CallOrigin::Api);
+    store
+        .commit(WriteBatch {
+            calls: vec![c.clone()],
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    let store = EmbeddedStore::open(&config, t0()).unwrap();
+    assert_eq!(
+        store.get_campaign(campaign.id).await.unwrap(),
+        Some(campaign)
+    );
+    assert_eq!(store.get_call(c.call_id).await.unwrap(), Some(c));
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig::new(dir.path());
+    let store = EmbeddedStore::open(&config, t0()).unwrap();
+    store.close().await.unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("dialer.sqlite")).unwrap();
+    conn.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = EmbeddedStore::open(&config, t0()).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Schema(ref m) if m.contains("999")),
+        "{err}"
+    );
+}
+
+#[test]
+fn migrations_are_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig::new(dir.path());
+    for _ in 0..2 {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let store = EmbeddedStore::open(&config, t0()).unwrap();
+            store.close().await.unwrap();
+        });
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("dialer.sqlite")).unwrap();
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        versions,
+        (1..=EmbeddedStore::schema_version()).collect::<Vec<_>>()
+    );
+}
+
+const CHILD_DIR: &str = "DIALER_KILL9_DIR";
+
+/// `kill -9` the process while it writes: every write it saw acknowledged is there afterwards.
+#[test]
+fn kill_9_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "embedded::kill_9_child_writer",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut acked = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(id) = line.strip_prefix("ACK ") {
+            acked.push(id.parse::<CallId>().unwrap());
+            if acked.len() == 2_000 {
+                // SIGKILL: no destructor, no flush, no close.
+                child.kill().unwrap();
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    assert_eq!(acked.len(), 2_000, "the child stopped early");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = EmbeddedStore::open(&EmbeddedConfig::new(dir.path()), t0()).unwrap();
+        let mut missing = 0;
+        for id in &acked {
+            if store.get_call(*id).await.unwrap().is_none() {
+                missing += 1;
+            }
+        }
+        assert_eq!(missing, 0, "acknowledged calls lost after kill -9");
+    });
+}
+
+/// The child side of `kill_9_loses_no_acknowledged_write`: writes until killed, printing each
+/// acknowledged call id. Does nothing unless started by that test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runs only as the child process of kill_9_loses_no_acknowledged_write"]
+async fn kill_9_child_writer() {
+    use std::io::Write;
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    let store = std::sync::Arc::new(EmbeddedStore::open(&EmbeddedConfig::new(dir), t0()).unwrap());
+    let campaign = store
+        .create_campaign(new_campaign("kill-9"), t0())
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<CallId>();
+    // Sixteen concurrent writers, so that group commits hold many writes when the kill lands.
+    for w in 0..16u32 {
+        let store = std::sync::Arc::clone(&store);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            for i in 0u32.. {
+                let c = call(campaign.id, (w * 7919 + i) % 10_000, t0(), CallOrigin::Api);
+                let c = dialer_engine::Call {
+                    call_id: CallId::generate(t0() + chrono::Duration::milliseconds(i64::from(i))),
+                    ..c
+                };
+                if store
+                    .commit(WriteBatch {
+                        calls: vec![c.clone()],
+                        ..WriteBatch::default()
+                    })
+                    .await
+                    .is_ok()
+                {
+                    let _ = tx.send(c.call_id);
+                }
+            }
+        });
+    }
+    let mut out = std::io::stdout().lock();
+    while let Some(id) = rx.recv().await {
+        writeln!(out, "ACK {id}").unwrap();
+        out.flush().unwrap();
+    }
+}
