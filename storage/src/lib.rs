@@ -5,11 +5,14 @@
 //! This crate stores and retrieves; it decides nothing. Durability rules live here: a write
 //! that returns `Ok` is on disk.
 
+mod decode;
 pub mod embedded;
 pub mod error;
+pub mod lease;
 #[cfg(feature = "testsuite")]
 pub mod memory;
 pub mod model;
+pub mod scylla;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 pub mod traits;

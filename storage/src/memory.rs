@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dialer_engine::{
-    Call, CallAudit, CallId, CallStatus, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
+    Call, CallAudit, CallId, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
 };
 
 use crate::error::{Result, StorageError};
@@ -222,17 +222,12 @@ impl CallStore for MemoryStore {
         Ok(page(items, limit))
     }
 
-    async fn calls_by_status(
-        &self,
-        statuses: &[CallStatus],
-        after: Option<CallId>,
-        limit: u32,
-    ) -> Result<Vec<Call>> {
+    async fn open_calls(&self, after: Option<CallId>, limit: u32) -> Result<Vec<Call>> {
         let s = self.state()?;
         let items = s
             .calls
             .values()
-            .filter(|c| after.is_none_or(|a| c.call_id > a) && statuses.contains(&c.status))
+            .filter(|c| after.is_none_or(|a| c.call_id > a) && !c.status.is_terminal())
             .cloned();
         Ok(page(items, limit))
     }

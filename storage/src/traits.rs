@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dialer_engine::{
-    Call, CallAudit, CallId, CallStatus, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
+    Call, CallAudit, CallId, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
 };
 
 use crate::error::Result;
@@ -55,20 +55,17 @@ pub trait ContactStore: Send + Sync {
 #[async_trait]
 pub trait CallStore: Send + Sync {
     async fn get_call(&self, id: CallId) -> Result<Option<Call>>;
-    /// Newest first (call ids are time-ordered), strictly before `before`.
+    /// Newest first (call ids are time-ordered), strictly before `before`. Filtering on
+    /// `status` is how calls are listed by status.
     async fn list_calls(
         &self,
         filter: &CallFilter,
         before: Option<CallId>,
         limit: u32,
     ) -> Result<Vec<Call>>;
-    /// Calls whose status is one of `statuses`, ascending by id, strictly after `after`.
-    async fn calls_by_status(
-        &self,
-        statuses: &[CallStatus],
-        after: Option<CallId>,
-        limit: u32,
-    ) -> Result<Vec<Call>>;
+    /// Every call not in a terminal status — scheduled, queued, live or waiting for a retry —
+    /// in a stable backend-defined order, strictly after `after`. What a restart reloads.
+    async fn open_calls(&self, after: Option<CallId>, limit: u32) -> Result<Vec<Call>>;
     /// The newest call to `phone` in `campaign` created at or after `since` (duplicate guard).
     async fn latest_call_to(
         &self,
@@ -104,7 +101,7 @@ pub trait DncStore: Send + Sync {
     async fn remove_dnc(&self, phone: &PhoneNumber, kind: DncKind) -> Result<bool>;
     /// Every entry for a number (a number may be both on the DNC list and opted out).
     async fn check_dnc(&self, phone: &PhoneNumber) -> Result<Vec<DncEntry>>;
-    /// Ascending by number then kind, strictly after `after`.
+    /// In a stable backend-defined order, strictly after the entry `after`.
     async fn list_dnc(
         &self,
         kind: Option<DncKind>,

@@ -1,6 +1,7 @@
 //! The `dialer` command line: parses arguments and dispatches to one module per subcommand.
 
 mod explain;
+mod migrate;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ enum Command {
     /// Explain what the dialing policy decides for one number at one instant: its E.164 form,
     /// zones and local time, whether calling hours are open, and the retry schedule per outcome.
     Explain(explain::Args),
+    /// Create or upgrade the storage schema: the embedded store's data directory, or a ScyllaDB
+    /// keyspace.
+    Migrate(migrate::Args),
 }
 
 /// Runs the command line and maps failures to an exit code: 1 for a failed command, 2 for a
@@ -31,6 +35,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain(args) => explain::run(args),
+        Command::Migrate(args) => migrate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

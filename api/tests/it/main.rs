@@ -2,3 +2,4 @@
 #![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
 
 mod explain;
+mod migrate;

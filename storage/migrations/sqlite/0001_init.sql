@@ -46,8 +46,11 @@ CREATE TABLE calls (
 ) WITHOUT ROWID;
 -- Call history of a campaign, newest first.
 CREATE INDEX calls_by_campaign ON calls (campaign_id, call_id);
--- Calls by status (restart recovery, queues, filters).
+-- Listing by status.
 CREATE INDEX calls_by_status ON calls (status, call_id);
+-- What a restart reloads: every call not in a terminal status.
+CREATE INDEX calls_open ON calls (call_id)
+    WHERE status IN ('SCHEDULED', 'INITIATED', 'DIALING', 'RINGING', 'IN_PROGRESS', 'RETRYING');
 -- The duplicate guard: the latest call to a number in a campaign.
 CREATE INDEX calls_by_phone ON calls (campaign_id, phone, created_at);
 -- The pending schedule is derived, not stored twice: calls waiting on a due time.

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dialer_engine::{
-    Call, CallAudit, CallId, CallStatus, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
+    Call, CallAudit, CallId, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
@@ -28,7 +28,7 @@ use crate::traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
     Store,
 };
-use writer::Job;
+use writer::{Answer, Job, Work};
 
 /// SQLite's `synchronous` setting for the writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -101,7 +101,7 @@ impl EmbeddedStore {
         };
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF;
-             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
+             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192;"
         ))?;
         schema::migrate(&mut conn, now.timestamp_millis())?;
         let (tx, rx) = mpsc::channel(config.queue_depth.max(1));
@@ -130,7 +130,7 @@ impl EmbeddedStore {
         &self.path
     }
 
-    async fn write<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Job) -> Result<T> {
+    async fn write(&self, work: Work) -> Result<Answer> {
         let sender = self
             .writer
             .lock()
@@ -139,12 +139,10 @@ impl EmbeddedStore {
             .ok_or(StorageError::Closed)?;
         let (ack, answer) = oneshot::channel();
         sender
-            .send(make(ack))
+            .send(Job { work, ack })
             .await
             .map_err(|_| StorageError::Closed)?;
-        answer.await.map_err(|_| {
-            StorageError::Unavailable("the write was dropped by a failed commit".into())
-        })?
+        answer.await.map_err(|_| StorageError::Closed)?
     }
 
     async fn read<T: Send + 'static>(
@@ -174,10 +172,18 @@ impl EmbeddedStore {
     }
 }
 
+/// The writer answered a job with the wrong kind of answer: a bug, reported rather than panicked.
+fn unexpected(answer: Answer) -> StorageError {
+    StorageError::Corrupt(format!("unexpected writer answer {answer:?}"))
+}
+
 #[async_trait]
 impl CampaignStore for EmbeddedStore {
     async fn create_campaign(&self, new: NewCampaign, now: DateTime<Utc>) -> Result<Campaign> {
-        self.write(|ack| Job::CreateCampaign(new, now, ack)).await
+        match self.write(Work::CreateCampaign(new, now)).await? {
+            Answer::Campaign(c) => Ok(*c),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn get_campaign(&self, id: CampaignId) -> Result<Option<Campaign>> {
@@ -190,7 +196,7 @@ impl CampaignStore for EmbeddedStore {
 
     async fn update_campaign(&self, campaign: &Campaign) -> Result<()> {
         let campaign = Box::new(campaign.clone());
-        self.write(|ack| Job::UpdateCampaign(campaign, ack)).await
+        self.write(Work::UpdateCampaign(campaign)).await.map(|_| ())
     }
 }
 
@@ -202,8 +208,13 @@ impl ContactStore for EmbeddedStore {
         contacts: Vec<NewContact>,
         now: DateTime<Utc>,
     ) -> Result<Vec<AddContact>> {
-        self.write(|ack| Job::AddContacts(campaign, contacts, now, ack))
-            .await
+        match self
+            .write(Work::AddContacts(campaign, contacts, now))
+            .await?
+        {
+            Answer::Contacts(added) => Ok(added),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn contacts_page(
@@ -247,15 +258,8 @@ impl CallStore for EmbeddedStore {
             .await
     }
 
-    async fn calls_by_status(
-        &self,
-        statuses: &[CallStatus],
-        after: Option<CallId>,
-        limit: u32,
-    ) -> Result<Vec<Call>> {
-        let statuses = statuses.to_vec();
-        self.read(move |c| read::calls_by_status(c, &statuses, after, limit))
-            .await
+    async fn open_calls(&self, after: Option<CallId>, limit: u32) -> Result<Vec<Call>> {
+        self.read(move |c| read::open_calls(c, after, limit)).await
     }
 
     async fn latest_call_to(
@@ -292,12 +296,18 @@ impl ScheduleStore for EmbeddedStore {
 #[async_trait]
 impl DncStore for EmbeddedStore {
     async fn add_dnc(&self, entries: Vec<DncEntry>) -> Result<u32> {
-        self.write(|ack| Job::AddDnc(entries, ack)).await
+        match self.write(Work::AddDnc(entries)).await? {
+            Answer::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn remove_dnc(&self, phone: &PhoneNumber, kind: DncKind) -> Result<bool> {
         let phone = phone.clone();
-        self.write(|ack| Job::RemoveDnc(phone, kind, ack)).await
+        match self.write(Work::RemoveDnc(phone, kind)).await? {
+            Answer::Flag(removed) => Ok(removed),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn check_dnc(&self, phone: &PhoneNumber) -> Result<Vec<DncEntry>> {
@@ -329,7 +339,7 @@ impl Store for EmbeddedStore {
         if batch.is_empty() {
             return Ok(());
         }
-        self.write(|ack| Job::Batch(batch, ack)).await
+        self.write(Work::Batch(batch)).await.map(|_| ())
     }
 
     async fn ping(&self) -> Result<()> {

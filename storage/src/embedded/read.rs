@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use dialer_engine::{
-    Call, CallAudit, CallId, CallStatus, Campaign, CampaignId, ContactId, PhoneNumber,
-};
+use dialer_engine::{Call, CallAudit, CallId, Campaign, CampaignId, ContactId, PhoneNumber};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value};
 
 use super::codec::{
@@ -155,27 +153,20 @@ pub(crate) fn calls(
     collect(conn, &sql, params_from_iter(args), call_from_row)
 }
 
-pub(crate) fn calls_by_status(
+pub(crate) fn open_calls(
     conn: &Connection,
-    statuses: &[CallStatus],
     after: Option<CallId>,
     limit: u32,
 ) -> Result<Vec<Call>> {
-    if statuses.is_empty() {
-        return Ok(Vec::new());
-    }
-    let marks: Vec<String> = (0..statuses.len()).map(|i| format!("?{}", i + 3)).collect();
     let sql = format!(
-        "SELECT {CALL_COLUMNS} FROM calls WHERE call_id > ?1 AND status IN ({}) ORDER BY call_id LIMIT ?2",
-        marks.join(", ")
+        "SELECT {CALL_COLUMNS} FROM calls WHERE status IN ({OPEN}) AND call_id > ?1 ORDER BY call_id LIMIT ?2"
     );
-    let mut args: Vec<Value> = vec![
-        Value::Blob(after.map_or_else(|| vec![0u8; 0], |a| id_bytes(a).to_vec())),
-        Value::Integer(i64::from(limit)),
-    ];
-    args.extend(statuses.iter().map(|s| Value::Text(s.as_str().to_owned())));
-    collect(conn, &sql, params_from_iter(args), call_from_row)
+    let after = after.map_or_else(Vec::new, |a| id_bytes(a).to_vec());
+    collect(conn, &sql, params![after, limit], call_from_row)
 }
+
+/// The non-terminal statuses, as the `calls_open` partial index spells them.
+const OPEN: &str = "'SCHEDULED', 'INITIATED', 'DIALING', 'RINGING', 'IN_PROGRESS', 'RETRYING'";
 
 pub(crate) fn latest_call_to(
     conn: &Connection,

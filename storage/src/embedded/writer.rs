@@ -4,68 +4,48 @@
 //! Writers queue a job and wait for its acknowledgement, which is sent only after the
 //! transaction holding it committed — so an acknowledged write is on disk (to the
 //! `synchronous` level configured). While one round commits, the next round's jobs queue up, so
-//! the cost of a commit is shared by every write that arrived during the previous one. Each job
-//! runs inside its own savepoint: a job that fails (a constraint, a missing campaign) is rolled
-//! back and answered with its error without failing the others in its round.
+//! the cost of a commit is shared by every write that arrived during the previous one. A job that
+//! fails (a constraint, a missing campaign) is rolled back and answered with its error without
+//! failing the others in its round: the round is then run again with a savepoint per job.
 
 use std::sync::mpsc as std_mpsc;
 
 use chrono::{DateTime, Utc};
 use dialer_engine::{Campaign, CampaignId, CampaignState, NewCampaign, PhoneNumber};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{attributes_json, audit_detail, id_bytes, ms, settings_json};
 use crate::error::{Result, StorageError};
 use crate::model::{AddContact, DncEntry, DncKind, NewContact, WriteBatch};
 
-type Ack<T> = oneshot::Sender<Result<T>>;
-
-/// A write waiting for the writer thread.
-pub(crate) enum Job {
-    Batch(WriteBatch, Ack<()>),
-    CreateCampaign(NewCampaign, DateTime<Utc>, Ack<Campaign>),
-    UpdateCampaign(Box<Campaign>, Ack<()>),
-    AddContacts(
-        CampaignId,
-        Vec<NewContact>,
-        DateTime<Utc>,
-        Ack<Vec<AddContact>>,
-    ),
-    AddDnc(Vec<DncEntry>, Ack<u32>),
-    RemoveDnc(PhoneNumber, DncKind, Ack<bool>),
+/// A write for the writer thread.
+pub(crate) enum Work {
+    Batch(WriteBatch),
+    CreateCampaign(NewCampaign, DateTime<Utc>),
+    UpdateCampaign(Box<Campaign>),
+    AddContacts(CampaignId, Vec<NewContact>, DateTime<Utc>),
+    AddDnc(Vec<DncEntry>),
+    RemoveDnc(PhoneNumber, DncKind),
 }
 
-/// A finished job: its answer, sent once the round commits.
-enum Done {
-    Unit(Ack<()>, Result<()>),
-    Campaign(Ack<Campaign>, Box<Result<Campaign>>),
-    Contacts(Ack<Vec<AddContact>>, Result<Vec<AddContact>>),
-    Count(Ack<u32>, Result<u32>),
-    Flag(Ack<bool>, Result<bool>),
+/// What a write answers.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    Done,
+    Campaign(Box<Campaign>),
+    Contacts(Vec<AddContact>),
+    Count(u32),
+    Flag(bool),
 }
 
-impl Done {
-    /// Sends the job's own answer, or `err` for every job when the round failed to commit.
-    fn send(self, err: Option<&StorageError>) {
-        fn pick<T>(r: Result<T>, err: Option<&StorageError>) -> Result<T> {
-            match err {
-                Some(e) => Err(e.clone()),
-                None => r,
-            }
-        }
-        // A dropped receiver means the caller gave up waiting; the write stands regardless.
-        match self {
-            Self::Unit(ack, r) => drop(ack.send(pick(r, err))),
-            Self::Campaign(ack, r) => drop(ack.send(pick(*r, err))),
-            Self::Contacts(ack, r) => drop(ack.send(pick(r, err))),
-            Self::Count(ack, r) => drop(ack.send(pick(r, err))),
-            Self::Flag(ack, r) => drop(ack.send(pick(r, err))),
-        }
-    }
+/// A write waiting for the writer thread, with where to send its answer.
+pub(crate) struct Job {
+    pub(crate) work: Work,
+    pub(crate) ack: oneshot::Sender<Result<Answer>>,
 }
 
-/// Round size limits: enough to share a commit widely, small enough to keep latency bounded.
+/// Round size limit: enough to share a commit widely, small enough to keep latency bounded.
 pub(crate) const MAX_JOBS_PER_ROUND: usize = 2048;
 
 /// Runs the writer loop until every sender is gone, then reports on `done`.
@@ -79,57 +59,96 @@ pub(crate) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, done: std_m
                 Err(_) => break,
             }
         }
-        commit_round(&mut conn, &mut round);
+        let answers = commit_round(&mut conn, &round);
+        for (job, answer) in round.drain(..).zip(answers) {
+            // A dropped receiver means the caller stopped waiting; the write stands regardless.
+            let _ = job.ack.send(answer);
+        }
     }
     let _ = done.send(());
 }
 
-fn commit_round(conn: &mut Connection, round: &mut Vec<Job>) {
-    let mut finished: Vec<Done> = Vec::with_capacity(round.len());
-    let outcome = (|| -> Result<()> {
-        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for job in round.drain(..) {
-            finished.push(run_job(&mut tx, job)?);
-        }
-        tx.commit()?;
-        Ok(())
-    })();
-    // A failed commit leaves nothing written: every job of the round hears the error, including
-    // the ones not reached (their acks were dropped with `round`, which callers see as closed).
-    let err = outcome.err();
-    for done in finished {
-        done.send(err.as_ref());
+/// Commits a round and returns each job's answer. The common case runs every job in one
+/// transaction; only when a job fails is the round run again with a savepoint per job, so that
+/// the failing job is rolled back alone and the others still commit.
+fn commit_round(conn: &mut Connection, round: &[Job]) -> Vec<Result<Answer>> {
+    match run_round(conn, round, false) {
+        Ok(answers) => answers,
+        Err(RoundError::JobFailed) => match run_round(conn, round, true) {
+            Ok(answers) => answers,
+            Err(e) => failed(round.len(), e.into_storage()),
+        },
+        Err(e) => failed(round.len(), e.into_storage()),
     }
-    round.clear();
 }
 
-/// Runs one job inside a savepoint; `Err` only when the savepoint machinery itself fails.
-fn run_job(tx: &mut Transaction<'_>, job: Job) -> Result<Done> {
-    let mut sp = tx.savepoint()?;
-    let done = match job {
-        Job::Batch(batch, ack) => Done::Unit(ack, apply_batch(&sp, &batch)),
-        Job::CreateCampaign(new, now, ack) => {
-            Done::Campaign(ack, Box::new(create_campaign(&sp, new, now)))
+fn failed(n: usize, e: StorageError) -> Vec<Result<Answer>> {
+    (0..n).map(|_| Err(e.clone())).collect()
+}
+
+enum RoundError {
+    /// A job failed in the optimistic pass; nothing was written.
+    JobFailed,
+    /// The transaction itself failed: nothing was written.
+    Storage(StorageError),
+}
+
+impl RoundError {
+    fn into_storage(self) -> StorageError {
+        match self {
+            Self::JobFailed => StorageError::Unavailable("write round failed".into()),
+            Self::Storage(e) => e,
         }
-        Job::UpdateCampaign(c, ack) => Done::Unit(ack, update_campaign(&sp, &c)),
-        Job::AddContacts(campaign, contacts, now, ack) => {
-            Done::Contacts(ack, add_contacts(&sp, campaign, contacts, now))
-        }
-        Job::AddDnc(entries, ack) => Done::Count(ack, add_dnc(&sp, &entries)),
-        Job::RemoveDnc(phone, kind, ack) => Done::Flag(ack, remove_dnc(&sp, &phone, kind)),
-    };
-    let failed = match &done {
-        Done::Unit(_, r) => r.is_err(),
-        Done::Campaign(_, r) => r.is_err(),
-        Done::Contacts(_, r) => r.is_err(),
-        Done::Count(_, r) => r.is_err(),
-        Done::Flag(_, r) => r.is_err(),
-    };
-    if failed {
-        sp.rollback()?;
     }
-    sp.commit()?;
-    Ok(done)
+}
+
+impl From<rusqlite::Error> for RoundError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Storage(e.into())
+    }
+}
+
+fn run_round(
+    conn: &mut Connection,
+    round: &[Job],
+    isolate: bool,
+) -> std::result::Result<Vec<Result<Answer>>, RoundError> {
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut answers = Vec::with_capacity(round.len());
+    for job in round {
+        if isolate {
+            let mut sp = tx.savepoint()?;
+            let answer = execute(&sp, &job.work);
+            if answer.is_err() {
+                sp.rollback()?;
+            }
+            sp.commit()?;
+            answers.push(answer);
+        } else {
+            match execute(&tx, &job.work) {
+                Ok(answer) => answers.push(Ok(answer)),
+                // Dropping `tx` rolls back everything this pass wrote.
+                Err(_) => return Err(RoundError::JobFailed),
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(answers)
+}
+
+fn execute(tx: &Connection, work: &Work) -> Result<Answer> {
+    match work {
+        Work::Batch(batch) => apply_batch(tx, batch).map(|()| Answer::Done),
+        Work::CreateCampaign(new, now) => {
+            create_campaign(tx, new.clone(), *now).map(|c| Answer::Campaign(Box::new(c)))
+        }
+        Work::UpdateCampaign(c) => update_campaign(tx, c).map(|()| Answer::Done),
+        Work::AddContacts(campaign, contacts, now) => {
+            add_contacts(tx, *campaign, contacts, *now).map(Answer::Contacts)
+        }
+        Work::AddDnc(entries) => add_dnc(tx, entries).map(Answer::Count),
+        Work::RemoveDnc(phone, kind) => remove_dnc(tx, phone, *kind).map(Answer::Flag),
+    }
 }
 
 fn apply_batch(tx: &Connection, b: &WriteBatch) -> Result<()> {
@@ -257,7 +276,7 @@ fn update_campaign(tx: &Connection, c: &Campaign) -> Result<()> {
 fn add_contacts(
     tx: &Connection,
     campaign: CampaignId,
-    contacts: Vec<NewContact>,
+    contacts: &[NewContact],
     now: DateTime<Utc>,
 ) -> Result<Vec<AddContact>> {
     let exists: Option<i64> = tx
@@ -294,9 +313,8 @@ fn add_contacts(
         match existing {
             Some((id, old)) => {
                 if !c.attributes.is_empty() {
-                    let mut attrs: crate::model::Attributes = serde_json::from_str(&old)
-                        .map_err(|e| StorageError::Corrupt(format!("attributes: {e}")))?;
-                    attrs.extend(c.attributes);
+                    let mut attrs = crate::decode::attributes(&old)?;
+                    attrs.extend(c.attributes.clone());
                     merge.execute(params![id, attributes_json(&attrs)?])?;
                 }
                 out.push(AddContact::Merged(contact_id(id)?));

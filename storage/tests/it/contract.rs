@@ -41,6 +41,10 @@ macro_rules! contract_tests {
                 let Some(store) = crate::contract::scylla_store().await else { return };
                 dialer_storage::testsuite::contract::$name(&store).await;
             } )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn concurrent_commits_all_land() {
+                let Some(store) = crate::contract::scylla_store().await else { return };
+                dialer_storage::testsuite::contract::concurrent_commits_all_land(std::sync::Arc::new(store)).await;
+            }
         }
     };
 }
@@ -52,7 +56,7 @@ contract_tests!(
     contacts_page_in_id_order,
     calls_round_trip_every_field,
     calls_list_newest_first_with_filters_and_cursor,
-    calls_by_status_page_ascending,
+    open_calls_are_every_non_terminal_call,
     latest_call_to_finds_the_duplicate_window,
     audits_append_in_order_per_call,
     due_calls_follow_status_and_due_time,
@@ -70,10 +74,26 @@ fn fixture_numbers_are_valid() {
 
 /// A ScyllaDB store in a fresh keyspace when `DIALER_SCYLLA_URI` is set; `None` (the test is
 /// skipped, and says so) otherwise.
-pub(crate) async fn scylla_store() -> Option<dialer_storage::memory::MemoryStore> {
-    if std::env::var_os("DIALER_SCYLLA_URI").is_none() {
+pub(crate) async fn scylla_store() -> Option<dialer_storage::scylla::ScyllaStore> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let Ok(uri) = std::env::var("DIALER_SCYLLA_URI") else {
         eprintln!("skipped: DIALER_SCYLLA_URI is not set");
         return None;
-    }
-    None
+    };
+    let keyspace = format!(
+        "dialer_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut config = dialer_storage::scylla::ScyllaConfig::from_uri(&uri, keyspace);
+    config.replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}".into();
+    dialer_storage::scylla::ScyllaStore::migrate(&config, 0)
+        .await
+        .unwrap();
+    Some(
+        dialer_storage::scylla::ScyllaStore::connect(&config)
+            .await
+            .unwrap(),
+    )
 }

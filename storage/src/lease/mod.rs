@@ -1,0 +1,165 @@
+//! Concurrency leases: a counting semaphore per pool whose permits expire unless renewed.
+//!
+//! A dial holds a lease in the global pool (`MAX_CONCURRENT_CALLS`) and one in its campaign's
+//! pool for as long as the call is live; the lease keeper renews them, and a terminal status
+//! releases them. A holder that dies stops renewing, so its slots come back by themselves after
+//! the TTL. Each grant carries a fencing token that strictly increases per pool, so a stale holder
+//! can be told apart from its successor.
+//!
+//! Campaign ownership is the same mechanism with a limit of one: the node holding
+//! `owner:campaign:<id>` runs that campaign.
+//!
+//! Two stores implement [`LeaseStore`]: [`RedisLeases`] (one atomic Lua script per operation,
+//! shared by every node) and [`InProcessLeases`] (the single-node default). When the store
+//! cannot be reached, `acquire` fails closed: an error, never a grant.
+
+mod inproc;
+mod redis;
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dialer_engine::{CampaignId, NodeId};
+
+pub use inproc::InProcessLeases;
+pub use redis::{RedisLeaseConfig, RedisLeases, script_sha};
+
+/// A lease pool's name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PoolId(String);
+
+impl PoolId {
+    /// Every call of the engine (the seed's `MAX_CONCURRENT_CALLS`).
+    pub fn global() -> Self {
+        Self("global".into())
+    }
+
+    /// A campaign's own concurrency cap.
+    pub fn campaign(id: CampaignId) -> Self {
+        Self(format!("campaign:{id}"))
+    }
+
+    /// Ownership of a running campaign (limit one).
+    pub fn owner(id: CampaignId) -> Self {
+        Self(format!("owner:campaign:{id}"))
+    }
+
+    /// A pool with any other name (tests, benchmarks).
+    pub fn named(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PoolId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The answer to an acquire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquire {
+    /// The lease is held until its TTL passes without a renewal. Re-acquiring a held lease
+    /// renews it and returns the same token.
+    Granted { token: u64 },
+    /// `held` holders already fill the pool; try again when one releases.
+    Full { held: u32 },
+}
+
+impl Acquire {
+    pub fn token(self) -> Option<u64> {
+        match self {
+            Self::Granted { token } => Some(token),
+            Self::Full { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseError {
+    /// The store cannot be reached; nothing was granted.
+    #[error("lease store unavailable: {0}")]
+    Unavailable(String),
+    /// The request itself is malformed (e.g. a zero TTL).
+    #[error("invalid lease request: {0}")]
+    Invalid(String),
+}
+
+#[async_trait]
+pub trait LeaseStore: Send + Sync + fmt::Debug {
+    async fn acquire(
+        &self,
+        pool: &PoolId,
+        holder: &str,
+        ttl: Duration,
+        limit: u32,
+    ) -> Result<Acquire, LeaseError>;
+    /// Extends a held lease; `false` when the holder lost it (expired or released).
+    async fn renew(&self, pool: &PoolId, holder: &str, ttl: Duration) -> Result<bool, LeaseError>;
+    /// Gives a lease back; `false` when the holder did not hold it.
+    async fn release(&self, pool: &PoolId, holder: &str) -> Result<bool, LeaseError>;
+    /// Live holders of a pool.
+    async fn count(&self, pool: &PoolId) -> Result<u32, LeaseError>;
+    /// Whether the store answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), LeaseError>;
+    /// `redis` or `in_process`.
+    fn backend(&self) -> &'static str;
+}
+
+/// Checks the arguments every store refuses alike.
+pub(crate) fn check_ttl(ttl: Duration) -> Result<u64, LeaseError> {
+    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 || ms > 24 * 3_600_000 {
+        return Err(LeaseError::Invalid(format!(
+            "ttl must be between 1 ms and 24 h, got {ttl:?}"
+        )));
+    }
+    Ok(ms)
+}
+
+/// Campaign ownership on a lease store: exactly one node runs a campaign.
+#[derive(Debug, Clone)]
+pub struct Ownership {
+    pub node: NodeId,
+    pub ttl: Duration,
+}
+
+impl Ownership {
+    /// Claims `campaign` for this node; the fencing token when it is ours.
+    pub async fn claim(
+        &self,
+        leases: &dyn LeaseStore,
+        campaign: CampaignId,
+    ) -> Result<Option<u64>, LeaseError> {
+        Ok(leases
+            .acquire(&PoolId::owner(campaign), self.node.as_str(), self.ttl, 1)
+            .await?
+            .token())
+    }
+
+    /// Keeps a claimed campaign; `false` when another node has taken it over.
+    pub async fn keep(
+        &self,
+        leases: &dyn LeaseStore,
+        campaign: CampaignId,
+    ) -> Result<bool, LeaseError> {
+        leases
+            .renew(&PoolId::owner(campaign), self.node.as_str(), self.ttl)
+            .await
+    }
+
+    pub async fn give_up(
+        &self,
+        leases: &dyn LeaseStore,
+        campaign: CampaignId,
+    ) -> Result<bool, LeaseError> {
+        leases
+            .release(&PoolId::owner(campaign), self.node.as_str())
+            .await
+    }
+}

@@ -1,0 +1,231 @@
+//! Leases in Redis, shared by every node: one atomic Lua script per operation over a sorted set
+//! of holders scored by expiry (Redis's own clock, so nodes need not agree on time).
+//!
+//! Scripts are loaded once and called by SHA (`EVALSHA`), reloaded on `NOSCRIPT` after a Redis
+//! restart. Commands time out (`command_timeout`): while Redis is unreachable every call fails
+//! with [`LeaseError::Unavailable`] — an acquire never succeeds without Redis's answer.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::prelude::*;
+use fred::types::scripts::Script;
+
+use super::{Acquire, LeaseError, LeaseStore, PoolId, check_ttl};
+
+const ACQUIRE: &str = include_str!("lua/acquire.lua");
+const RENEW: &str = include_str!("lua/renew.lua");
+const RELEASE: &str = include_str!("lua/release.lua");
+const COUNT: &str = include_str!("lua/count.lua");
+
+/// The SHA-1 under which Redis knows a lease script (`acquire`, `renew`, `release`, `count`), for
+/// tools that call it directly such as `redis-benchmark`.
+pub fn script_sha(name: &str) -> String {
+    let lua = match name {
+        "acquire" => ACQUIRE,
+        "renew" => RENEW,
+        "release" => RELEASE,
+        _ => COUNT,
+    };
+    Script::from_lua(lua).sha1().to_string()
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisLeaseConfig {
+    /// `redis://host:port[/db]`
+    pub url: String,
+    /// Connections in the pool; concurrent calls are pipelined on each.
+    pub connections: usize,
+    /// How long a command may wait (including for a reconnection) before failing.
+    pub command_timeout: Duration,
+    /// Delay between reconnection attempts.
+    pub reconnect_delay: Duration,
+}
+
+impl RedisLeaseConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            connections: 4,
+            command_timeout: Duration::from_secs(1),
+            reconnect_delay: Duration::from_millis(100),
+        }
+    }
+}
+
+pub struct RedisLeases {
+    pool: Pool,
+    acquire: Script,
+    renew: Script,
+    release: Script,
+    count: Script,
+}
+
+impl std::fmt::Debug for RedisLeases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLeases")
+            .field("connections", &self.pool.size())
+            .finish()
+    }
+}
+
+fn unavailable(e: Error) -> LeaseError {
+    LeaseError::Unavailable(format!("redis: {e}"))
+}
+
+/// The keys of one pool. The `{pool}` hash tag keeps them in one Redis Cluster slot.
+fn keys(pool: &PoolId) -> Vec<String> {
+    let p = pool.as_str();
+    vec![
+        format!("dialer:lease:{{{p}}}:holders"),
+        format!("dialer:lease:{{{p}}}:tokens"),
+        format!("dialer:lease:{{{p}}}:fence"),
+    ]
+}
+
+impl RedisLeases {
+    /// Connects and loads the scripts. Fails if Redis cannot be reached now.
+    pub async fn connect(config: &RedisLeaseConfig) -> Result<Self, LeaseError> {
+        let redis_config = Config::from_url(&config.url)
+            .map_err(|e| LeaseError::Invalid(format!("redis url {:?}: {e}", config.url)))?;
+        let delay = u32::try_from(config.reconnect_delay.as_millis()).unwrap_or(u32::MAX);
+        let pool = Builder::from_config(redis_config)
+            .with_performance_config(|p| p.default_command_timeout = config.command_timeout)
+            .with_connection_config(|c| {
+                c.connection_timeout = config.command_timeout;
+                c.internal_command_timeout = config.command_timeout;
+            })
+            .set_policy(ReconnectPolicy::new_constant(0, delay))
+            .build_pool(config.connections.max(1))
+            .map_err(unavailable)?;
+        pool.init().await.map_err(unavailable)?;
+        let leases = Self {
+            pool,
+            acquire: Script::from_lua(ACQUIRE),
+            renew: Script::from_lua(RENEW),
+            release: Script::from_lua(RELEASE),
+            count: Script::from_lua(COUNT),
+        };
+        for script in [
+            &leases.acquire,
+            &leases.renew,
+            &leases.release,
+            &leases.count,
+        ] {
+            leases.load(script).await?;
+        }
+        Ok(leases)
+    }
+
+    async fn load(&self, script: &Script) -> Result<(), LeaseError> {
+        let lua = script.lua().cloned().unwrap_or_default();
+        self.pool
+            .script_load::<String, _>(lua)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn call<R: FromValue>(
+        &self,
+        script: &Script,
+        pool: &PoolId,
+        nkeys: usize,
+        args: Vec<Value>,
+    ) -> Result<R, LeaseError> {
+        let mut k = keys(pool);
+        k.truncate(nkeys);
+        match self
+            .pool
+            .evalsha::<R, _, _, _>(script.sha1().clone(), k.clone(), args.clone())
+            .await
+        {
+            // Scripts live in Redis's memory: after a restart they must be loaded again.
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                self.load(script).await?;
+                self.pool
+                    .evalsha(script.sha1().clone(), k, args)
+                    .await
+                    .map_err(unavailable)
+            }
+            other => other.map_err(unavailable),
+        }
+    }
+
+    /// Waits until every pooled connection is up (after `connect`, or a Redis restart).
+    pub async fn wait_connected(&self) -> Result<(), LeaseError> {
+        self.pool.wait_for_connect().await.map_err(unavailable)
+    }
+
+    pub async fn quit(&self) {
+        let _ = self.pool.quit().await;
+    }
+}
+
+fn u32_of(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+#[async_trait]
+impl LeaseStore for RedisLeases {
+    async fn acquire(
+        &self,
+        pool: &PoolId,
+        holder: &str,
+        ttl: Duration,
+        limit: u32,
+    ) -> Result<Acquire, LeaseError> {
+        let ttl = check_ttl(ttl)?;
+        let args = vec![
+            Value::from(holder),
+            Value::from(ttl as i64),
+            Value::from(i64::from(limit)),
+        ];
+        let (granted, token, held): (i64, i64, i64) =
+            self.call(&self.acquire, pool, 3, args).await?;
+        Ok(if granted == 1 {
+            Acquire::Granted {
+                token: u64::try_from(token).unwrap_or(0),
+            }
+        } else {
+            Acquire::Full { held: u32_of(held) }
+        })
+    }
+
+    async fn renew(&self, pool: &PoolId, holder: &str, ttl: Duration) -> Result<bool, LeaseError> {
+        let ttl = check_ttl(ttl)?;
+        let renewed: i64 = self
+            .call(
+                &self.renew,
+                pool,
+                2,
+                vec![Value::from(holder), Value::from(ttl as i64)],
+            )
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    async fn release(&self, pool: &PoolId, holder: &str) -> Result<bool, LeaseError> {
+        let released: i64 = self
+            .call(&self.release, pool, 2, vec![Value::from(holder)])
+            .await?;
+        Ok(released == 1)
+    }
+
+    async fn count(&self, pool: &PoolId) -> Result<u32, LeaseError> {
+        let n: i64 = self.call(&self.count, pool, 1, Vec::new()).await?;
+        Ok(u32_of(n))
+    }
+
+    async fn ping(&self) -> Result<(), LeaseError> {
+        self.pool
+            .ping::<String>(None)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+}

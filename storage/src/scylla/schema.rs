@@ -1,0 +1,167 @@
+//! CQL migrations for a keyspace: applied by `dialer migrate`, checked at connect.
+
+use scylla::client::session::Session;
+
+use super::unavailable;
+use crate::error::{Result, StorageError};
+
+/// (version, name, CQL with `{keyspace}`), in order. Append only.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "init", include_str!("../../cql/0001_init.cql"))];
+
+pub(crate) fn latest_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+/// The statements of a CQL file: comments dropped, split on `;`.
+fn statements(cql: &str, keyspace: &str) -> Vec<String> {
+    let text: String = cql
+        .lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("{keyspace}", keyspace);
+    text.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Keyspace names are interpolated into CQL, so only plain identifiers are accepted.
+pub(crate) fn check_keyspace(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 48
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name.as_bytes()[0].is_ascii_lowercase();
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::Schema(format!(
+            "keyspace {name:?} must match [a-z][a-z0-9_]{{0,47}}"
+        )))
+    }
+}
+
+async fn applied_versions(session: &Session, keyspace: &str) -> Result<Vec<i32>> {
+    let result = session
+        .query_unpaged(
+            format!("SELECT version FROM {keyspace}.schema_migrations"),
+            (),
+        )
+        .await
+        .map_err(unavailable)?;
+    let rows = result.into_rows_result().map_err(unavailable)?;
+    let mut versions = Vec::new();
+    for row in rows.rows::<(i32,)>().map_err(unavailable)? {
+        versions.push(row.map_err(unavailable)?.0);
+    }
+    versions.sort_unstable();
+    Ok(versions)
+}
+
+/// Creates the keyspace (with `replication`, a CQL map literal) and applies pending migrations.
+pub(crate) async fn migrate(
+    session: &Session,
+    keyspace: &str,
+    replication: &str,
+    now_ms: i64,
+) -> Result<Vec<i32>> {
+    check_keyspace(keyspace)?;
+    let ddl = [
+        format!("CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {keyspace}.schema_migrations \
+             (version int PRIMARY KEY, name text, applied_at bigint)"
+        ),
+    ];
+    for stmt in ddl {
+        session.query_unpaged(stmt, ()).await.map_err(unavailable)?;
+    }
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(unavailable)?;
+    let applied = applied_versions(session, keyspace).await?;
+    if applied.last().is_some_and(|v| *v > latest_version()) {
+        return Err(newer(applied.last().copied().unwrap_or_default()));
+    }
+    let mut now_applied = Vec::new();
+    for (version, name, cql) in MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
+        for stmt in statements(cql, keyspace) {
+            session.query_unpaged(stmt.clone(), ()).await.map_err(|e| {
+                StorageError::Schema(format!("migration {version} ({name}): {e}\n{stmt}"))
+            })?;
+        }
+        session
+            .await_schema_agreement()
+            .await
+            .map_err(unavailable)?;
+        session
+            .query_unpaged(
+                format!("INSERT INTO {keyspace}.schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
+                (*version, *name, now_ms),
+            )
+            .await
+            .map_err(unavailable)?;
+        now_applied.push(*version);
+    }
+    Ok(now_applied)
+}
+
+fn newer(version: i32) -> StorageError {
+    StorageError::Schema(format!(
+        "the keyspace is at schema version {version}, newer than this binary's {}; upgrade dialer",
+        latest_version()
+    ))
+}
+
+/// Refuses a keyspace that is missing migrations (run `dialer migrate`) or is newer than us.
+pub(crate) async fn check(session: &Session, keyspace: &str) -> Result<()> {
+    check_keyspace(keyspace)?;
+    let applied = applied_versions(session, keyspace).await.map_err(|e| {
+        StorageError::Schema(format!(
+            "keyspace {keyspace} has no dialer schema ({e}); run `dialer migrate`"
+        ))
+    })?;
+    match applied.last().copied() {
+        Some(v) if v > latest_version() => Err(newer(v)),
+        Some(v) if v == latest_version() => Ok(()),
+        other => Err(StorageError::Schema(format!(
+            "keyspace {keyspace} is at schema version {}, this binary needs {}; run `dialer migrate`",
+            other.unwrap_or(0),
+            latest_version()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_splits_into_statements_for_a_keyspace() {
+        let stmts = statements(MIGRATIONS[0].2, "dialer_prod");
+        assert!(stmts.len() >= 15, "{}", stmts.len());
+        assert!(
+            stmts
+                .iter()
+                .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS dialer_prod.")),
+            "{stmts:#?}"
+        );
+        assert!(
+            stmts
+                .iter()
+                .all(|s| !s.contains("ALLOW FILTERING") && !s.contains("--"))
+        );
+    }
+
+    #[test]
+    fn only_plain_keyspace_names_are_accepted() {
+        assert!(check_keyspace("dialer_1").is_ok());
+        for bad in ["", "1dialer", "Dialer", "dialer;drop", "a.b"] {
+            assert!(check_keyspace(bad).is_err(), "{bad}");
+        }
+    }
+}
