@@ -9,6 +9,7 @@
 pub mod call;
 pub mod campaign;
 pub mod clock;
+pub mod decide;
 pub mod explain;
 pub mod hours;
 pub mod ids;
@@ -25,6 +26,7 @@ pub use campaign::{
     Campaign, CampaignSettings, CampaignState, NewCampaign, SettingsError, SimProfile,
 };
 pub use clock::Clock;
+pub use decide::{Effect, ProviderEvent, ProviderReport, Step};
 pub use hours::{CallingHours, HoursCheck, ZonePolicy, ZoneSource, Zones};
 pub use ids::{CallId, CampaignId, ContactId, IdError, NodeId};
 pub use phone::{PhoneError, PhoneNumber, Region};

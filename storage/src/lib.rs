@@ -19,8 +19,8 @@ pub mod traits;
 
 pub use error::{Result, StorageError};
 pub use model::{
-    AddContact, Attributes, CallFilter, Contact, CounterDelta, DncEntry, DncKind, NewContact,
-    WriteBatch,
+    AddContact, Attributes, CallFilter, Contact, CounterDelta, DncEntry, DncKind, DueCall,
+    NewContact, WriteBatch,
 };
 pub use traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,

@@ -15,7 +15,7 @@ use dialer_engine::{
 
 use crate::error::{Result, StorageError};
 use crate::model::{
-    AddContact, CallFilter, Contact, DUE_STATUSES, DncEntry, DncKind, NewContact, WriteBatch,
+    AddContact, CallFilter, Contact, DncEntry, DncKind, DueCall, NewContact, WriteBatch,
 };
 use crate::traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
@@ -263,14 +263,13 @@ impl ScheduleStore for MemoryStore {
         before: DateTime<Utc>,
         after: Option<(DateTime<Utc>, CallId)>,
         limit: u32,
-    ) -> Result<Vec<(DateTime<Utc>, CallId)>> {
+    ) -> Result<Vec<DueCall>> {
         let s = self.state()?;
-        let mut due: Vec<(DateTime<Utc>, CallId)> = s
+        let mut due: Vec<DueCall> = s
             .calls
             .values()
-            .filter(|c| DUE_STATUSES.contains(&c.status))
-            .filter_map(|c| c.due_at.map(|d| (d, c.call_id)))
-            .filter(|k| k.0 < before && after.is_none_or(|a| *k > a))
+            .filter_map(DueCall::of)
+            .filter(|d| d.due_at < before && after.is_none_or(|a| d.key() > a))
             .collect();
         due.sort_unstable();
         due.truncate(limit as usize);

@@ -2,7 +2,9 @@
 //! the batch every hot-path write travels in.
 
 use chrono::{DateTime, Utc};
-use dialer_engine::{Call, CallAudit, CallOrigin, CallStatus, CampaignId, ContactId, PhoneNumber};
+use dialer_engine::{
+    Call, CallAudit, CallId, CallOrigin, CallStatus, CampaignId, ContactId, PhoneNumber,
+};
 use serde::{Deserialize, Serialize};
 
 /// Free-form contact attributes (name, account, appointment time…), a JSON object.
@@ -136,6 +138,32 @@ impl WriteBatch {
             name: name.into(),
             delta,
         });
+    }
+}
+
+/// One entry of the pending schedule, with what is needed to route it when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DueCall {
+    pub due_at: DateTime<Utc>,
+    pub call_id: CallId,
+    pub campaign_id: CampaignId,
+    pub origin: CallOrigin,
+}
+
+impl DueCall {
+    pub fn of(c: &Call) -> Option<Self> {
+        let due_at = c.due_at.filter(|_| DUE_STATUSES.contains(&c.status))?;
+        Some(Self {
+            due_at,
+            call_id: c.call_id,
+            campaign_id: c.campaign_id,
+            origin: c.origin,
+        })
+    }
+
+    /// The cursor position of this entry.
+    pub fn key(&self) -> (DateTime<Utc>, CallId) {
+        (self.due_at, self.call_id)
     }
 }
 

@@ -14,7 +14,9 @@ use dialer_engine::{
 };
 
 use crate::error::Result;
-use crate::model::{AddContact, CallFilter, Contact, DncEntry, DncKind, NewContact, WriteBatch};
+use crate::model::{
+    AddContact, CallFilter, Contact, DncEntry, DncKind, DueCall, NewContact, WriteBatch,
+};
 
 #[async_trait]
 pub trait CampaignStore: Send + Sync {
@@ -90,7 +92,7 @@ pub trait ScheduleStore: Send + Sync {
         before: DateTime<Utc>,
         after: Option<(DateTime<Utc>, CallId)>,
         limit: u32,
-    ) -> Result<Vec<(DateTime<Utc>, CallId)>>;
+    ) -> Result<Vec<DueCall>>;
 }
 
 #[async_trait]

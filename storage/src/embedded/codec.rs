@@ -1,6 +1,5 @@
 //! SQLite rows to records. Every value read is checked (see `crate::decode`).
 
-use chrono::{DateTime, Utc};
 use dialer_engine::{Call, CallAudit, CallId, Campaign};
 use rusqlite::Row;
 
@@ -9,7 +8,7 @@ use crate::decode::{
     dnc_kind, opt_status, opt_time, origin, outcome, phone, settings, status, time,
 };
 use crate::error::Result;
-use crate::model::{Contact, DncEntry};
+use crate::model::{Contact, DncEntry, DueCall};
 
 pub(crate) use crate::decode::{attributes_json, audit_detail, ms, settings_json};
 
@@ -105,9 +104,11 @@ pub(crate) fn dnc_from_row(r: &Row<'_>) -> Result<DncEntry> {
     })
 }
 
-pub(crate) fn due_from_row(r: &Row<'_>) -> Result<(DateTime<Utc>, CallId)> {
-    Ok((
-        time("due_at", r.get(0)?)?,
-        decode::call_id("call_id", &r.get::<_, Vec<u8>>(1)?)?,
-    ))
+pub(crate) fn due_from_row(r: &Row<'_>) -> Result<DueCall> {
+    Ok(DueCall {
+        due_at: time("due_at", r.get(0)?)?,
+        call_id: decode::call_id("call_id", &r.get::<_, Vec<u8>>(1)?)?,
+        campaign_id: campaign_id("campaign_id", r.get(2)?)?,
+        origin: origin("origin", &r.get::<_, String>(3)?)?,
+    })
 }

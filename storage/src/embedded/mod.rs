@@ -23,7 +23,9 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, StorageError};
-use crate::model::{AddContact, CallFilter, Contact, DncEntry, DncKind, NewContact, WriteBatch};
+use crate::model::{
+    AddContact, CallFilter, Contact, DncEntry, DncKind, DueCall, NewContact, WriteBatch,
+};
 use crate::traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
     Store,
@@ -288,7 +290,7 @@ impl ScheduleStore for EmbeddedStore {
         before: DateTime<Utc>,
         after: Option<(DateTime<Utc>, CallId)>,
         limit: u32,
-    ) -> Result<Vec<(DateTime<Utc>, CallId)>> {
+    ) -> Result<Vec<DueCall>> {
         self.read(move |c| read::due(c, before, after, limit)).await
     }
 }

@@ -13,7 +13,7 @@ use super::codec::{
     campaign_from_row, contact_from_row, dnc_from_row, due_from_row, event_from_row, id_bytes, ms,
 };
 use crate::error::Result;
-use crate::model::{CallFilter, Contact, DncEntry, DncKind};
+use crate::model::{CallFilter, Contact, DncEntry, DncKind, DueCall};
 
 /// Runs `sql` and maps every row, stopping at the first unreadable one.
 fn collect<T>(
@@ -198,14 +198,14 @@ pub(crate) fn due(
     before: DateTime<Utc>,
     after: Option<(DateTime<Utc>, CallId)>,
     limit: u32,
-) -> Result<Vec<(DateTime<Utc>, CallId)>> {
+) -> Result<Vec<DueCall>> {
     // Row-value comparison keeps the cursor exact when many calls share a due time.
     let (after_ms, after_id) = after.map_or((i64::MIN, Vec::new()), |(t, id)| {
         (ms(t), id_bytes(id).to_vec())
     });
     collect(
         conn,
-        "SELECT due_at, call_id FROM calls
+        "SELECT due_at, call_id, campaign_id, origin FROM calls
          WHERE status IN ('SCHEDULED', 'RETRYING') AND due_at < ?1 AND (due_at, call_id) > (?2, ?3)
          ORDER BY due_at, call_id LIMIT ?4",
         params![ms(before), after_ms, after_id, limit],

@@ -147,10 +147,10 @@ impl Statements {
                 "SELECT call_id FROM {} WHERE campaign_id = :campaign_id AND phone = :phone AND created_at >= :since LIMIT 1",
                 t("calls_by_phone")), false).await?,
 
-            schedule_put: prep(s, format!("INSERT INTO {} (hour, due_at, call_id) VALUES (:hour, :due_at, :call_id)", t("schedule")), false).await?,
+            schedule_put: prep(s, format!("INSERT INTO {} (hour, due_at, call_id, campaign_id, origin) VALUES (:hour, :due_at, :call_id, :campaign_id, :origin)", t("schedule")), false).await?,
             schedule_delete: prep(s, format!("DELETE FROM {} WHERE hour = :hour AND due_at = :due_at AND call_id = :call_id", t("schedule")), false).await?,
             schedule_page: prep(s, format!(
-                "SELECT due_at, call_id FROM {} WHERE hour = :hour AND (due_at, call_id) > (:after_due, :after_id) LIMIT :lim",
+                "SELECT due_at, call_id, campaign_id, origin FROM {} WHERE hour = :hour AND (due_at, call_id) > (:after_due, :after_id) LIMIT :lim",
                 t("schedule")), false).await?,
             schedule_hour_put: prep(s, format!("INSERT INTO {} (shard, hour) VALUES (0, :hour)", t("schedule_hours")), false).await?,
             schedule_hours: prep(s, format!("SELECT hour FROM {} WHERE shard = 0 AND hour >= :from AND hour <= :to", t("schedule_hours")), false).await?,

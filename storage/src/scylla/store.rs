@@ -23,7 +23,9 @@ use super::rows::{
 use super::{ScyllaStore, unavailable};
 use crate::decode::{attributes_json, ms, settings_json};
 use crate::error::{Result, StorageError};
-use crate::model::{AddContact, CallFilter, Contact, DncEntry, DncKind, NewContact, WriteBatch};
+use crate::model::{
+    AddContact, CallFilter, Contact, DncEntry, DncKind, DueCall, NewContact, WriteBatch,
+};
 use crate::traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
     Store,
@@ -546,7 +548,7 @@ impl ScheduleStore for ScyllaStore {
         before: DateTime<Utc>,
         after: Option<(DateTime<Utc>, CallId)>,
         limit: u32,
-    ) -> Result<Vec<(DateTime<Utc>, CallId)>> {
+    ) -> Result<Vec<DueCall>> {
         let from_hour = after.map_or(0, |(t, _)| ms(t) / HOUR_MS);
         let v = values([("from", big(from_hour)), ("to", big(ms(before) / HOUR_MS))]);
         let hours = rows_of::<(i64,)>(&self.run(&self.st.schedule_hours, v).await?)?;
@@ -567,13 +569,20 @@ impl ScheduleStore for ScyllaStore {
                     ("after_id", Some(CqlValue::Uuid(after_id))),
                     ("lim", lim(want)),
                 ]);
-                let page = rows_of::<(i64, Uuid)>(&self.run(&self.st.schedule_page, v).await?)?;
+                let page = rows_of::<(i64, Uuid, i64, String)>(
+                    &self.run(&self.st.schedule_page, v).await?,
+                )?;
                 let read = page.len();
-                for (due, id) in page {
+                for (due, id, campaign, origin) in page {
                     if due >= ms(before) {
                         return Ok(out);
                     }
-                    out.push((crate::decode::time("due_at", due)?, CallId::from_uuid(id)));
+                    out.push(DueCall {
+                        due_at: crate::decode::time("due_at", due)?,
+                        call_id: CallId::from_uuid(id),
+                        campaign_id: crate::decode::campaign_id("campaign_id", campaign)?,
+                        origin: crate::decode::origin("origin", &origin)?,
+                    });
                     (after_due, after_id) = (due, id);
                 }
                 if read < want {

@@ -238,6 +238,8 @@ impl ScyllaStore {
                         ("hour", big(new / HOUR_MS)),
                         ("due_at", big(new)),
                         ("call_id", uuid(c.call_id)),
+                        ("campaign_id", big(c.campaign_id.get())),
+                        ("origin", text(c.origin.as_str())),
                     ]),
                 ));
                 group.push((

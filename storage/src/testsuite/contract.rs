@@ -471,9 +471,17 @@ pub async fn due_calls_follow_status_and_due_time<S: Store>(s: &S) {
     let due = |before| async move {
         let all = s.due_calls(before, None, 100).await.unwrap();
         all.into_iter()
-            .filter(|(_, id)| *id == scheduled_id || *id == retrying_id)
+            .filter(|d| d.call_id == scheduled_id || d.call_id == retrying_id)
+            .map(|d| d.key())
             .collect::<Vec<_>>()
     };
+    // Entries carry what the scheduler needs to route them.
+    let entries = s.due_calls(at(100_000), None, 100).await.unwrap();
+    let entry = entries.iter().find(|d| d.call_id == scheduled_id).unwrap();
+    assert_eq!(
+        (entry.campaign_id, entry.origin),
+        (campaign.id, CallOrigin::Scheduled)
+    );
     assert_eq!(
         due(at(100_000)).await,
         vec![
@@ -500,8 +508,14 @@ pub async fn due_calls_follow_status_and_due_time<S: Store>(s: &S) {
     twin.due_at = Some(at(50_000));
     s.commit(batch_of(vec![twin.clone()])).await.unwrap();
     let all = s.due_calls(at(100_000), None, 100).await.unwrap();
-    let pos = all.iter().position(|k| k.1 == scheduled.call_id).unwrap();
-    let rest = s.due_calls(at(100_000), Some(all[pos]), 100).await.unwrap();
+    let pos = all
+        .iter()
+        .position(|k| k.call_id == scheduled.call_id)
+        .unwrap();
+    let rest = s
+        .due_calls(at(100_000), Some(all[pos].key()), 100)
+        .await
+        .unwrap();
     assert_eq!(rest, all[pos + 1..].to_vec());
 }
 

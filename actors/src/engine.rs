@@ -1,0 +1,495 @@
+//! The engine's handle: how the API (and tests) start the actor system and talk to it. Routes
+//! use these methods, never actor messages.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use dialer_engine::{
+    Call, CallId, CallOrigin, Campaign, CampaignId, CampaignState, Clock, NewCall, PhoneNumber,
+    ProviderReport, decide,
+};
+use dialer_storage::Store;
+use dialer_storage::lease::LeaseStore;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorRef};
+use tokio::sync::broadcast;
+
+use crate::apply::{CallbackOutcome, apply_direct};
+use crate::campaign::{CampaignMessage, DispatchSnapshot};
+use crate::ctx::{CallNotice, Ctx, EngineConfig, EngineError, Restarts, Routes};
+use crate::provider::{Providers, ReportSink};
+use crate::rate::RateLimits;
+use crate::scheduler::SchedulerMessage;
+use crate::supervisor::{EngineSupervisor, SupervisorMessage};
+
+/// What an engine runs on.
+pub struct EngineDeps {
+    pub store: Arc<dyn Store>,
+    pub leases: Arc<dyn LeaseStore>,
+    pub providers: Providers,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A running engine.
+pub struct Engine {
+    ctx: Arc<Ctx>,
+    supervisor: ActorRef<SupervisorMessage>,
+    join: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Recent initiations per (campaign, number), for the duplicate window without a race.
+    recent: Mutex<HashMap<(CampaignId, PhoneNumber), DateTime<Utc>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("node", &self.ctx.config.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn rpc<T>(result: Result<CallResult<T>, impl std::fmt::Display>) -> Result<T, EngineError> {
+    match result {
+        Ok(CallResult::Success(v)) => Ok(v),
+        Ok(_) => Err(EngineError::Unavailable("no answer from the engine".into())),
+        Err(e) => Err(EngineError::Unavailable(format!(
+            "engine actor unavailable: {e}"
+        ))),
+    }
+}
+
+impl Engine {
+    /// Starts the actor tree: reloads running campaigns and every open call from storage.
+    pub async fn start(deps: EngineDeps, config: EngineConfig) -> Result<Arc<Self>, EngineError> {
+        let (notices, _) = broadcast::channel(4096);
+        let (lifecycle, _) = broadcast::channel(256);
+        let ctx = Arc::new(Ctx {
+            rates: RateLimits::new(Arc::clone(&deps.clock)),
+            store: deps.store,
+            leases: deps.leases,
+            providers: deps.providers,
+            clock: deps.clock,
+            config,
+            routes: Routes::default(),
+            restarts: Restarts::default(),
+            notices,
+            lifecycle,
+            live_numbers: std::sync::Mutex::default(),
+        });
+        let (supervisor, join) = Actor::spawn(None, EngineSupervisor, Arc::clone(&ctx))
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("engine start: {e}")))?;
+        Ok(Arc::new(Self {
+            ctx,
+            supervisor,
+            join: Mutex::new(Some(join)),
+            recent: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Stops every actor (calls in flight stay recorded as live and are adopted by the next
+    /// start). Does not close the store.
+    pub async fn shutdown(&self) {
+        self.supervisor.stop(Some("shutdown".into()));
+        let join = self.join.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(join) = join {
+            let _ = join.await;
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.ctx.config
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.ctx.clock
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.ctx.store
+    }
+
+    pub fn leases(&self) -> &Arc<dyn LeaseStore> {
+        &self.ctx.leases
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.ctx.providers
+    }
+
+    pub fn restarts(&self) -> &Restarts {
+        &self.ctx.restarts
+    }
+
+    /// Call state changes as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<CallNotice> {
+        self.ctx.notices.subscribe()
+    }
+
+    /// Waits until a campaign reaches `state` (immediately if it is there already).
+    pub async fn wait_for_campaign(
+        &self,
+        id: CampaignId,
+        state: CampaignState,
+    ) -> Result<Campaign, EngineError> {
+        let mut changes = self.ctx.lifecycle.subscribe();
+        loop {
+            let campaign = self.campaign(id).await?;
+            if campaign.state == state {
+                return Ok(campaign);
+            }
+            match changes.recv().await {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return Err(EngineError::Stopped),
+            }
+        }
+    }
+
+    /// Something to hand to providers that report in-process (the simulator).
+    pub fn sink(self: &Arc<Self>) -> Arc<dyn ReportSink> {
+        Arc::new(EngineSink(Arc::downgrade(self)))
+    }
+
+    async fn campaign(&self, id: CampaignId) -> Result<Campaign, EngineError> {
+        self.ctx
+            .store
+            .get_campaign(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: "campaign",
+                id: id.to_string(),
+            })
+    }
+
+    /// Accepts a one-off call: dialed as soon as caps allow, or at `at`. Returns once the call
+    /// is durable. A call to the same number in the same campaign within `dedupe` of an earlier
+    /// one is refused with [`EngineError::Duplicate`].
+    pub async fn initiate_call(
+        &self,
+        campaign_id: CampaignId,
+        phone: PhoneNumber,
+        at: Option<DateTime<Utc>>,
+        dedupe: Option<Duration>,
+    ) -> Result<Call, EngineError> {
+        let campaign = self.campaign(campaign_id).await?;
+        if !campaign.is_active {
+            return Err(EngineError::Conflict(format!(
+                "campaign {campaign_id} is not active"
+            )));
+        }
+        if campaign.state == CampaignState::Stopped {
+            return Err(EngineError::Conflict(format!(
+                "campaign {campaign_id} is stopped"
+            )));
+        }
+        let now = self.ctx.now();
+        if let Some(window) = dedupe {
+            self.claim_number(campaign_id, &phone, now, window).await?;
+        }
+        let origin = if at.is_some_and(|t| t > now) {
+            CallOrigin::Scheduled
+        } else {
+            CallOrigin::Api
+        };
+        let call = Call::new(
+            NewCall {
+                call_id: CallId::generate(now),
+                campaign_id,
+                contact_id: None,
+                phone_number: phone,
+                origin,
+                max_attempts: campaign.settings.retry.max_attempts(),
+                scheduled_at: at,
+            },
+            now,
+        );
+        self.ctx
+            .record_step(&call, &decide::created(&call, now))
+            .await?;
+        match call.due_at.filter(|_| origin == CallOrigin::Scheduled) {
+            Some(due) => self.ctx.schedule(&call, due),
+            None => {
+                let pool = self.ctx.routes.one_off().ok_or(EngineError::Stopped)?;
+                let _ = pool.cast(CampaignMessage::Admit {
+                    calls: vec![call.clone()],
+                });
+            }
+        }
+        Ok(call)
+    }
+
+    /// The duplicate window, checked and claimed atomically in this process and against
+    /// storage (for calls accepted before a restart or by another node).
+    async fn claim_number(
+        &self,
+        campaign_id: CampaignId,
+        phone: &PhoneNumber,
+        now: DateTime<Utc>,
+        window: Duration,
+    ) -> Result<(), EngineError> {
+        let since = now - window;
+        let key = (campaign_id, phone.clone());
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            recent.retain(|_, t| *t >= since);
+            if recent.contains_key(&key) {
+                return Err(EngineError::Duplicate {
+                    retry_after: window,
+                });
+            }
+            recent.insert(key.clone(), now);
+        }
+        match self
+            .ctx
+            .store
+            .latest_call_to(campaign_id, phone, since)
+            .await
+        {
+            Ok(None) => Ok(()),
+            Ok(Some(existing)) => {
+                let retry_after = (existing.created_at + window - now).max(Duration::seconds(1));
+                Err(EngineError::Duplicate { retry_after })
+            }
+            Err(e) => {
+                self.recent
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Applies a provider report (a callback) to its call and answers with the result.
+    pub async fn report(
+        &self,
+        call_id: CallId,
+        report: ProviderReport,
+    ) -> Result<CallbackOutcome, EngineError> {
+        let call =
+            self.ctx
+                .store
+                .get_call(call_id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound {
+                    what: "call",
+                    id: call_id.to_string(),
+                })?;
+        match self.ctx.routes.dispatcher(call.campaign_id, call.origin) {
+            Some(actor) => {
+                let r = actor
+                    .call(
+                        |reply| CampaignMessage::Report {
+                            call_id,
+                            report,
+                            reply: Some(reply),
+                        },
+                        None,
+                    )
+                    .await;
+                rpc(r)?
+            }
+            // No dispatcher runs this campaign (a late report after it stopped): apply directly.
+            None => apply_direct(&self.ctx, call_id, &report)
+                .await
+                .map(|(c, s)| CallbackOutcome::of(&c, &s)),
+        }
+    }
+
+    /// Cancels a call that is not in flight.
+    pub async fn cancel_call(&self, call_id: CallId) -> Result<Call, EngineError> {
+        let call =
+            self.ctx
+                .store
+                .get_call(call_id)
+                .await?
+                .ok_or_else(|| EngineError::NotFound {
+                    what: "call",
+                    id: call_id.to_string(),
+                })?;
+        match self.ctx.routes.dispatcher(call.campaign_id, call.origin) {
+            Some(actor) => rpc(actor
+                .call(|reply| CampaignMessage::CancelCall { call_id, reply }, None)
+                .await)?,
+            None => {
+                let mut call = call;
+                if !call.status.is_pending() {
+                    return Err(EngineError::Conflict(format!(
+                        "call {call_id} is {}",
+                        call.status
+                    )));
+                }
+                let step = decide::cancelled(&mut call, "operator", self.ctx.now());
+                self.ctx.record_step(&call, &step).await?;
+                self.ctx.unschedule(call_id);
+                Ok(call)
+            }
+        }
+    }
+
+    async fn set_state(
+        &self,
+        id: CampaignId,
+        allowed: &[CampaignState],
+        to: CampaignState,
+    ) -> Result<Campaign, EngineError> {
+        let mut campaign = self.campaign(id).await?;
+        if campaign.state == to {
+            return Ok(campaign);
+        }
+        if !allowed.contains(&campaign.state) {
+            return Err(EngineError::Conflict(format!(
+                "campaign {id} is {}; it cannot become {}",
+                campaign.state.as_str(),
+                to.as_str()
+            )));
+        }
+        campaign.state = to;
+        campaign.updated_at = self.ctx.now();
+        self.ctx.store.update_campaign(&campaign).await?;
+        let _ = self.ctx.lifecycle.send((id, to));
+        Ok(campaign)
+    }
+
+    /// Starts dialing a campaign's contact list (or resumes a paused one).
+    pub async fn start_campaign(&self, id: CampaignId) -> Result<Campaign, EngineError> {
+        let campaign = self
+            .set_state(
+                id,
+                &[CampaignState::Draft, CampaignState::Paused],
+                CampaignState::Running,
+            )
+            .await?;
+        let r = self
+            .supervisor
+            .call(
+                |reply| SupervisorMessage::StartCampaign {
+                    campaign_id: id,
+                    reply,
+                },
+                None,
+            )
+            .await;
+        rpc(r)??;
+        Ok(campaign)
+    }
+
+    /// No new dials; calls in flight finish.
+    pub async fn pause_campaign(&self, id: CampaignId) -> Result<Campaign, EngineError> {
+        let campaign = self
+            .set_state(id, &[CampaignState::Running], CampaignState::Paused)
+            .await?;
+        if let Some(actor) = self.ctx.routes.campaign(id) {
+            rpc(actor
+                .call(|reply| CampaignMessage::Pause { reply }, None)
+                .await)?;
+        }
+        Ok(campaign)
+    }
+
+    pub async fn resume_campaign(&self, id: CampaignId) -> Result<Campaign, EngineError> {
+        let campaign = self
+            .set_state(id, &[CampaignState::Paused], CampaignState::Running)
+            .await?;
+        let r = self
+            .supervisor
+            .call(
+                |reply| SupervisorMessage::StartCampaign {
+                    campaign_id: id,
+                    reply,
+                },
+                None,
+            )
+            .await;
+        rpc(r)??;
+        Ok(campaign)
+    }
+
+    /// Cancels the campaign's pending work (list and one-off calls); calls in flight finish and
+    /// are not retried. Returns the campaign and how many calls were cancelled.
+    pub async fn stop_campaign(&self, id: CampaignId) -> Result<(Campaign, u32), EngineError> {
+        let allowed = [
+            CampaignState::Draft,
+            CampaignState::Running,
+            CampaignState::Paused,
+            CampaignState::Completed,
+        ];
+        let campaign = self.set_state(id, &allowed, CampaignState::Stopped).await?;
+        let mut cancelled = 0;
+        let mut targets: Vec<ActorRef<CampaignMessage>> =
+            self.ctx.routes.campaign(id).into_iter().collect();
+        targets.extend(self.ctx.routes.one_off());
+        for actor in targets {
+            cancelled += rpc(actor
+                .call(
+                    |reply| CampaignMessage::Stop {
+                        campaign_id: id,
+                        reply,
+                    },
+                    None,
+                )
+                .await)??;
+        }
+        Ok((campaign, cancelled))
+    }
+
+    /// New settings for a campaign apply to calls dispatched from now on.
+    pub fn campaign_updated(&self, campaign: &Campaign) {
+        let mut targets: Vec<ActorRef<CampaignMessage>> =
+            self.ctx.routes.campaign(campaign.id).into_iter().collect();
+        targets.extend(self.ctx.routes.one_off());
+        for actor in targets {
+            let _ = actor.cast(CampaignMessage::Updated {
+                campaign: Box::new(campaign.clone()),
+            });
+        }
+    }
+
+    /// A running campaign's dispatcher state.
+    pub async fn campaign_snapshot(&self, id: CampaignId) -> Option<DispatchSnapshot> {
+        let actor = self.ctx.routes.campaign(id)?;
+        rpc(actor.call(CampaignMessage::Snapshot, None).await).ok()
+    }
+
+    pub async fn one_off_snapshot(&self) -> Option<DispatchSnapshot> {
+        let actor = self.ctx.routes.one_off()?;
+        rpc(actor.call(CampaignMessage::Snapshot, None).await).ok()
+    }
+
+    /// Whether a campaign has a dispatcher on this node.
+    pub fn is_running(&self, id: CampaignId) -> bool {
+        self.ctx.routes.campaign(id).is_some()
+    }
+
+    /// Timers on the scheduler's wheel.
+    pub async fn pending_timers(&self) -> Option<usize> {
+        let s = self.ctx.routes.scheduler()?;
+        rpc(s.call(SchedulerMessage::Pending, None).await).ok()
+    }
+
+    /// Whether the engine's actors are up (for `/readyz`).
+    pub fn is_alive(&self) -> bool {
+        let r = &self.ctx.routes;
+        r.recorder().is_some()
+            && r.scheduler().is_some()
+            && r.lease_keeper().is_some()
+            && r.one_off().is_some()
+    }
+}
+
+struct EngineSink(Weak<Engine>);
+
+#[async_trait]
+impl ReportSink for EngineSink {
+    async fn deliver(&self, call_id: CallId, report: ProviderReport) -> Result<(), String> {
+        let engine = self.0.upgrade().ok_or("the engine is gone")?;
+        if !engine.is_alive() {
+            return Err("the engine is stopped".into());
+        }
+        match engine.report(call_id, report).await {
+            Ok(_) | Err(EngineError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Every metric the actor engine exports. Names follow `dialer_<subsystem>_<name>_<unit>`,
+//! counters end in `_total`, durations are `_seconds`; labels come from bounded sets
+//! (campaign id, outcome, decision, provider, actor kind) — never a phone number or call id.
+//! `docs/metrics.md` lists them all.
+
+use std::time::Duration;
+
+use dialer_engine::{CampaignId, Outcome};
+use metrics::{counter, gauge, histogram};
+
+pub const CALLS_DIALED: &str = "dialer_calls_dialed_total";
+pub const CALL_OUTCOMES: &str = "dialer_call_outcomes_total";
+pub const DECISIONS: &str = "dialer_dispatch_decisions_total";
+pub const RETRIES: &str = "dialer_retries_scheduled_total";
+pub const CALLS_ACTIVE: &str = "dialer_calls_active";
+pub const DISPATCH_LAG: &str = "dialer_dispatch_lag_seconds";
+pub const QUEUE_DEPTH: &str = "dialer_dispatch_queue_depth";
+pub const PROVIDER_REQUEST: &str = "dialer_provider_request_duration_seconds";
+pub const PROVIDER_ERRORS: &str = "dialer_provider_errors_total";
+pub const PROVIDER_REPORTS: &str = "dialer_provider_reports_total";
+pub const WHEEL_TIMERS: &str = "dialer_scheduler_timers";
+pub const LEASES_HELD: &str = "dialer_leases_held";
+pub const LEASE_WAITS: &str = "dialer_lease_waits_total";
+pub const LEASE_ERRORS: &str = "dialer_lease_errors_total";
+pub const RATE_WAITS: &str = "dialer_rate_limit_waits_total";
+pub const STORAGE_COMMIT: &str = "dialer_storage_commit_duration_seconds";
+pub const STORAGE_BATCH: &str = "dialer_storage_commit_batch_calls";
+pub const STORAGE_ERRORS: &str = "dialer_storage_commit_errors_total";
+pub const RESTARTS: &str = "dialer_actor_restarts_total";
+
+/// (name, help) of every metric above, registered with the exporter at start-up.
+pub const DESCRIPTIONS: &[(&str, &str)] = &[
+    (CALLS_DIALED, "Attempts dialed, by campaign."),
+    (CALL_OUTCOMES, "Attempt outcomes, by campaign and outcome."),
+    (
+        DECISIONS,
+        "Dispatch decisions (dialed, deferred, blocked), by campaign and decision.",
+    ),
+    (
+        RETRIES,
+        "Retries scheduled by the retry policy, by campaign.",
+    ),
+    (
+        CALLS_ACTIVE,
+        "Calls in flight (dialing, ringing or in progress) on this node.",
+    ),
+    (
+        DISPATCH_LAG,
+        "Seconds from a call being due to its dial request.",
+    ),
+    (QUEUE_DEPTH, "Calls queued for a line, by campaign."),
+    (
+        PROVIDER_REQUEST,
+        "Seconds a provider took to accept a dial request, by provider.",
+    ),
+    (
+        PROVIDER_ERRORS,
+        "Dial requests a provider refused or failed, by provider.",
+    ),
+    (
+        PROVIDER_REPORTS,
+        "Provider status reports received, by provider and whether they changed the call.",
+    ),
+    (
+        WHEEL_TIMERS,
+        "Timers pending on the scheduler's timing wheel.",
+    ),
+    (
+        LEASES_HELD,
+        "Concurrency leases held by calls of this node.",
+    ),
+    (
+        LEASE_WAITS,
+        "Dispatches that waited because a lease pool was full, by campaign.",
+    ),
+    (
+        LEASE_ERRORS,
+        "Lease store operations that failed (the lease store was unreachable).",
+    ),
+    (
+        RATE_WAITS,
+        "Dispatches that waited for a rate-limit token, by campaign.",
+    ),
+    (STORAGE_COMMIT, "Seconds a storage commit took."),
+    (STORAGE_BATCH, "Call updates per storage commit."),
+    (STORAGE_ERRORS, "Storage commits that failed."),
+    (
+        RESTARTS,
+        "Actors restarted by their supervisor, by kind of actor.",
+    ),
+];
+
+fn campaign(id: CampaignId) -> String {
+    id.to_string()
+}
+
+pub(crate) fn dialed(id: CampaignId, lag: Duration) {
+    counter!(CALLS_DIALED, "campaign" => campaign(id)).increment(1);
+    histogram!(DISPATCH_LAG).record(lag.as_secs_f64());
+}
+
+pub(crate) fn outcome(id: CampaignId, outcome: Outcome) {
+    counter!(CALL_OUTCOMES, "campaign" => campaign(id), "outcome" => outcome.as_str()).increment(1);
+}
+
+pub(crate) fn decision(id: CampaignId, decision: &'static str) {
+    counter!(DECISIONS, "campaign" => campaign(id), "decision" => decision).increment(1);
+}
+
+pub(crate) fn retry(id: CampaignId) {
+    counter!(RETRIES, "campaign" => campaign(id)).increment(1);
+}
+
+pub(crate) fn active(delta: f64) {
+    gauge!(CALLS_ACTIVE).increment(delta);
+}
+
+pub(crate) fn queue_depth(id: Option<CampaignId>, depth: usize) {
+    let label = id.map_or_else(|| "one_off".to_owned(), campaign);
+    gauge!(QUEUE_DEPTH, "campaign" => label).set(depth as f64);
+}
+
+pub(crate) fn provider_request(provider: &str, took: Duration, ok: bool) {
+    histogram!(PROVIDER_REQUEST, "provider" => provider.to_owned()).record(took.as_secs_f64());
+    if !ok {
+        counter!(PROVIDER_ERRORS, "provider" => provider.to_owned()).increment(1);
+    }
+}
+
+pub(crate) fn provider_report(provider: &str, applied: bool) {
+    let applied = if applied { "true" } else { "false" };
+    counter!(PROVIDER_REPORTS, "provider" => provider.to_owned(), "applied" => applied)
+        .increment(1);
+}
+
+pub(crate) fn wheel_timers(n: usize) {
+    gauge!(WHEEL_TIMERS).set(n as f64);
+}
+
+pub(crate) fn leases_held(n: usize) {
+    gauge!(LEASES_HELD).set(n as f64);
+}
+
+pub(crate) fn lease_wait(id: CampaignId) {
+    counter!(LEASE_WAITS, "campaign" => campaign(id)).increment(1);
+}
+
+pub(crate) fn lease_error() {
+    counter!(LEASE_ERRORS).increment(1);
+}
+
+pub(crate) fn rate_wait(id: CampaignId) {
+    counter!(RATE_WAITS, "campaign" => campaign(id)).increment(1);
+}
+
+pub(crate) fn storage_commit(took: Duration, calls: usize, ok: bool) {
+    histogram!(STORAGE_COMMIT).record(took.as_secs_f64());
+    histogram!(STORAGE_BATCH).record(calls as f64);
+    if !ok {
+        counter!(STORAGE_ERRORS).increment(1);
+    }
+}
+
+pub(crate) fn restart(kind: &'static str) {
+    counter!(RESTARTS, "actor" => kind).increment(1);
+}

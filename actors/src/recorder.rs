@@ -1,0 +1,136 @@
+//! The Recorder: every state change of every call goes through it to storage.
+//!
+//! It groups writes: while one commit is in flight, the writes that arrive wait, and the next
+//! commit carries all of them (up to `recorder_max_batch` call updates) — so a burst of
+//! decisions costs a few commits, not one each. Each writer is answered only once its write is
+//! durable. If a combined commit fails, its parts are committed one by one so that one bad
+//! write cannot fail the others.
+//!
+//! Backpressure is by acknowledgement: every writer awaits its answer before it goes on.
+
+use std::sync::Arc;
+
+use dialer_storage::{StorageError, WriteBatch};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::ctx::Ctx;
+
+pub(crate) enum RecorderMessage {
+    Record {
+        batch: WriteBatch,
+        reply: RpcReplyPort<Result<(), StorageError>>,
+    },
+    /// A commit finished; the next may start.
+    Flushed,
+}
+
+pub(crate) struct RecorderActor;
+
+pub(crate) struct RecorderState {
+    ctx: Arc<Ctx>,
+    pending: Vec<(WriteBatch, RpcReplyPort<Result<(), StorageError>>)>,
+    in_flight: bool,
+}
+
+impl Actor for RecorderActor {
+    type Msg = RecorderMessage;
+    type State = RecorderState;
+    type Arguments = Arc<Ctx>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        ctx: Arc<Ctx>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(RecorderState {
+            ctx,
+            pending: Vec::new(),
+            in_flight: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RecorderMessage::Record { batch, reply } => state.on_record(&me, batch, reply),
+            RecorderMessage::Flushed => state.on_flushed(&me),
+        }
+        Ok(())
+    }
+}
+
+impl RecorderState {
+    fn on_record(
+        &mut self,
+        me: &ActorRef<RecorderMessage>,
+        batch: WriteBatch,
+        reply: RpcReplyPort<Result<(), StorageError>>,
+    ) {
+        self.pending.push((batch, reply));
+        if !self.in_flight {
+            self.flush(me);
+        }
+    }
+
+    fn on_flushed(&mut self, me: &ActorRef<RecorderMessage>) {
+        self.in_flight = false;
+        if !self.pending.is_empty() {
+            self.flush(me);
+        }
+    }
+
+    fn flush(&mut self, me: &ActorRef<RecorderMessage>) {
+        let max = self.ctx.config.recorder_max_batch.max(1);
+        let mut calls = 0;
+        let take = self
+            .pending
+            .iter()
+            .take_while(|(b, _)| {
+                calls += b.calls.len().max(1);
+                calls <= max
+            })
+            .count()
+            .max(1);
+        let parts: Vec<_> = self.pending.drain(..take).collect();
+        self.in_flight = true;
+        let (ctx, me) = (Arc::clone(&self.ctx), me.clone());
+        // The commit runs beside the actor, so writes keep queueing meanwhile; the writers are
+        // answered from the task, even if this actor is restarted in between.
+        tokio::spawn(async move {
+            commit(&ctx, parts).await;
+            let _ = me.cast(RecorderMessage::Flushed);
+        });
+    }
+}
+
+async fn commit(ctx: &Ctx, parts: Vec<(WriteBatch, RpcReplyPort<Result<(), StorageError>>)>) {
+    let calls: usize = parts.iter().map(|(b, _)| b.calls.len()).sum();
+    let started = tokio::time::Instant::now();
+    let mut combined = WriteBatch::default();
+    for (batch, _) in &parts {
+        combined.extend(batch.clone());
+    }
+    let result = ctx.store.commit(combined).await;
+    crate::metrics::storage_commit(started.elapsed(), calls, result.is_ok());
+    match result {
+        Ok(()) => {
+            for (_, reply) in parts {
+                let _ = reply.send(Ok(()));
+            }
+        }
+        Err(_) if parts.len() > 1 => {
+            for (batch, reply) in parts {
+                let _ = reply.send(ctx.store.commit(batch).await);
+            }
+        }
+        Err(e) => {
+            for (_, reply) in parts {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,667 @@
+//! A WindowActor serves one open calling window of its dispatcher: the calls whose recipients'
+//! zones are all inside calling hours until `closes_at`. It owns a queue and a DialerSlot per
+//! line. For the call at the head of the queue it takes the leases (campaign, then global) and
+//! a token from each rate bucket; when a pool is full or a bucket empty the queue waits — it is
+//! never rejected — and tries again when one of its lines frees or after a short delay.
+//!
+//! When the window closes, queued calls go back to the dispatcher (to wait for the next
+//! opening), calls in flight finish, and the actor stops. It supervises its slots: a slot that
+//! fails is restarted by the restart policy and given back the call it held — to adopt if the
+//! dial was recorded, to queue again if not.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dialer_engine::{
+    Call, CallId, CallStatus, Campaign, ProviderReport, RestartDecision, RestartTracker,
+};
+use dialer_storage::lease::{Acquire, PoolId};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use crate::apply::{CallbackOutcome, apply_direct};
+use crate::campaign::CampaignMessage;
+use crate::ctx::Ctx;
+use crate::lease_keeper::LeaseKeeperMessage;
+use crate::slot::{DialerSlot, ReportReply, SlotArgs, SlotMessage};
+
+pub(crate) enum WindowMessage {
+    Enqueue {
+        call: Call,
+        campaign: Arc<Campaign>,
+    },
+    /// A call already dialed (found after a restart): give it to a line to wait for its outcome.
+    Adopt {
+        call: Call,
+        campaign: Arc<Campaign>,
+    },
+    /// Try to dial the head of the queue.
+    Dispatch,
+    SlotDone {
+        slot: usize,
+        call_id: CallId,
+        status: CallStatus,
+    },
+    /// The slot could not record the dial; the call was not dialed.
+    Requeue {
+        slot: usize,
+        call: Call,
+    },
+    Report {
+        call_id: CallId,
+        report: ProviderReport,
+        reply: Option<ReportReply>,
+    },
+    /// A slot got a report for a call it does not hold.
+    Unrouted {
+        call_id: CallId,
+        report: ProviderReport,
+        reply: Option<ReportReply>,
+    },
+    Pause,
+    Resume,
+    /// Calling hours closed: hand the queue back, finish what is in flight, stop.
+    Close,
+    /// Remove queued calls (of one campaign, or all) and hand them back for cancelling.
+    TakeQueued {
+        which: Take,
+        reply: RpcReplyPort<Vec<Call>>,
+    },
+    RestartSlot {
+        slot: usize,
+    },
+    Snapshot(RpcReplyPort<WindowSnapshot>),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowSnapshot {
+    pub queued: usize,
+    pub in_flight: usize,
+    pub lines: usize,
+}
+
+/// Which queued calls to take out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Take {
+    All,
+    Campaign(dialer_engine::CampaignId),
+    Call(CallId),
+}
+
+impl Take {
+    fn matches(self, call: &Call) -> bool {
+        match self {
+            Self::All => true,
+            Self::Campaign(id) => call.campaign_id == id,
+            Self::Call(id) => call.call_id == id,
+        }
+    }
+}
+
+pub(crate) struct WindowArgs {
+    pub ctx: Arc<Ctx>,
+    /// Live calls to adopt at once (found after a restart).
+    pub adopt: Vec<(Call, Arc<Campaign>)>,
+    pub dispatcher: ActorRef<CampaignMessage>,
+    pub lines: usize,
+    pub closes_at: Option<DateTime<Utc>>,
+    pub paused: bool,
+}
+
+pub(crate) struct WindowActor;
+
+/// A queued call and the leases it holds while it waits for a rate token.
+struct Queued {
+    call: Call,
+    campaign: Arc<Campaign>,
+    grant: Option<Grant>,
+}
+
+#[derive(Clone, Copy)]
+struct Grant {
+    token: u64,
+}
+
+struct Holding {
+    call_id: CallId,
+    campaign: Arc<Campaign>,
+}
+
+struct Line {
+    actor: Option<ActorRef<SlotMessage>>,
+    holding: Option<Holding>,
+    tracker: RestartTracker,
+}
+
+pub(crate) struct WindowState {
+    ctx: Arc<Ctx>,
+    dispatcher: ActorRef<CampaignMessage>,
+    queue: VecDeque<Queued>,
+    lines: Vec<Line>,
+    held_by: HashMap<CallId, usize>,
+    /// Reports for calls whose slot is restarting.
+    parked: HashMap<CallId, Vec<(ProviderReport, Option<ReportReply>)>>,
+    paused: bool,
+    closing: bool,
+    retry_armed: bool,
+    started: tokio::time::Instant,
+}
+
+impl Actor for WindowActor {
+    type Msg = WindowMessage;
+    type State = WindowState;
+    type Arguments = WindowArgs;
+
+    async fn pre_start(
+        &self,
+        me: ActorRef<Self::Msg>,
+        args: WindowArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut lines = Vec::with_capacity(args.lines);
+        for index in 0..args.lines.max(1) {
+            let actor = spawn_slot(&args.ctx, &me, index).await?;
+            lines.push(Line {
+                actor: Some(actor),
+                holding: None,
+                tracker: RestartTracker::new(),
+            });
+        }
+        if let Some(at) = args.closes_at {
+            me.send_after(args.ctx.real_until(at), || WindowMessage::Close);
+        }
+        let mut state = WindowState {
+            ctx: args.ctx,
+            dispatcher: args.dispatcher,
+            queue: VecDeque::new(),
+            lines,
+            held_by: HashMap::new(),
+            parked: HashMap::new(),
+            paused: args.paused,
+            closing: false,
+            retry_armed: false,
+            started: tokio::time::Instant::now(),
+        };
+        for (call, campaign) in args.adopt {
+            state.on_adopt(call, campaign);
+        }
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        for actor in state.lines.iter().filter_map(|l| l.actor.as_ref()) {
+            actor.stop(None);
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            WindowMessage::Enqueue { call, campaign } if state.closing => {
+                let _ = state
+                    .dispatcher
+                    .cast(CampaignMessage::Returned { calls: vec![call] });
+                drop(campaign);
+            }
+            WindowMessage::Enqueue { call, campaign } => state.queue.push_back(Queued {
+                call,
+                campaign,
+                grant: None,
+            }),
+            WindowMessage::Adopt { call, campaign } => state.on_adopt(call, campaign),
+            WindowMessage::Dispatch => state.retry_armed = false,
+            WindowMessage::SlotDone {
+                slot,
+                call_id,
+                status,
+            } => state.on_slot_done(slot, call_id, status),
+            WindowMessage::Requeue { slot, call } => state.on_requeue(&me, slot, call),
+            WindowMessage::Report {
+                call_id,
+                report,
+                reply,
+            } => state.on_report(call_id, report, reply).await,
+            WindowMessage::Unrouted {
+                call_id,
+                report,
+                reply,
+            } => state.on_unrouted(call_id, report, reply).await,
+            WindowMessage::Pause => state.on_pause(),
+            WindowMessage::Resume => state.paused = false,
+            WindowMessage::Close => state.on_close(),
+            WindowMessage::TakeQueued { which, reply } => {
+                drop(reply.send(state.take_queued(which)))
+            }
+            WindowMessage::RestartSlot { slot } => state.on_restart_slot(&me, slot).await?,
+            WindowMessage::Snapshot(reply) => drop(reply.send(state.snapshot())),
+        }
+        state.dispatch(&me).await;
+        if state.closing && state.held_by.is_empty() && state.queue.is_empty() {
+            me.stop(Some("window closed".into()));
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<Self::Msg>,
+        evt: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, err) = evt {
+            let Some(slot) = state.lines.iter().position(|l| {
+                l.actor
+                    .as_ref()
+                    .is_some_and(|a| a.get_id() == cell.get_id())
+            }) else {
+                return Ok(());
+            };
+            tracing::warn!(slot, error = %err, "dialer slot failed");
+            state.lines[slot].actor = None;
+            let now = state.started.elapsed();
+            let policy = state.ctx.config.restart.clone();
+            match state.lines[slot]
+                .tracker
+                .record_failure(&policy, now, state.ctx.jitter())
+            {
+                RestartDecision::Restart { after, .. } => {
+                    state
+                        .ctx
+                        .restarts
+                        .slots
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    crate::metrics::restart("dialer_slot");
+                    me.send_after(after, move || WindowMessage::RestartSlot { slot });
+                }
+                RestartDecision::GiveUp { failures_in_period } => {
+                    return Err(format!(
+                        "slot {slot} failed {failures_in_period} times; giving up"
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn spawn_slot(
+    ctx: &Arc<Ctx>,
+    me: &ActorRef<WindowMessage>,
+    index: usize,
+) -> Result<ActorRef<SlotMessage>, ActorProcessingErr> {
+    let args = SlotArgs {
+        ctx: Arc::clone(ctx),
+        index,
+        window: me.clone(),
+    };
+    let (actor, _) = Actor::spawn_linked(None, DialerSlot, args, me.get_cell()).await?;
+    Ok(actor)
+}
+
+impl WindowState {
+    fn snapshot(&self) -> WindowSnapshot {
+        WindowSnapshot {
+            queued: self.queue.len(),
+            in_flight: self.held_by.len(),
+            lines: self.lines.len(),
+        }
+    }
+
+    fn free_line(&self) -> Option<usize> {
+        self.lines
+            .iter()
+            .position(|l| l.actor.is_some() && l.holding.is_none())
+    }
+
+    fn hold(&mut self, slot: usize, call_id: CallId, campaign: Arc<Campaign>) {
+        self.lines[slot].holding = Some(Holding { call_id, campaign });
+        self.held_by.insert(call_id, slot);
+    }
+
+    fn on_adopt(&mut self, call: Call, campaign: Arc<Campaign>) {
+        // Adopted calls are already live: they take a line even over the usual count.
+        let slot = self.free_line();
+        let Some(slot) = slot else {
+            // Every line busy: wait at the head of the queue for one (as a live call, not a dial).
+            self.queue.push_front(Queued {
+                call,
+                campaign,
+                grant: None,
+            });
+            return;
+        };
+        self.track(&call, &campaign, false);
+        let call_id = call.call_id;
+        if let Some(actor) = &self.lines[slot].actor {
+            let _ = actor.cast(SlotMessage::Adopt {
+                call,
+                campaign: Arc::clone(&campaign),
+            });
+        }
+        self.hold(slot, call_id, campaign);
+    }
+
+    fn track(&self, call: &Call, campaign: &Campaign, held: bool) {
+        if let Some(keeper) = self.ctx.routes.lease_keeper() {
+            let pools = pools_for(&self.ctx, call, campaign);
+            let _ = keeper.cast(LeaseKeeperMessage::Track {
+                call_id: call.call_id,
+                pools,
+                held,
+            });
+        }
+    }
+
+    fn on_slot_done(&mut self, slot: usize, call_id: CallId, status: CallStatus) {
+        if let Some(line) = self.lines.get_mut(slot) {
+            line.holding = None;
+        }
+        self.held_by.remove(&call_id);
+        // The line is free: its leases go back (the slot may have released them already; a
+        // second release is a no-op).
+        self.ctx.release_leases(call_id);
+        let _ = self
+            .dispatcher
+            .cast(CampaignMessage::Finished { call_id, status });
+    }
+
+    fn on_requeue(&mut self, me: &ActorRef<WindowMessage>, slot: usize, call: Call) {
+        if let Some(line) = self.lines.get_mut(slot) {
+            line.holding = None;
+        }
+        self.held_by.remove(&call.call_id);
+        self.ctx.release_leases(call.call_id);
+        if let Some(campaign) = self.campaign_of(&call) {
+            self.queue.push_front(Queued {
+                call,
+                campaign,
+                grant: None,
+            });
+        }
+        self.arm_retry(
+            me,
+            self.ctx.clock.real_duration(self.ctx.config.capacity_retry),
+        );
+    }
+
+    fn campaign_of(&self, call: &Call) -> Option<Arc<Campaign>> {
+        self.queue
+            .iter()
+            .map(|q| &q.campaign)
+            .chain(
+                self.lines
+                    .iter()
+                    .filter_map(|l| l.holding.as_ref().map(|h| &h.campaign)),
+            )
+            .find(|c| c.id == call.campaign_id)
+            .cloned()
+    }
+
+    async fn on_report(
+        &mut self,
+        call_id: CallId,
+        report: ProviderReport,
+        reply: Option<ReportReply>,
+    ) {
+        if let Some(&slot) = self.held_by.get(&call_id) {
+            match &self.lines[slot].actor {
+                Some(actor) => drop(actor.cast(SlotMessage::Report {
+                    call_id,
+                    report,
+                    reply,
+                })),
+                None => self
+                    .parked
+                    .entry(call_id)
+                    .or_default()
+                    .push((report, reply)),
+            }
+            return;
+        }
+        self.on_unrouted(call_id, report, reply).await;
+    }
+
+    /// A report for a call no line holds: applied from storage; a queued call it ends leaves
+    /// the queue.
+    async fn on_unrouted(
+        &mut self,
+        call_id: CallId,
+        report: ProviderReport,
+        reply: Option<ReportReply>,
+    ) {
+        let result = apply_direct(&self.ctx, call_id, &report).await;
+        if let Ok((call, _)) = &result
+            && call.status != CallStatus::Initiated
+            && let Some(pos) = self.queue.iter().position(|q| q.call.call_id == call_id)
+        {
+            if self.queue.remove(pos).is_some_and(|q| q.grant.is_some()) {
+                self.ctx.release_leases(call_id);
+            }
+            let _ = self.dispatcher.cast(CampaignMessage::Finished {
+                call_id,
+                status: call.status,
+            });
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(result.map(|(call, step)| CallbackOutcome::of(&call, &step)));
+        }
+    }
+
+    fn on_pause(&mut self) {
+        self.paused = true;
+        self.release_head_grant();
+    }
+
+    fn release_head_grant(&mut self) {
+        if let Some(q) = self.queue.front_mut()
+            && q.grant.take().is_some()
+        {
+            self.ctx.release_leases(q.call.call_id);
+        }
+    }
+
+    fn on_close(&mut self) {
+        self.closing = true;
+        self.release_head_grant();
+        let calls: Vec<Call> = self.queue.drain(..).map(|q| q.call).collect();
+        if !calls.is_empty() {
+            let _ = self.dispatcher.cast(CampaignMessage::Returned { calls });
+        }
+    }
+
+    fn take_queued(&mut self, which: Take) -> Vec<Call> {
+        self.release_head_grant();
+        let (taken, kept): (Vec<Queued>, Vec<Queued>) =
+            self.queue.drain(..).partition(|q| which.matches(&q.call));
+        self.queue = kept.into();
+        taken.into_iter().map(|q| q.call).collect()
+    }
+
+    async fn on_restart_slot(
+        &mut self,
+        me: &ActorRef<WindowMessage>,
+        slot: usize,
+    ) -> Result<(), ActorProcessingErr> {
+        let actor = spawn_slot(&self.ctx, me, slot).await?;
+        self.lines[slot].actor = Some(actor.clone());
+        let Some(holding) = self.lines[slot].holding.take() else {
+            return Ok(());
+        };
+        let call_id = holding.call_id;
+        self.held_by.remove(&call_id);
+        let Some(call) = self.ctx.store.get_call(call_id).await? else {
+            return Ok(());
+        };
+        if call.status.is_live() {
+            // The dial was recorded: adopt it, never dial it again.
+            actor.cast(SlotMessage::Adopt {
+                call,
+                campaign: Arc::clone(&holding.campaign),
+            })?;
+            self.hold(slot, call_id, holding.campaign);
+            for (report, reply) in self.parked.remove(&call_id).unwrap_or_default() {
+                actor.cast(SlotMessage::Report {
+                    call_id,
+                    report,
+                    reply,
+                })?;
+            }
+        } else if call.status == CallStatus::Initiated {
+            // Failed before recording the dial: it was never dialed; queue it again.
+            self.ctx.release_leases(call_id);
+            self.queue.push_front(Queued {
+                call,
+                campaign: holding.campaign,
+                grant: None,
+            });
+        } else {
+            // The outcome was recorded before the failure: finish the bookkeeping.
+            self.ctx.release_leases(call_id);
+            if let Some(at) = call.next_retry_at() {
+                self.ctx.schedule(&call, at);
+            }
+            let _ = self.dispatcher.cast(CampaignMessage::Finished {
+                call_id,
+                status: call.status,
+            });
+        }
+        Ok(())
+    }
+
+    fn arm_retry(&mut self, me: &ActorRef<WindowMessage>, after: Duration) {
+        if !self.retry_armed {
+            self.retry_armed = true;
+            me.send_after(after, || WindowMessage::Dispatch);
+        }
+    }
+
+    /// Dials from the head of the queue while lines, leases and rate tokens allow.
+    async fn dispatch(&mut self, me: &ActorRef<WindowMessage>) {
+        crate::metrics::queue_depth(
+            self.queue.front().map(|q| q.call.campaign_id),
+            self.queue.len(),
+        );
+        while !self.paused && !self.closing {
+            let Some(slot) = self.free_line() else { break };
+            let Some(head) = self.queue.front() else {
+                break;
+            };
+            if head.call.status.is_live() {
+                // An adopted call waiting for a line.
+                if let Some(q) = self.queue.pop_front() {
+                    self.on_adopt(q.call, q.campaign);
+                }
+                continue;
+            }
+            if head.grant.is_none() {
+                match acquire(&self.ctx, &head.call, &head.campaign).await {
+                    Ok(Some(grant)) => {
+                        if let Some(q) = self.queue.front_mut() {
+                            q.grant = Some(grant);
+                        }
+                    }
+                    Ok(None) => {
+                        crate::metrics::lease_wait(head.call.campaign_id);
+                        self.arm_retry(
+                            me,
+                            self.ctx.clock.real_duration(self.ctx.config.capacity_retry),
+                        );
+                        break;
+                    }
+                    Err(e) => {
+                        // Fail closed: no lease, no dial. Try again shortly.
+                        tracing::warn!(error = %e, "lease store unavailable; dialing waits");
+                        crate::metrics::lease_error();
+                        self.arm_retry(
+                            me,
+                            self.ctx.clock.real_duration(self.ctx.config.capacity_retry),
+                        );
+                        break;
+                    }
+                }
+            }
+            let Some(head) = self.queue.front() else {
+                break;
+            };
+            let settings = &head.campaign.settings;
+            let cps = self
+                .ctx
+                .providers
+                .get(&settings.provider)
+                .and_then(|p| p.max_cps());
+            if let Err(wait) =
+                self.ctx
+                    .rates
+                    .try_take(head.call.campaign_id, settings, &settings.provider, cps)
+            {
+                crate::metrics::rate_wait(head.call.campaign_id);
+                self.arm_retry(me, wait);
+                break;
+            }
+            let Some(q) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(grant) = q.grant else { continue };
+            self.track(&q.call, &q.campaign, true);
+            let call_id = q.call.call_id;
+            if let Some(actor) = &self.lines[slot].actor {
+                let _ = actor.cast(SlotMessage::Dial {
+                    call: q.call,
+                    campaign: Arc::clone(&q.campaign),
+                    token: Some(grant.token),
+                });
+            }
+            self.hold(slot, call_id, q.campaign);
+        }
+    }
+}
+
+fn pools_for(ctx: &Ctx, call: &Call, campaign: &Campaign) -> Vec<(PoolId, u32)> {
+    vec![
+        (
+            PoolId::campaign(call.campaign_id),
+            campaign.settings.max_concurrent,
+        ),
+        (PoolId::global(), ctx.config.max_concurrent_calls),
+    ]
+}
+
+/// Takes the campaign's lease, then the global one; `None` when either pool is full.
+async fn acquire(
+    ctx: &Ctx,
+    call: &Call,
+    campaign: &Campaign,
+) -> Result<Option<Grant>, dialer_storage::lease::LeaseError> {
+    let holder = call.call_id.to_string();
+    let ttl = ctx.config.lease_ttl;
+    let pools = pools_for(ctx, call, campaign);
+    let mut token = 0;
+    for (i, (pool, limit)) in pools.iter().enumerate() {
+        match ctx.leases.acquire(pool, &holder, ttl, *limit).await {
+            Ok(Acquire::Granted { token: t }) => token = t,
+            Ok(Acquire::Full { .. }) => {
+                for (taken, _) in &pools[..i] {
+                    let _ = ctx.leases.release(taken, &holder).await;
+                }
+                return Ok(None);
+            }
+            Err(e) => {
+                for (taken, _) in &pools[..i] {
+                    let _ = ctx.leases.release(taken, &holder).await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(Some(Grant { token }))
+}

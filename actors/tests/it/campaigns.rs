@@ -1,0 +1,190 @@
+//! Whole campaigns: exact outcome counts, caps, rates, retries at the policy's instants.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use dialer_engine::{
+    AuditKind, CallStatus, CampaignSettings, CampaignState, Outcome, RetryDecision, SimProfile,
+};
+use dialer_storage::{CallFilter, CallStore, CounterStore, EventStore};
+
+use crate::harness::{Harness, always_picked, config, expected, mixed, number, settings, wait_for};
+
+const WEEK: Duration = Duration::from_secs(7 * 86_400);
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_contacts_complete_with_the_exact_expected_counts() {
+    let profile = mixed();
+    let h = Harness::start(profile.clone(), config()).await;
+    let campaign = h.campaign(settings(50, 3, 15), 10_000).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    wait_for(&h, campaign.id, CampaignState::Completed, WEEK).await;
+
+    let want = expected(&h.sim, &profile, 10_000, 3);
+    let record = h.sim.record();
+    // The simulator's own record: every attempt exactly once.
+    assert_eq!(record.dials.len(), want.dials);
+    assert_eq!(record.duplicate_dials, 0);
+    assert_eq!(record.outcomes, want.by_outcome);
+    assert!(record.max_active <= 50);
+    let mut per_number: HashMap<_, u32> = HashMap::new();
+    for d in &record.dials {
+        *per_number.entry(d.to.clone()).or_default() += 1;
+    }
+    for (i, attempts) in want.attempts.iter().enumerate() {
+        assert_eq!(
+            per_number.get(&number(i as u32)),
+            Some(attempts),
+            "contact {i}"
+        );
+    }
+    // Storage agrees: final statuses and counters.
+    let counters = h.store.counters(campaign.id).await.unwrap();
+    assert_eq!(counters.get("attempts"), Some(&(want.dials as i64)));
+    assert_eq!(counters.get("calls_created"), Some(&10_000));
+    assert_eq!(counters.get("status.PICKED"), Some(&(want.picked as i64)));
+    assert_eq!(
+        counters.get("status.EXHAUSTED").copied().unwrap_or(0),
+        want.exhausted as i64
+    );
+    assert_eq!(counters.get("in_flight"), Some(&0));
+    for (outcome, n) in &want.by_outcome {
+        assert_eq!(
+            counters.get(&format!("outcome.{outcome}")),
+            Some(&(*n as i64)),
+            "{outcome}"
+        );
+    }
+    let retries = want.dials as i64 - 10_000;
+    assert_eq!(counters.get("retries_scheduled"), Some(&retries));
+    // Every lease was given back.
+    use dialer_storage::lease::{LeaseStore, PoolId};
+    assert_eq!(h.leases.count(&PoolId::global()).await.unwrap(), 0);
+    assert_eq!(
+        h.leases
+            .count(&PoolId::campaign(campaign.id))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn simultaneous_calls_never_exceed_the_campaign_or_the_global_cap() {
+    let mut config = config();
+    config.max_concurrent_calls = 12;
+    let h = Harness::start(always_picked(), config).await;
+    let a = h.campaign(settings(10, 1, 10), 200).await;
+    let b = h.campaign(settings(10, 1, 10), 200).await;
+    h.engine.start_campaign(a.id).await.unwrap();
+    h.engine.start_campaign(b.id).await.unwrap();
+    wait_for(&h, a.id, CampaignState::Completed, WEEK).await;
+    wait_for(&h, b.id, CampaignState::Completed, WEEK).await;
+    let record = h.sim.record();
+    assert_eq!(record.dials.len(), 400);
+    // The global cap binds (two campaigns of 10 would reach 20), and it is reached.
+    assert_eq!(record.max_active, 12, "max active {}", record.max_active);
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_per_second_never_exceed_the_campaign_bucket() {
+    // Short calls, so that the 100 lines could dial far faster than the bucket allows.
+    let quick = SimProfile {
+        ring_min_ms: 1_000,
+        ring_max_ms: 1_000,
+        talk_min_secs: 1,
+        talk_max_secs: 1,
+        ..always_picked()
+    };
+    let h = Harness::start(quick, config()).await;
+    let campaign = h
+        .campaign(
+            CampaignSettings {
+                max_calls_per_second: Some(4),
+                ..settings(100, 1, 10)
+            },
+            300,
+        )
+        .await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    wait_for(&h, campaign.id, CampaignState::Completed, WEEK).await;
+    let record = h.sim.record();
+    assert_eq!(record.dials.len(), 300);
+    assert_eq!(record.max_dials_in(chrono::Duration::seconds(1)), 4);
+    // Paced, not bursty: 300 dials at 4/s take 74.75 s.
+    let first = record.dials.iter().map(|d| d.at).min().unwrap();
+    let last = record.dials.iter().map(|d| d.at).max().unwrap();
+    assert_eq!((last - first).num_milliseconds(), 74_750);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_provider_account_rate_binds_across_campaigns() {
+    // A provider limited to 3 calls per second, shared by two campaigns.
+    let h = Harness::start_with_cps(always_picked(), config(), 3).await;
+    let a = h.campaign(settings(50, 1, 10), 60).await;
+    let b = h.campaign(settings(50, 1, 10), 60).await;
+    h.engine.start_campaign(a.id).await.unwrap();
+    h.engine.start_campaign(b.id).await.unwrap();
+    wait_for(&h, a.id, CampaignState::Completed, WEEK).await;
+    wait_for(&h, b.id, CampaignState::Completed, WEEK).await;
+    let record = h.sim.record();
+    assert_eq!(record.dials.len(), 120);
+    assert_eq!(record.max_dials_in(chrono::Duration::seconds(1)), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_fire_at_exactly_the_policys_instants() {
+    // Every attempt rings out (RNR after the 30 s ring timeout); retries every 10 minutes.
+    let profile = SimProfile {
+        picked: 0,
+        disconnected: 0,
+        rnr: 1,
+        failed: 0,
+        ..always_picked()
+    };
+    let h = Harness::start(profile, config()).await;
+    let s = settings(5, 4, 10);
+    let campaign = h.campaign(s.clone(), 5).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    wait_for(&h, campaign.id, CampaignState::Completed, WEEK).await;
+
+    let record = h.sim.record();
+    assert_eq!(record.dials.len(), 20, "4 attempts each");
+    let calls = h
+        .store
+        .list_calls(
+            &CallFilter {
+                campaign_id: Some(campaign.id),
+                ..CallFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    for call in &calls {
+        assert_eq!(call.status, CallStatus::Exhausted);
+        let events = h.store.events_for_call(call.call_id).await.unwrap();
+        let ended: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e.kind, AuditKind::Ended { .. }))
+            .collect();
+        let dials: Vec<_> = record
+            .dials
+            .iter()
+            .filter(|d| d.call_id == call.call_id)
+            .collect();
+        assert_eq!(ended.len(), 4);
+        for k in 1..4 {
+            // Attempt k+1 is dialed exactly when the policy said, from attempt k's outcome time.
+            let decision =
+                s.retry
+                    .next_attempt(Outcome::Rnr, k as u32, ended[k - 1].at, &[chrono_tz::UTC]);
+            let RetryDecision::RetryAt { at } = decision else {
+                panic!("{decision:?}")
+            };
+            assert_eq!(at, ended[k - 1].at + chrono::Duration::minutes(10));
+            assert_eq!(dials[k].at, at, "attempt {} of {}", k + 1, call.call_id);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Dispatch-time checks: do-not-call, opt-outs, the duplicate guard, and the max-call-duration
+//! timer that frees a line whose callback never comes.
+
+use std::time::Duration;
+
+use dialer_engine::{AuditKind, BlockReason, CallStatus, CampaignSettings, CampaignState, Outcome};
+use dialer_storage::{CallFilter, CallStore, DncEntry, DncKind, DncStore, EventStore};
+
+use crate::harness::{Harness, always_picked, config, number, settings, wait_for};
+
+#[tokio::test(start_paused = true)]
+async fn numbers_on_the_dnc_list_or_opted_out_are_never_dialed_and_the_decision_is_recorded() {
+    let h = Harness::start(always_picked(), config()).await;
+    let now = h.clock.now();
+    h.store
+        .add_dnc(vec![
+            DncEntry {
+                phone_number: number(2),
+                kind: DncKind::Dnc,
+                source: "api".into(),
+                added_at: now,
+            },
+            DncEntry {
+                phone_number: number(3),
+                kind: DncKind::OptOut,
+                source: "twilio:SM1".into(),
+                added_at: now,
+            },
+        ])
+        .await
+        .unwrap();
+    let campaign = h.campaign(settings(3, 1, 10), 6).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    wait_for(
+        &h,
+        campaign.id,
+        CampaignState::Completed,
+        Duration::from_secs(86_400),
+    )
+    .await;
+
+    let record = h.sim.record();
+    assert_eq!(record.dials.len(), 4);
+    assert!(record.dials_to(&number(2)).is_empty() && record.dials_to(&number(3)).is_empty());
+    let calls = h
+        .store
+        .list_calls(
+            &CallFilter {
+                campaign_id: Some(campaign.id),
+                ..CallFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let status_of = |n| calls.iter().find(|c| c.phone_number == number(n)).unwrap();
+    assert_eq!(status_of(2).status, CallStatus::BlockedDnc);
+    assert_eq!(status_of(3).status, CallStatus::BlockedOptOut);
+    let events = h.store.events_for_call(status_of(3).call_id).await.unwrap();
+    assert!(events.iter().any(|e| e.kind
+        == AuditKind::Blocked {
+            reason: BlockReason::OptOut
+        }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_call_to_a_number_already_in_flight_is_blocked_as_a_duplicate() {
+    let h = Harness::start(always_picked(), config()).await;
+    let campaign = h.campaign(settings(1, 1, 10), 1).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        h.sim.record().active,
+        1,
+        "the campaign's call to the number is in flight"
+    );
+    let one_off = h
+        .engine
+        .initiate_call(campaign.id, number(0), None, None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let call = h.store.get_call(one_off.call_id).await.unwrap().unwrap();
+    assert_eq!(call.status, CallStatus::BlockedDuplicate);
+    wait_for(
+        &h,
+        campaign.id,
+        CampaignState::Completed,
+        Duration::from_secs(3600),
+    )
+    .await;
+    assert_eq!(h.sim.record().dials_to(&number(0)).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_past_the_max_call_duration_fails_the_attempt_and_frees_the_line() {
+    let h = Harness::start(always_picked(), config()).await;
+    // The network takes calls but no report reaches the engine.
+    h.sim.detach();
+    let s = CampaignSettings {
+        max_call_duration_secs: 60,
+        ..settings(1, 2, 10)
+    };
+    let campaign = h.campaign(s, 2).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(61)).await;
+
+    let record = h.sim.record();
+    assert_eq!(
+        record.dials.len(),
+        2,
+        "the line was freed for the second contact"
+    );
+    assert_eq!((record.dials[1].at - record.dials[0].at).num_seconds(), 60);
+    let first = h
+        .store
+        .list_calls(
+            &CallFilter {
+                campaign_id: Some(campaign.id),
+                ..CallFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let first = first.iter().find(|c| c.phone_number == number(0)).unwrap();
+    assert_eq!(
+        (first.status, first.last_outcome),
+        (CallStatus::Retrying, Some(Outcome::Failed))
+    );
+    let events = h.store.events_for_call(first.call_id).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.kind, AuditKind::TimedOut { after_secs: 60 }))
+    );
+    use dialer_storage::lease::{LeaseStore, PoolId};
+    assert_eq!(
+        h.leases
+            .count(&PoolId::campaign(campaign.id))
+            .await
+            .unwrap(),
+        1,
+        "only the second call holds a line"
+    );
+}

@@ -1,0 +1,169 @@
+//! Campaign lifecycle (pause, resume, stop) and calling-window boundaries.
+
+use std::time::Duration;
+
+use chrono::Timelike;
+use dialer_engine::{CallStatus, CampaignSettings, CampaignState, SimProfile};
+use dialer_storage::{CallFilter, CallStore};
+
+use crate::harness::{Harness, always_picked, config, settings, wait_for};
+
+const WEEK: Duration = Duration::from_secs(7 * 86_400);
+
+#[tokio::test(start_paused = true)]
+async fn pause_stops_new_dials_and_resume_continues() {
+    let h = Harness::start(always_picked(), config()).await;
+    let campaign = h.campaign(settings(5, 1, 10), 100).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    h.engine.pause_campaign(campaign.id).await.unwrap();
+    let paused_at = h.clock.now();
+    let dialed_before = h.sim.record().dials.len();
+    assert!(dialed_before > 5 && dialed_before < 100);
+
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let record = h.sim.record();
+    assert_eq!(record.dials.len(), dialed_before, "no dial while paused");
+    assert_eq!(record.active, 0, "calls in flight at the pause finished");
+    assert!(record.dials.iter().all(|d| d.at <= paused_at));
+
+    h.engine.resume_campaign(campaign.id).await.unwrap();
+    let resumed_at = h.clock.now();
+    wait_for(&h, campaign.id, CampaignState::Completed, WEEK).await;
+    let record = h.sim.record();
+    assert_eq!(record.dials.len(), 100);
+    assert_eq!(record.duplicate_dials, 0);
+    assert!(
+        record
+            .dials
+            .iter()
+            .all(|d| d.at <= paused_at || d.at >= resumed_at)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_cancels_pending_work_and_lets_calls_in_flight_finish() {
+    // Every attempt rings out: retries are always pending.
+    let profile = SimProfile {
+        picked: 0,
+        disconnected: 0,
+        rnr: 1,
+        failed: 0,
+        ..always_picked()
+    };
+    let h = Harness::start(profile, config()).await;
+    let campaign = h.campaign(settings(5, 3, 2), 100).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let (stopped, cancelled) = h.engine.stop_campaign(campaign.id).await.unwrap();
+    let stopped_at = h.clock.now();
+    assert_eq!(stopped.state, CampaignState::Stopped);
+    assert!(cancelled > 0, "queued and retrying calls were cancelled");
+
+    tokio::time::sleep(Duration::from_secs(86_400)).await;
+    let record = h.sim.record();
+    assert!(
+        record.dials.iter().all(|d| d.at <= stopped_at),
+        "no dial after the stop"
+    );
+    assert_eq!(record.active, 0);
+    let calls = h
+        .store
+        .list_calls(
+            &CallFilter {
+                campaign_id: Some(campaign.id),
+                ..CallFilter::default()
+            },
+            None,
+            1000,
+        )
+        .await
+        .unwrap();
+    assert!(calls.len() < 100, "contacts not yet pulled got no call");
+    assert!(
+        calls.iter().all(|c| c.status.is_terminal()),
+        "nothing left pending: {:?}",
+        calls
+            .iter()
+            .filter(|c| !c.status.is_terminal())
+            .map(|c| c.status)
+            .collect::<Vec<_>>()
+    );
+    assert!(calls.iter().any(|c| c.status == CallStatus::Cancelled));
+    // Calls that were in flight finished their attempt and were not retried.
+    assert!(
+        calls
+            .iter()
+            .filter(|c| c.status != CallStatus::Cancelled)
+            .all(|c| c.status == CallStatus::Rnr
+                || c.status == CallStatus::Exhausted
+                || c.attempt_count >= 1)
+    );
+    assert!(!h.engine.is_running(campaign.id));
+    assert_eq!(
+        h.store.get_campaign_state(campaign.id).await,
+        CampaignState::Stopped
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn dials_happen_only_inside_the_calling_window_and_resume_at_the_next_one() {
+    let h = Harness::start(always_picked(), config()).await;
+    let hours = serde_json::from_str(
+        r#"[{"day_of_week": "daily", "start_time": "09:00", "end_time": "09:30"}]"#,
+    )
+    .unwrap();
+    let campaign = h
+        .campaign(
+            CampaignSettings {
+                calling_hours: hours,
+                ..settings(2, 1, 10)
+            },
+            200,
+        )
+        .await;
+    // Start at 08:50: ten minutes before the window opens.
+    tokio::time::sleep(Duration::from_secs(8 * 3600 + 50 * 60)).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    wait_for(&h, campaign.id, CampaignState::Completed, WEEK).await;
+
+    let record = h.sim.record();
+    assert_eq!(record.dials.len(), 200);
+    for d in &record.dials {
+        let minutes = d.at.hour() * 60 + d.at.minute();
+        assert!(
+            (9 * 60..9 * 60 + 30).contains(&minutes),
+            "dialed at {}",
+            d.at
+        );
+    }
+    let mut days: Vec<_> = record.dials.iter().map(|d| d.at.date_naive()).collect();
+    days.dedup();
+    assert!(days.len() >= 2, "the work outlasted one window");
+    for day in days {
+        let first = record
+            .dials
+            .iter()
+            .filter(|d| d.at.date_naive() == day)
+            .map(|d| d.at)
+            .min()
+            .unwrap();
+        assert_eq!(
+            (first.hour(), first.minute(), first.second()),
+            (9, 0, 0),
+            "the window opens at 09:00 on {day}"
+        );
+    }
+}
+
+/// A small helper trait for reading a campaign's state in tests.
+trait CampaignStateOf {
+    async fn get_campaign_state(&self, id: dialer_engine::CampaignId) -> CampaignState;
+}
+
+impl CampaignStateOf for dialer_storage::memory::MemoryStore {
+    async fn get_campaign_state(&self, id: dialer_engine::CampaignId) -> CampaignState {
+        use dialer_storage::CampaignStore;
+        self.get_campaign(id).await.unwrap().unwrap().state
+    }
+}
