@@ -5,10 +5,13 @@
 //!   factor 1 under `#[tokio::test(start_paused = true)]` it is the test clock: calendar time and
 //!   tokio timers advance together, exactly and instantly. With factor N it runs a demo or the
 //!   day benchmark N× faster, and [`Clock::real_duration`] tells actors how long to really sleep.
+//!
+//! Both read to the millisecond, the resolution storage keeps: an instant handed to a client
+//! when a call is accepted is the same instant it reads back later.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 pub use dialer_engine::clock::{Clock, ManualClock};
 use tokio::time::Instant;
 
@@ -18,7 +21,7 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // This is the clock module.
     fn now(&self) -> DateTime<Utc> {
-        DateTime::<Utc>::from(std::time::SystemTime::now())
+        DateTime::<Utc>::from(std::time::SystemTime::now()).trunc_subsecs(3)
     }
 }
 
@@ -53,7 +56,8 @@ impl Clock for ScaledClock {
     fn now(&self) -> DateTime<Utc> {
         let real = self.start.elapsed();
         let wall = real.saturating_mul(self.factor);
-        self.epoch + chrono::Duration::from_std(wall).unwrap_or(chrono::Duration::MAX)
+        (self.epoch + chrono::Duration::from_std(wall).unwrap_or(chrono::Duration::MAX))
+            .trunc_subsecs(3)
     }
 
     fn real_duration(&self, wall: Duration) -> Duration {

@@ -1,7 +1,9 @@
 //! The `dialer` command line: parses arguments and dispatches to one module per subcommand.
 
 mod explain;
+mod import;
 mod migrate;
+mod serve;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -21,6 +23,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the engine and the HTTP API (embedded storage, in-process leases and the simulated
+    /// provider unless configured otherwise).
+    Serve(serve::Args),
+    /// Stream a contact file (CSV, JSON or NDJSON) into a campaign of a running dialer and print
+    /// the data-quality report.
+    Import(import::Args),
     /// Explain what the dialing policy decides for one number at one instant: its E.164 form,
     /// zones and local time, whether calling hours are open, and the retry schedule per outcome.
     Explain(explain::Args),
@@ -34,6 +42,8 @@ enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Import(args) => import::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Migrate(args) => migrate::run(args),
     };

@@ -1,0 +1,210 @@
+//! Authentication and authorization: the `X-Auth-Token` header, compared in constant time
+//! against the configured tokens; roles decide what a token may do; a per-token rate limit
+//! answers 429 with `Retry-After`.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use utoipa::ToSchema;
+
+use crate::config::ApiToken;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const HEADER: &str = "x-auth-token";
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including removing numbers from the do-not-call list.
+    Admin,
+    /// Run campaigns and calls: everything but the admin actions.
+    Operator,
+    /// Read only.
+    Viewer,
+    /// A telephony provider: only the callback endpoint.
+    Provider,
+}
+
+/// The kind of action a route performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Read,
+    Write,
+    Admin,
+    Callback,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "change anything",
+            Self::Admin => "perform admin actions",
+            Self::Callback => "report call statuses",
+        }
+    }
+}
+
+impl Role {
+    pub fn allows(self, action: Action) -> bool {
+        matches!(
+            (self, action),
+            (Self::Admin, _)
+                | (
+                    Self::Operator,
+                    Action::Read | Action::Write | Action::Callback
+                )
+                | (Self::Viewer, Action::Read)
+                | (Self::Provider, Action::Callback)
+        )
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub name: Arc<str>,
+    pub role: Role,
+}
+
+impl Principal {
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if self.role.allows(action) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(action.verb()))
+        }
+    }
+}
+
+pub struct Auth {
+    tokens: Vec<ApiToken>,
+    limiter: Option<DefaultKeyedRateLimiter<Arc<str>>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    pub fn new(tokens: Vec<ApiToken>, per_second: u32) -> Self {
+        let limiter = NonZeroU32::new(per_second).map(|n| RateLimiter::keyed(Quota::per_second(n)));
+        Self { tokens, limiter }
+    }
+
+    /// The principal for a header value. Every configured token is compared, in constant time
+    /// per token, whatever matches first.
+    pub fn authenticate(&self, presented: Option<&[u8]>) -> Result<Principal, ApiError> {
+        let presented = presented.ok_or(ApiError::Unauthorized)?;
+        let mut found = None;
+        for t in &self.tokens {
+            let equal: bool = t.secret.as_bytes().ct_eq(presented).into();
+            if equal && found.is_none() {
+                found = Some(Principal {
+                    name: Arc::from(t.name.as_str()),
+                    role: t.role,
+                });
+            }
+        }
+        let principal = found.ok_or(ApiError::Unauthorized)?;
+        if let Some(limiter) = &self.limiter
+            && let Err(not_until) = limiter.check_key(&principal.name)
+        {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            return Err(ApiError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        Ok(principal)
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        state
+            .auth
+            .authenticate(parts.headers.get(HEADER).map(|v| v.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(per_second: u32) -> Auth {
+        Auth::new(
+            vec![
+                ApiToken {
+                    name: "ops".into(),
+                    role: Role::Operator,
+                    secret: "operator-token-0001".into(),
+                },
+                ApiToken {
+                    name: "ro".into(),
+                    role: Role::Viewer,
+                    secret: "viewer-token-000001".into(),
+                },
+            ],
+            per_second,
+        )
+    }
+
+    #[test]
+    fn tokens_map_to_roles_and_unknown_ones_are_refused() {
+        let a = auth(0);
+        assert_eq!(
+            a.authenticate(Some(b"operator-token-0001")).unwrap().role,
+            Role::Operator
+        );
+        assert_eq!(
+            a.authenticate(Some(b"viewer-token-000001")).unwrap().role,
+            Role::Viewer
+        );
+        assert_eq!(
+            a.authenticate(Some(b"viewer-token-00000")).unwrap_err(),
+            ApiError::Unauthorized
+        );
+        assert_eq!(a.authenticate(None).unwrap_err(), ApiError::Unauthorized);
+    }
+
+    #[test]
+    fn roles_allow_what_they_say() {
+        assert!(Role::Viewer.allows(Action::Read) && !Role::Viewer.allows(Action::Write));
+        assert!(Role::Operator.allows(Action::Write) && !Role::Operator.allows(Action::Admin));
+        assert!(Role::Provider.allows(Action::Callback) && !Role::Provider.allows(Action::Read));
+        assert!(Role::Admin.allows(Action::Admin));
+    }
+
+    #[test]
+    fn each_token_has_its_own_rate_limit() {
+        let a = auth(2);
+        assert!(a.authenticate(Some(b"operator-token-0001")).is_ok());
+        assert!(a.authenticate(Some(b"operator-token-0001")).is_ok());
+        assert!(matches!(
+            a.authenticate(Some(b"operator-token-0001")),
+            Err(ApiError::RateLimited { .. })
+        ));
+        assert!(
+            a.authenticate(Some(b"viewer-token-000001")).is_ok(),
+            "another token is not limited"
+        );
+    }
+}

@@ -1,0 +1,486 @@
+//! `dialer serve` configuration: an optional YAML file, then `DIALER_*` environment variables
+//! on top, validated into [`Settings`]. With nothing configured at all, dialer runs on the
+//! embedded store in `./data`, in-process leases and the simulated provider.
+//!
+//! Every field has a unit in its name where it has one; unknown fields are errors; secrets
+//! (tokens) are never printed — `Settings`' `Debug` redacts them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use dialer_actors::provider::http::HttpProviderConfig;
+use dialer_actors::provider::twilio::TwilioConfig;
+use dialer_engine::{NodeId, RetryPolicy, SimProfile};
+use serde::Deserialize;
+
+use crate::auth::Role;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub version: Option<u32>,
+    pub node_id: Option<String>,
+    pub listen: Option<SocketAddr>,
+    /// dialer's externally reachable base URL, for provider callbacks.
+    pub public_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub leases: LeaseConfig,
+    pub max_concurrent_calls: Option<u32>,
+    pub one_off_lines: Option<u32>,
+    /// The seed's duplicate-call window: the same number in the same campaign is refused (429)
+    /// within it.
+    pub duplicate_window_secs: Option<u64>,
+    /// Run the wall clock N× faster (demos); 1 in production.
+    pub clock_speed: Option<u32>,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub providers: ProvidersConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// The retry rules new campaigns get when they do not set their own.
+    pub retry_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `embedded` (default) or `scylla`.
+    pub backend: Option<String>,
+    /// `normal` (default) or `full`.
+    pub synchronous: Option<dialer_storage::embedded::Synchronous>,
+    pub scylla_uri: Option<String>,
+    pub keyspace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseConfig {
+    /// `in_process` (default) or `redis`.
+    pub backend: Option<String>,
+    pub redis_url: Option<String>,
+    pub ttl_secs: Option<u64>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// Requests per second per token (burst of the same size); 0 turns the limit off.
+    pub rate_limit_per_second: Option<u32>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("tokens", &self.tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub name: String,
+    pub role: Role,
+    /// The token itself, or…
+    pub token: Option<String>,
+    /// …the environment variable that holds it.
+    pub token_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    #[serde(default)]
+    pub sim: Option<SimConfig>,
+    #[serde(default)]
+    pub http: Vec<HttpProviderConfig>,
+    #[serde(default)]
+    pub twilio: Vec<TwilioFileConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    pub seed: Option<u64>,
+    pub profile: Option<SimProfile>,
+    pub max_cps: Option<u32>,
+}
+
+/// Twilio settings in the file: the auth token comes from an environment variable.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioFileConfig {
+    #[serde(default = "twilio_name")]
+    pub name: String,
+    pub account_sid: String,
+    pub auth_token_env: String,
+    pub api_base: Option<String>,
+    pub from: String,
+    pub voice_url: String,
+    pub machine_detection: Option<String>,
+    pub max_cps: Option<u32>,
+}
+
+fn twilio_name() -> String {
+    "twilio".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_body_bytes: Option<usize>,
+    pub max_import_bytes: Option<usize>,
+    pub request_timeout_ms: Option<u64>,
+}
+
+/// Where the calls are stored.
+#[derive(Debug, Clone)]
+pub enum StorageChoice {
+    Embedded {
+        dir: PathBuf,
+        synchronous: dialer_storage::embedded::Synchronous,
+    },
+    Scylla {
+        uri: String,
+        keyspace: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum LeaseChoice {
+    InProcess,
+    Redis { url: String },
+}
+
+/// An API token. `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub role: Role,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub node_id: NodeId,
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub storage: StorageChoice,
+    pub leases: LeaseChoice,
+    pub lease_ttl_secs: u64,
+    pub max_concurrent_calls: u32,
+    pub one_off_lines: u32,
+    pub duplicate_window_secs: u64,
+    pub clock_speed: u32,
+    pub tokens: Vec<ApiToken>,
+    pub rate_limit_per_second: u32,
+    pub sim: SimSettings,
+    pub http_providers: Vec<HttpProviderConfig>,
+    pub twilio: Vec<TwilioConfig>,
+    pub max_body_bytes: usize,
+    pub max_import_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub default_retry: Option<RetryPolicy>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimSettings {
+    pub seed: u64,
+    pub profile: SimProfile,
+    pub max_cps: Option<u32>,
+}
+
+/// Reads the file (if any) and the environment.
+pub fn load(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+    let path = path
+        .map(Path::to_path_buf)
+        .or_else(|| env("DIALER_CONFIG").map(PathBuf::from));
+    let file: FileConfig = match &path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config {}", p.display()))?;
+            yaml_serde::from_str(&text).with_context(|| format!("config {}", p.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    settings(file, env).with_context(|| match &path {
+        Some(p) => format!("config {}", p.display()),
+        None => "configuration".into(),
+    })
+}
+
+fn parse_env<T: std::str::FromStr>(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> anyhow::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    env(name)
+        .map(|v| {
+            v.trim()
+                .parse::<T>()
+                .map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}"))
+        })
+        .transpose()
+}
+
+fn settings(f: FileConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+    if let Some(v) = f.version.filter(|v| *v != 1) {
+        bail!("version: must be 1, got {v}");
+    }
+    let node_id: NodeId = env("DIALER_NODE_ID")
+        .or(f.node_id)
+        .unwrap_or_else(|| "node-1".into())
+        .parse()?;
+    let listen = parse_env(env, "DIALER_LISTEN")?
+        .or(f.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let public_url = env("DIALER_PUBLIC_URL")
+        .or(f.public_url)
+        .unwrap_or_else(|| format!("http://{listen}"));
+    let data_dir = env("DIALER_DATA_DIR")
+        .map(PathBuf::from)
+        .or(f.data_dir)
+        .unwrap_or_else(|| PathBuf::from("data"));
+
+    let scylla_uri = env("DIALER_SCYLLA_URI").or(f.storage.scylla_uri);
+    let backend = f.storage.backend.clone().unwrap_or_else(|| {
+        if scylla_uri.is_some() {
+            "scylla".into()
+        } else {
+            "embedded".into()
+        }
+    });
+    let storage = match backend.as_str() {
+        "embedded" => StorageChoice::Embedded {
+            dir: data_dir.clone(),
+            synchronous: match env("DIALER_SYNCHRONOUS").as_deref().map(str::trim) {
+                Some("normal") => dialer_storage::embedded::Synchronous::Normal,
+                Some("full") => dialer_storage::embedded::Synchronous::Full,
+                Some(other) => bail!("DIALER_SYNCHRONOUS={other:?}: must be normal or full"),
+                None => f.storage.synchronous.unwrap_or_default(),
+            },
+        },
+        "scylla" => StorageChoice::Scylla {
+            uri: scylla_uri.context(
+                "storage.scylla_uri: required with backend scylla (or set DIALER_SCYLLA_URI)",
+            )?,
+            keyspace: env("DIALER_SCYLLA_KEYSPACE")
+                .or(f.storage.keyspace)
+                .unwrap_or_else(|| "dialer".into()),
+        },
+        other => bail!("storage.backend: must be embedded or scylla, got {other:?}"),
+    };
+    let redis_url = env("DIALER_REDIS_URL").or(f.leases.redis_url);
+    let lease_backend = f.leases.backend.clone().unwrap_or_else(|| {
+        if redis_url.is_some() {
+            "redis".into()
+        } else {
+            "in_process".into()
+        }
+    });
+    let leases = match lease_backend.as_str() {
+        "in_process" => LeaseChoice::InProcess,
+        "redis" => LeaseChoice::Redis {
+            url: redis_url.context(
+                "leases.redis_url: required with backend redis (or set DIALER_REDIS_URL)",
+            )?,
+        },
+        other => bail!("leases.backend: must be in_process or redis, got {other:?}"),
+    };
+    // The seed's variable name is honoured too.
+    let max_concurrent_calls = parse_env(env, "DIALER_MAX_CONCURRENT_CALLS")?
+        .or(parse_env(env, "MAX_CONCURRENT_CALLS")?)
+        .or(f.max_concurrent_calls)
+        .unwrap_or(100);
+    if !(1..=100_000).contains(&max_concurrent_calls) {
+        bail!("max_concurrent_calls: must be between 1 and 100000, got {max_concurrent_calls}");
+    }
+    let clock_speed = parse_env(env, "DIALER_CLOCK_SPEED")?
+        .or(f.clock_speed)
+        .unwrap_or(1);
+    if !(1..=100_000).contains(&clock_speed) {
+        bail!("clock_speed: must be between 1 and 100000, got {clock_speed}");
+    }
+    let mut tokens = Vec::new();
+    for (i, t) in f.auth.tokens.into_iter().enumerate() {
+        let secret = match (t.token, t.token_env) {
+            (Some(s), None) => s,
+            (None, Some(var)) => env(&var)
+                .with_context(|| format!("auth.tokens[{i}].token_env: {var} is not set"))?,
+            _ => bail!("auth.tokens[{i}]: give exactly one of token and token_env"),
+        };
+        if secret.len() < 16 {
+            bail!("auth.tokens[{i}].token: must be at least 16 characters");
+        }
+        tokens.push(ApiToken {
+            name: t.name,
+            role: t.role,
+            secret,
+        });
+    }
+    if let Some(secret) = env("DIALER_ADMIN_TOKEN") {
+        if secret.len() < 16 {
+            bail!("DIALER_ADMIN_TOKEN: must be at least 16 characters");
+        }
+        tokens.push(ApiToken {
+            name: "admin".into(),
+            role: Role::Admin,
+            secret,
+        });
+    }
+    let sim = f.providers.sim.unwrap_or_default();
+    let sim = SimSettings {
+        seed: sim.seed.unwrap_or(1),
+        profile: sim.profile.unwrap_or_default(),
+        max_cps: sim.max_cps,
+    };
+    let mut twilio = Vec::new();
+    for (i, t) in f.providers.twilio.into_iter().enumerate() {
+        let auth_token = env(&t.auth_token_env).with_context(|| {
+            format!(
+                "providers.twilio[{i}].auth_token_env: {} is not set",
+                t.auth_token_env
+            )
+        })?;
+        twilio.push(TwilioConfig {
+            name: t.name,
+            account_sid: t.account_sid,
+            auth_token,
+            api_base: t
+                .api_base
+                .unwrap_or_else(|| "https://api.twilio.com".into()),
+            from: t.from,
+            voice_url: t.voice_url,
+            public_url: public_url.clone(),
+            machine_detection: t.machine_detection,
+            max_cps: t.max_cps,
+        });
+    }
+    let default_retry = match &f.retry_config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("retry_config: cannot read {}", p.display()))?;
+            Some(
+                RetryPolicy::from_yaml(&text)
+                    .with_context(|| format!("retry_config {}", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    Ok(Settings {
+        node_id,
+        listen,
+        public_url,
+        data_dir,
+        storage,
+        leases,
+        lease_ttl_secs: f.leases.ttl_secs.unwrap_or(30).clamp(3, 3600),
+        max_concurrent_calls,
+        one_off_lines: f.one_off_lines.unwrap_or(max_concurrent_calls),
+        duplicate_window_secs: parse_env(env, "DIALER_DUPLICATE_WINDOW_SECS")?
+            .or(f.duplicate_window_secs)
+            .unwrap_or(300),
+        clock_speed,
+        tokens,
+        rate_limit_per_second: f.auth.rate_limit_per_second.unwrap_or(200),
+        sim,
+        http_providers: f.providers.http,
+        twilio,
+        max_body_bytes: f.limits.max_body_bytes.unwrap_or(1 << 20),
+        max_import_bytes: f.limits.max_import_bytes.unwrap_or(256 << 20),
+        request_timeout_ms: f.limits.request_timeout_ms.unwrap_or(30_000),
+        default_retry,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn nothing_configured_means_embedded_in_process_and_sim() {
+        let s = settings(FileConfig::default(), &env(&[])).unwrap();
+        assert!(matches!(s.storage, StorageChoice::Embedded { .. }));
+        assert!(matches!(s.leases, LeaseChoice::InProcess));
+        assert_eq!(s.max_concurrent_calls, 100);
+        assert_eq!(s.duplicate_window_secs, 300);
+        assert!(s.tokens.is_empty());
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let file: FileConfig =
+            yaml_serde::from_str("max_concurrent_calls: 20\nlisten: 0.0.0.0:9000\n").unwrap();
+        let s = settings(
+            file,
+            &env(&[
+                ("MAX_CONCURRENT_CALLS", "50"),
+                ("DIALER_REDIS_URL", "redis://r:6379"),
+                ("DIALER_ADMIN_TOKEN", "0123456789abcdef"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.max_concurrent_calls, 50);
+        assert_eq!(s.listen.port(), 9000);
+        assert!(matches!(s.leases, LeaseChoice::Redis { .. }));
+        assert_eq!(s.tokens.len(), 1);
+        assert!(
+            !format!("{s:?}").contains("0123456789abcdef"),
+            "secrets stay out of Debug output"
+        );
+    }
+
+    #[test]
+    fn mistakes_name_their_field() {
+        let bad = [
+            ("max_concurent_calls: 3\n", "unknown field"),
+            ("storage: {backend: mysql}\n", "storage.backend"),
+            (
+                "auth: {tokens: [{name: a, role: admin, token: short}]}\n",
+                "auth.tokens[0].token",
+            ),
+            (
+                "auth: {tokens: [{name: a, role: king, token: 0123456789abcdef}]}\n",
+                "unknown variant",
+            ),
+            ("version: 2\n", "version"),
+        ];
+        for (text, want) in bad {
+            let err = yaml_serde::from_str::<FileConfig>(text)
+                .map_err(anyhow::Error::from)
+                .and_then(|f| settings(f, &env(&[])))
+                .unwrap_err();
+            assert!(format!("{err:#}").contains(want), "{text}: {err:#}");
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! Contact import: CSV or JSON, streamed. Each row is validated (E.164, read in the campaign's
+//! default region), de-duplicated within the file, merged with the campaign's existing contacts,
+//! and written in batches; the answer is a data-quality report with line numbers and reasons.
+//!
+//! CSV needs a header row with a `phone_number` column (or `phone`, `number`, `msisdn`); every
+//! other column becomes an attribute. JSON is an array of objects or newline-delimited objects
+//! with a `phone_number` field; the other fields become attributes.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use axum::body::Body;
+use dialer_engine::{CampaignId, PhoneNumber, Region};
+use dialer_storage::{AddContact, Attributes, NewContact, Store};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+mod lines;
+
+/// Rows written per storage batch.
+const BATCH: usize = 1000;
+/// Rows listed in each section of the report (counts are always complete).
+const LISTED: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    /// Newline-delimited JSON objects.
+    NdJson,
+    /// One JSON array of objects.
+    JsonArray,
+}
+
+impl Format {
+    pub fn from_content_type(ct: Option<&str>) -> Option<Self> {
+        let ct = ct?.split(';').next()?.trim().to_ascii_lowercase();
+        match ct.as_str() {
+            "text/csv" | "application/csv" => Some(Self::Csv),
+            "application/x-ndjson" | "application/jsonl" | "application/x-jsonlines" => {
+                Some(Self::NdJson)
+            }
+            "application/json" => Some(Self::JsonArray),
+            _ => None,
+        }
+    }
+}
+
+/// The data-quality report.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Data rows read (not counting a CSV header).
+    pub rows: u64,
+    /// Valid, unique rows written: `added + merged`.
+    pub accepted: u64,
+    /// New contacts.
+    pub added: u64,
+    /// Numbers already in the campaign, whose attributes were merged.
+    pub merged: u64,
+    /// Rows repeating a number seen earlier in the same file.
+    pub duplicates: u64,
+    pub invalid: u64,
+    pub duplicate_rows: Vec<DuplicateRow>,
+    pub invalid_rows: Vec<InvalidRow>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct DuplicateRow {
+    /// The line (CSV, NDJSON) or the 1-based element (JSON array).
+    pub line: u64,
+    pub phone_number: String,
+    pub first_line: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct InvalidRow {
+    pub line: u64,
+    pub value: String,
+    pub reason: String,
+}
+
+/// A parsed row before validation.
+#[derive(Debug)]
+struct Row {
+    line: u64,
+    phone: Option<String>,
+    attributes: Attributes,
+    /// A row that could not be read at all (value, reason).
+    unreadable: Option<(String, String)>,
+}
+
+impl Row {
+    fn unreadable(bad: InvalidRow) -> Self {
+        Self {
+            line: bad.line,
+            phone: None,
+            attributes: Attributes::new(),
+            unreadable: Some((bad.value, bad.reason)),
+        }
+    }
+}
+
+/// Rows, or the reason the whole input is unreadable.
+type Parsed = Result<Vec<Row>, ApiError>;
+
+/// Imports `body` into `campaign`.
+pub async fn import(
+    store: &dyn Store,
+    campaign: CampaignId,
+    region: Option<Region>,
+    body: Body,
+    format: Format,
+    max_bytes: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<ImportReport, ApiError> {
+    let (tx, mut rx) = mpsc::channel::<Parsed>(4);
+    let stream = body.into_data_stream().scan(0usize, move |seen, chunk| {
+        let chunk = chunk.map_err(std::io::Error::other).and_then(|c| {
+            *seen += c.len();
+            if *seen > max_bytes {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::FileTooLarge,
+                    "too large",
+                ))
+            } else {
+                Ok(c)
+            }
+        });
+        futures::future::ready(Some(chunk))
+    });
+    let reader = SyncIoBridge::new(StreamReader::new(stream));
+    let parser = tokio::task::spawn_blocking(move || match format {
+        Format::Csv => parse_csv(reader, &tx),
+        Format::NdJson => parse_ndjson(reader, &tx),
+        Format::JsonArray => parse_array(reader, &tx),
+    });
+    let mut report = ImportReport::default();
+    let mut first_seen: HashMap<PhoneNumber, u64> = HashMap::new();
+    while let Some(batch) = rx.recv().await {
+        let rows = match batch {
+            Ok(rows) => rows,
+            Err(ApiError::BadRequest(m)) if m == "too large" => {
+                return Err(ApiError::TooLarge(max_bytes));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut contacts = Vec::with_capacity(rows.len());
+        for row in rows {
+            report.rows += 1;
+            if let Some((value, reason)) = row.unreadable {
+                report.invalid += 1;
+                push(
+                    &mut report.invalid_rows,
+                    InvalidRow {
+                        line: row.line,
+                        value,
+                        reason,
+                    },
+                );
+                continue;
+            }
+            let Some(text) = row.phone.filter(|p| !p.trim().is_empty()) else {
+                report.invalid += 1;
+                push(
+                    &mut report.invalid_rows,
+                    InvalidRow {
+                        line: row.line,
+                        value: String::new(),
+                        reason: "no phone number".into(),
+                    },
+                );
+                continue;
+            };
+            match PhoneNumber::parse(&text, region) {
+                Err(e) => {
+                    report.invalid += 1;
+                    push(
+                        &mut report.invalid_rows,
+                        InvalidRow {
+                            line: row.line,
+                            value: text,
+                            reason: e.to_string(),
+                        },
+                    );
+                }
+                Ok(number) => match first_seen.get(&number) {
+                    Some(&first_line) => {
+                        report.duplicates += 1;
+                        let d = DuplicateRow {
+                            line: row.line,
+                            phone_number: number.as_str().to_owned(),
+                            first_line,
+                        };
+                        push(&mut report.duplicate_rows, d);
+                    }
+                    None => {
+                        first_seen.insert(number.clone(), row.line);
+                        contacts.push(NewContact {
+                            phone_number: number,
+                            attributes: row.attributes,
+                        });
+                    }
+                },
+            }
+        }
+        for chunk in contacts.chunks(BATCH) {
+            for added in store.add_contacts(campaign, chunk.to_vec(), now).await? {
+                match added {
+                    AddContact::Added(_) => report.added += 1,
+                    AddContact::Merged(_) => report.merged += 1,
+                }
+            }
+        }
+    }
+    parser.await.map_err(|_| ApiError::Internal)?;
+    report.accepted = report.added + report.merged;
+    Ok(report)
+}
+
+fn push<T>(list: &mut Vec<T>, item: T) {
+    if list.len() < LISTED {
+        list.push(item);
+    }
+}
+
+fn io_error(e: &std::io::Error) -> ApiError {
+    if e.kind() == std::io::ErrorKind::FileTooLarge {
+        ApiError::BadRequest("too large".into())
+    } else {
+        ApiError::BadRequest(format!("could not read the body: {e}"))
+    }
+}
+
+const PHONE_COLUMNS: [&str; 4] = ["phone_number", "phone", "number", "msisdn"];
+
+fn parse_csv(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
+    let (reader, starts) = lines::LineTracker::new(reader);
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let headers = match csv.headers() {
+        Ok(h) => {
+            starts.borrow_mut().pop_front();
+            h.clone()
+        }
+        Err(e) => {
+            let _ = tx.blocking_send(Err(csv_error(&e)));
+            return;
+        }
+    };
+    let Some(phone_col) = headers
+        .iter()
+        .position(|h| PHONE_COLUMNS.contains(&h.to_ascii_lowercase().as_str()))
+    else {
+        let _ = tx.blocking_send(Err(ApiError::invalid(
+            "phone_number",
+            "the CSV header has no phone_number column",
+        )));
+        return;
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut record = csv::StringRecord::new();
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = starts.borrow_mut().pop_front().unwrap_or(0);
+                let mut attributes = Attributes::new();
+                for (i, value) in record.iter().enumerate() {
+                    if i != phone_col
+                        && !value.is_empty()
+                        && let Some(name) = headers.get(i).filter(|n| !n.is_empty())
+                    {
+                        attributes
+                            .insert(name.to_owned(), serde_json::Value::String(value.to_owned()));
+                    }
+                }
+                batch.push(Row {
+                    line,
+                    phone: record.get(phone_col).map(str::to_owned),
+                    attributes,
+                    unreadable: None,
+                });
+                if batch.len() == BATCH && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(csv_error(&e)));
+                return;
+            }
+        }
+    }
+    let _ = tx.blocking_send(Ok(batch));
+}
+
+fn csv_error(e: &csv::Error) -> ApiError {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => io_error(io),
+        _ => ApiError::invalid("body", format!("malformed CSV: {e}")),
+    }
+}
+
+fn row_of(line: u64, value: serde_json::Value) -> Result<Row, InvalidRow> {
+    let serde_json::Value::Object(mut map) = value else {
+        return Err(InvalidRow {
+            line,
+            value: String::new(),
+            reason: "not a JSON object".into(),
+        });
+    };
+    let phone = PHONE_COLUMNS
+        .iter()
+        .find_map(|k| map.remove(*k))
+        .map(|v| match v {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        });
+    Ok(Row {
+        line,
+        phone,
+        attributes: map,
+        unreadable: None,
+    })
+}
+
+fn parse_ndjson(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    for (i, line) in std::io::BufReader::new(reader).lines().enumerate() {
+        let number = i as u64 + 1;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(io_error(&e)));
+                return;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row = match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(v) => row_of(number, v),
+            Err(e) => Err(InvalidRow {
+                line: number,
+                value: line.chars().take(80).collect(),
+                reason: format!("not JSON: {e}"),
+            }),
+        };
+        batch.push(row.unwrap_or_else(Row::unreadable));
+        if batch.len() == BATCH && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+            return;
+        }
+    }
+    let _ = tx.blocking_send(Ok(batch));
+}
+
+fn parse_array(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
+    let values: Vec<serde_json::Value> = match serde_json::from_reader(reader) {
+        Ok(v) => v,
+        Err(e) if e.is_io() => {
+            let _ = tx.blocking_send(Err(ApiError::BadRequest("too large".into())));
+            return;
+        }
+        Err(e) => {
+            let _ = tx.blocking_send(Err(ApiError::Invalid {
+                code: "invalid_json",
+                field: "body".into(),
+                message: e.to_string(),
+            }));
+            return;
+        }
+    };
+    for chunk in values
+        .into_iter()
+        .enumerate()
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+    {
+        let rows = chunk
+            .iter()
+            .map(|(i, v)| row_of(*i as u64 + 1, v.clone()).unwrap_or_else(Row::unreadable))
+            .collect();
+        if tx.blocking_send(Ok(rows)).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Calls: schedule one-off calls, list them with filters and cursor pagination, read one with
+//! its full audit trail, cancel.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use dialer_engine::{CallOrigin, CallStatus};
+use dialer_storage::CallFilter;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::campaigns::load;
+use crate::auth::{Action, Principal};
+use crate::dto::{
+    CallDetail, CallOut, CallPage, EventOut, ScheduleCallRequest, call_id, campaign_id, phone,
+};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json::Body;
+use crate::state::AppState;
+
+/// Schedules a one-off call at `scheduled_at` (or now).
+#[utoipa::path(
+    post, path = "/api/v1/calls", tag = "calls", request_body = ScheduleCallRequest,
+    responses((status = 201, body = CallOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn schedule(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(req): Body<ScheduleCallRequest>,
+) -> ApiResult<(StatusCode, Json<CallOut>)> {
+    who.require(Action::Write)?;
+    let campaign = load(&state, campaign_id("campaign_id", req.campaign_id)?).await?;
+    let number = phone(
+        "phone_number",
+        &req.phone_number,
+        campaign.settings.default_region,
+    )?;
+    let now = state.engine.clock().now();
+    if let Some(at) = req.scheduled_at {
+        if at < now - chrono::Duration::minutes(1) {
+            return Err(ApiError::invalid("scheduled_at", "is in the past"));
+        }
+        if at > now + chrono::Duration::days(366) {
+            return Err(ApiError::invalid(
+                "scheduled_at",
+                "is more than a year ahead",
+            ));
+        }
+    }
+    let call = state
+        .engine
+        .initiate_call(campaign.id, number, req.scheduled_at, None)
+        .await?;
+    Ok((StatusCode::CREATED, Json(CallOut::from(&call))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CallQuery {
+    campaign_id: Option<i64>,
+    /// A call status, e.g. `SCHEDULED`, `RETRYING`, `PICKED`.
+    status: Option<String>,
+    /// `campaign`, `api` or `scheduled`.
+    origin: Option<String>,
+    /// Scheduled at or after (RFC 3339).
+    from: Option<DateTime<Utc>>,
+    /// Scheduled before (RFC 3339).
+    to: Option<DateTime<Utc>>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, default 50, at most 500.
+    limit: Option<u32>,
+}
+
+/// Calls, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/calls", tag = "calls", params(CallQuery),
+    responses((status = 200, body = CallPage), (status = 400, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<CallQuery>,
+) -> ApiResult<Json<CallPage>> {
+    who.require(Action::Read)?;
+    let filter = CallFilter {
+        campaign_id: q
+            .campaign_id
+            .map(|c| campaign_id("campaign_id", c))
+            .transpose()?,
+        status: q
+            .status
+            .as_deref()
+            .map(|s| {
+                s.parse::<CallStatus>()
+                    .map_err(|_| ApiError::invalid("status", format!("unknown status {s:?}")))
+            })
+            .transpose()?,
+        origin: q
+            .origin
+            .as_deref()
+            .map(|o| {
+                CallOrigin::parse(o).ok_or_else(|| {
+                    ApiError::invalid("origin", "must be campaign, api or scheduled")
+                })
+            })
+            .transpose()?,
+        scheduled_from: q.from,
+        scheduled_to: q.to,
+    };
+    if let (Some(f), Some(t)) = (q.from, q.to)
+        && f >= t
+    {
+        return Err(ApiError::invalid("to", "must be after from"));
+    }
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| call_id("cursor", c))
+        .transpose()?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let page = state.store.list_calls(&filter, before, limit).await?;
+    let next_cursor = (page.len() == limit as usize)
+        .then(|| page.last().map(|c| c.call_id.to_string()))
+        .flatten();
+    Ok(Json(CallPage {
+        results: page.iter().map(CallOut::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// A call with its full audit trail: every decision and every provider status.
+#[utoipa::path(
+    get, path = "/api/v1/calls/{call_id}", tag = "calls",
+    responses((status = 200, body = CallDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CallDetail>> {
+    who.require(Action::Read)?;
+    let id = call_id("call_id", &id)?;
+    let call = state
+        .store
+        .get_call(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "call",
+            id: id.to_string(),
+        })?;
+    let events = state.store.events_for_call(id).await?;
+    Ok(Json(CallDetail {
+        call: CallOut::from(&call),
+        events: events.iter().map(EventOut::from).collect(),
+    }))
+}
+
+/// Cancels a call that is not in flight.
+#[utoipa::path(
+    post, path = "/api/v1/calls/{call_id}/cancel", tag = "calls",
+    responses((status = 200, body = CallOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CallOut>> {
+    who.require(Action::Write)?;
+    let id = call_id("call_id", &id)?;
+    let call = state.engine.cancel_call(id).await?;
+    Ok(Json(CallOut::from(&call)))
+}

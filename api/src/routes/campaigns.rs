@@ -1,0 +1,338 @@
+//! Campaigns: the seed's CRUD (create, list, get, update) plus settings, lifecycle actions and
+//! statistics.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use dialer_engine::{CallStatus, Campaign, CampaignId, CampaignSettings, NewCampaign};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Action, Principal};
+use crate::dto::{CampaignOut, CreateCampaign, UpdateCampaign, campaign_id};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json::{Body, parse};
+use crate::state::AppState;
+
+pub fn path_id(id: &str) -> ApiResult<CampaignId> {
+    id.trim()
+        .parse()
+        .map_err(|_| ApiError::invalid("id", "must be a positive integer"))
+}
+
+pub async fn load(state: &AppState, id: CampaignId) -> ApiResult<Campaign> {
+    state
+        .store
+        .get_campaign(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "campaign",
+            id: id.to_string(),
+        })
+}
+
+fn check_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
+    }
+    Ok(name.to_owned())
+}
+
+/// JSON Merge Patch (RFC 7396): objects merge key by key, `null` removes a key, anything else
+/// (arrays included) replaces what was there.
+fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+            for (key, value) in p {
+                if value.is_null() {
+                    t.remove(&key);
+                } else {
+                    merge_patch(t.entry(key).or_insert(serde_json::Value::Null), value);
+                }
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+/// Reads settings JSON (merged over `base` when given) and checks every rule, naming the field.
+fn settings(
+    state: &AppState,
+    json: serde_json::Value,
+    base: Option<&CampaignSettings>,
+) -> ApiResult<CampaignSettings> {
+    if !json.is_object() {
+        return Err(ApiError::invalid("settings", "must be an object"));
+    }
+    let base = match base {
+        Some(b) => b.clone(),
+        None => CampaignSettings {
+            retry: state.settings.default_retry.clone().unwrap_or_default(),
+            ..CampaignSettings::default()
+        },
+    };
+    let mut merged = serde_json::to_value(&base).map_err(|_| ApiError::Internal)?;
+    merge_patch(&mut merged, json);
+    let bytes = serde_json::to_vec(&merged).map_err(|_| ApiError::Internal)?;
+    let parsed: CampaignSettings = parse(&bytes, "settings.")?;
+    parsed
+        .validate()
+        .map_err(|e| ApiError::invalid(format!("settings.{}", e.field), e.message))?;
+    if state.engine.providers().get(&parsed.provider).is_none() {
+        let known: Vec<&str> = state.engine.providers().names().collect();
+        return Err(ApiError::invalid(
+            "settings.provider",
+            format!(
+                "no provider {:?} is configured (known: {known:?})",
+                parsed.provider
+            ),
+        ));
+    }
+    Ok(parsed)
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CreateCampaign,
+    responses((status = 201, body = CampaignOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(req): Body<CreateCampaign>,
+) -> ApiResult<(StatusCode, Json<CampaignOut>)> {
+    who.require(Action::Write)?;
+    let name = check_name(&req.name)?;
+    let settings = settings(
+        &state,
+        req.settings.unwrap_or_else(|| serde_json::json!({})),
+        None,
+    )?;
+    let new = NewCampaign {
+        name,
+        description: req.description.unwrap_or_default(),
+        is_active: req.is_active.unwrap_or(true),
+        settings,
+    };
+    let campaign = state
+        .store
+        .create_campaign(new, state.engine.clock().now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(CampaignOut::from(&campaign))))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Campaigns with a larger id than this.
+    after: Option<i64>,
+    /// At most this many (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/campaigns", tag = "campaigns", params(ListQuery),
+    responses((status = 200, body = Vec<CampaignOut>), (status = 401, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<CampaignOut>>> {
+    who.require(Action::Read)?;
+    let after = q.after.map(|a| campaign_id("after", a)).transpose()?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let campaigns = state.store.list_campaigns(after, limit).await?;
+    Ok(Json(campaigns.iter().map(CampaignOut::from).collect()))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/campaigns/{id}", tag = "campaigns",
+    responses((status = 200, body = CampaignOut), (status = 404, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CampaignOut>> {
+    who.require(Action::Read)?;
+    Ok(Json(CampaignOut::from(&load(&state, path_id(&id)?).await?)))
+}
+
+#[utoipa::path(
+    method(put, patch), path = "/api/v1/campaigns/{id}", tag = "campaigns", request_body = UpdateCampaign,
+    responses((status = 200, body = CampaignOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(req): Body<UpdateCampaign>,
+) -> ApiResult<Json<CampaignOut>> {
+    who.require(Action::Write)?;
+    let mut campaign = load(&state, path_id(&id)?).await?;
+    if let Some(name) = &req.name {
+        campaign.name = check_name(name)?;
+    }
+    if let Some(d) = req.description {
+        campaign.description = d;
+    }
+    if let Some(a) = req.is_active {
+        campaign.is_active = a;
+    }
+    if let Some(s) = req.settings {
+        campaign.settings = settings(&state, s, Some(&campaign.settings))?;
+    }
+    campaign.updated_at = state.engine.clock().now();
+    state.store.update_campaign(&campaign).await?;
+    state.engine.campaign_updated(&campaign);
+    Ok(Json(CampaignOut::from(&campaign)))
+}
+
+/// The outcome of a lifecycle action.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LifecycleOut {
+    #[serde(flatten)]
+    pub campaign: CampaignOut,
+    /// Calls cancelled (stop only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_calls: Option<u32>,
+}
+
+macro_rules! lifecycle {
+    ($name:ident, $path:literal, $doc:literal, |$s:ident, $id:ident| $body:expr) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            post, path = $path, tag = "campaigns",
+            responses((status = 200, body = LifecycleOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+            security(("token" = []))
+        )]
+        pub async fn $name(State($s): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<LifecycleOut>> {
+            who.require(Action::Write)?;
+            let $id = path_id(&id)?;
+            let (campaign, cancelled): (Campaign, Option<u32>) = $body;
+            Ok(Json(LifecycleOut { campaign: CampaignOut::from(&campaign), cancelled_calls: cancelled }))
+        }
+    };
+}
+
+lifecycle!(
+    start,
+    "/api/v1/campaigns/{id}/start",
+    "Starts dialing the contact list.",
+    |s, id| (s.engine.start_campaign(id).await?, None)
+);
+lifecycle!(
+    pause,
+    "/api/v1/campaigns/{id}/pause",
+    "No new dials; calls in flight finish.",
+    |s, id| (s.engine.pause_campaign(id).await?, None)
+);
+lifecycle!(
+    resume,
+    "/api/v1/campaigns/{id}/resume",
+    "Dials again after a pause.",
+    |s, id| (s.engine.resume_campaign(id).await?, None)
+);
+lifecycle!(
+    stop,
+    "/api/v1/campaigns/{id}/stop",
+    "Cancels pending work; calls in flight finish and are not retried.",
+    |s, id| {
+        let (c, n) = s.engine.stop_campaign(id).await?;
+        (c, Some(n))
+    }
+);
+
+/// A campaign's numbers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsOut {
+    pub campaign_id: i64,
+    pub state: String,
+    pub contacts: u64,
+    pub calls: i64,
+    pub attempts: i64,
+    pub picked: i64,
+    /// Picked attempts per attempt dialed.
+    pub pick_up_rate: f64,
+    /// Attempts by outcome.
+    pub outcomes: BTreeMap<String, i64>,
+    /// Calls by final status.
+    pub final_statuses: BTreeMap<String, i64>,
+    /// Provider error codes and how often they occurred.
+    pub error_codes: BTreeMap<String, i64>,
+    pub retries_scheduled: i64,
+    /// Calls waiting for a retry now.
+    pub retries_pending: u64,
+    pub opt_outs: i64,
+    pub blocked: BTreeMap<String, i64>,
+    pub in_flight: i64,
+    pub talk_seconds: i64,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/campaigns/{id}/stats", tag = "campaigns",
+    responses((status = 200, body = StatsOut), (status = 404, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn stats(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<StatsOut>> {
+    who.require(Action::Read)?;
+    let campaign = load(&state, path_id(&id)?).await?;
+    let counters = state.store.counters(campaign.id).await?;
+    let get = |k: &str| counters.get(k).copied().unwrap_or(0);
+    let section = |prefix: &str| -> BTreeMap<String, i64> {
+        counters
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|name| (name.to_owned(), *v)))
+            .collect()
+    };
+    let filter = dialer_storage::CallFilter {
+        campaign_id: Some(campaign.id),
+        status: Some(CallStatus::Retrying),
+        ..Default::default()
+    };
+    let mut retries_pending = 0u64;
+    let mut before = None;
+    loop {
+        let page = state.store.list_calls(&filter, before, 1000).await?;
+        retries_pending += page.len() as u64;
+        match page.last() {
+            Some(last) if page.len() == 1000 => before = Some(last.call_id),
+            _ => break,
+        }
+    }
+    let attempts = get("attempts");
+    let picked = get("outcome.PICKED");
+    Ok(Json(StatsOut {
+        campaign_id: campaign.id.get(),
+        state: campaign.state.as_str().to_owned(),
+        contacts: state.store.count_contacts(campaign.id).await?,
+        calls: get("calls_created"),
+        attempts,
+        picked,
+        pick_up_rate: if attempts > 0 {
+            picked as f64 / attempts as f64
+        } else {
+            0.0
+        },
+        outcomes: section("outcome."),
+        final_statuses: section("status."),
+        error_codes: section("error."),
+        retries_scheduled: get("retries_scheduled"),
+        retries_pending,
+        opt_outs: get("blocked.opt_out"),
+        blocked: section("blocked."),
+        in_flight: get("in_flight"),
+        talk_seconds: get("talk_seconds"),
+    }))
+}

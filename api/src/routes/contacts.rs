@@ -1,0 +1,152 @@
+//! A campaign's contact list: streamed CSV/JSON import with a data-quality report, the seed's
+//! bulk phone-number import, and paging through the list.
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::campaigns::{load, path_id};
+use crate::auth::{Action, Principal};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::import::{Format, ImportReport, import};
+use crate::json::Body;
+use crate::state::AppState;
+
+/// Imports contacts from the request body: `text/csv`, `application/json` (an array of
+/// objects) or `application/x-ndjson`; streamed.
+#[utoipa::path(
+    post, path = "/api/v1/campaigns/{id}/contacts/import", tag = "contacts",
+    request_body(content = String, description = "CSV with a phone_number column, or JSON objects", content_type = "text/csv"),
+    responses(
+        (status = 200, description = "The data-quality report", body = ImportReport),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    ),
+    security(("token" = []))
+)]
+pub async fn import_contacts(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    request: Request,
+) -> ApiResult<Json<ImportReport>> {
+    who.require(Action::Write)?;
+    let campaign = load(&state, path_id(&id)?).await?;
+    let ct = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let format = Format::from_content_type(ct).ok_or(ApiError::UnsupportedMediaType(
+        "text/csv, application/json or application/x-ndjson",
+    ))?;
+    let now = state.engine.clock().now();
+    let body = request.into_body();
+    let report = import(
+        state.store.as_ref(),
+        campaign.id,
+        campaign.settings.default_region,
+        body,
+        format,
+        state.settings.max_import_bytes,
+        now,
+    )
+    .await?;
+    Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneNumbers {
+    pub phone_numbers: Vec<String>,
+}
+
+/// The seed's bulk phone-number import: `(campaign_id, phone_number)` is unique.
+#[utoipa::path(
+    post, path = "/api/v1/campaigns/{id}/phone-numbers", tag = "contacts", request_body = PhoneNumbers,
+    responses((status = 200, body = ImportReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn phone_numbers(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(req): Body<PhoneNumbers>,
+) -> ApiResult<Json<ImportReport>> {
+    who.require(Action::Write)?;
+    let campaign = load(&state, path_id(&id)?).await?;
+    let rows: Vec<serde_json::Value> = req
+        .phone_numbers
+        .into_iter()
+        .map(|p| serde_json::json!({ "phone_number": p }))
+        .collect();
+    let bytes = serde_json::to_vec(&rows).map_err(|_| ApiError::Internal)?;
+    let now = state.engine.clock().now();
+    let report = import(
+        state.store.as_ref(),
+        campaign.id,
+        campaign.settings.default_region,
+        axum::body::Body::from(bytes),
+        Format::JsonArray,
+        usize::MAX,
+        now,
+    )
+    .await?;
+    Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ContactQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactOut {
+    pub id: i64,
+    pub campaign_id: i64,
+    pub phone_number: String,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    pub added_at: DateTime<Utc>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/campaigns/{id}/contacts", tag = "contacts", params(ContactQuery),
+    responses((status = 200, body = Vec<ContactOut>), (status = 404, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<ContactQuery>,
+) -> ApiResult<Json<Vec<ContactOut>>> {
+    who.require(Action::Read)?;
+    let campaign = load(&state, path_id(&id)?).await?;
+    let after = q
+        .after
+        .map(|a| {
+            dialer_engine::ContactId::new(a)
+                .map_err(|_| ApiError::invalid("after", "must be a positive integer"))
+        })
+        .transpose()?;
+    let page = state
+        .store
+        .contacts_page(campaign.id, after, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
+    Ok(Json(
+        page.into_iter()
+            .map(|c| ContactOut {
+                id: c.id.get(),
+                campaign_id: c.campaign_id.get(),
+                phone_number: c.phone_number.as_str().to_owned(),
+                attributes: serde_json::Value::Object(c.attributes),
+                added_at: c.added_at,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,148 @@
+//! Operations: liveness, readiness, Prometheus metrics, the seed's JSON metrics summary and the
+//! OpenAPI document. `/healthz`, `/readyz` and `/metrics` need no token.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use dialer_storage::lease::PoolId;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::{Action, Principal};
+use crate::error::{ApiResult, ErrorBody};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` with the failing checks.
+    pub status: String,
+    /// Each dependency: `ok` or what is wrong.
+    pub checks: BTreeMap<String, String>,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        checks: BTreeMap::new(),
+    })
+}
+
+/// Readiness: storage, the lease store and the engine's actors all answer.
+#[utoipa::path(
+    get, path = "/readyz", tag = "ops",
+    responses((status = 200, body = Health), (status = 503, body = Health))
+)]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let mut checks = BTreeMap::new();
+    let (store, leases) = tokio::join!(state.store.ping(), state.leases.ping());
+    checks.insert(
+        format!("storage ({})", state.store.backend()),
+        store.map_or_else(|e| e.to_string(), |()| "ok".into()),
+    );
+    checks.insert(
+        format!("leases ({})", state.leases.backend()),
+        leases.map_or_else(|e| e.to_string(), |()| "ok".into()),
+    );
+    let engine = if state.shutdown.is_cancelled() {
+        "shutting down".into()
+    } else if state.engine.is_alive() {
+        "ok".into()
+    } else {
+        "actors restarting".to_owned()
+    };
+    checks.insert("engine".into(), engine);
+    let ok = checks.values().all(|v| v == "ok");
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Health {
+            status: if ok { "ok" } else { "unavailable" }.into(),
+            checks,
+        }),
+    )
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(
+    get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
+)]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// The system summary (the seed's "real-time metrics").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Summary {
+    pub node_id: String,
+    pub started_at: DateTime<Utc>,
+    pub uptime_seconds: i64,
+    pub storage_backend: String,
+    pub lease_backend: String,
+    /// Calls in flight across every node sharing the lease store.
+    pub active_calls: u32,
+    pub max_concurrent_calls: u32,
+    /// Timers waiting on this node's timing wheel (due calls, retries, ring timeouts).
+    pub pending_timers: Option<usize>,
+    /// Campaigns by state.
+    pub campaigns: BTreeMap<String, u64>,
+    /// Counters summed over every campaign: `calls_created`, `attempts`, `outcome.PICKED`…
+    pub totals: BTreeMap<String, i64>,
+    /// Actor restarts since start.
+    pub actor_restarts: u64,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/metrics", tag = "ops",
+    responses((status = 200, body = Summary), (status = 401, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn summary(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Summary>> {
+    who.require(Action::Read)?;
+    let mut campaigns = BTreeMap::new();
+    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = state.store.list_campaigns(after, 500).await?;
+        for c in &page {
+            *campaigns.entry(c.state.as_str().to_owned()).or_insert(0) += 1;
+            for (name, value) in state.store.counters(c.id).await? {
+                *totals.entry(name).or_insert(0) += value;
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 500 => after = Some(last.id),
+            _ => break,
+        }
+    }
+    let now = state.engine.clock().now();
+    Ok(Json(Summary {
+        node_id: state.settings.node_id.to_string(),
+        started_at: state.started_at,
+        uptime_seconds: (now - state.started_at).num_seconds(),
+        storage_backend: state.store.backend().into(),
+        lease_backend: state.leases.backend().into(),
+        active_calls: state.leases.count(&PoolId::global()).await.unwrap_or(0),
+        max_concurrent_calls: state.settings.max_concurrent_calls,
+        pending_timers: state.engine.pending_timers().await,
+        campaigns,
+        totals,
+        actor_restarts: state.engine.restarts().total(),
+    }))
+}

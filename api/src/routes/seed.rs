@@ -1,0 +1,185 @@
+//! The seed-004 contract, exactly: `POST /api/v1/initiate-call/`, `PUT /api/v1/callback/`, bulk
+//! initiation.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use dialer_engine::{CallId, ProviderReport};
+
+use crate::auth::{Action, Principal};
+use crate::dto::{
+    BulkInitiateRequest, BulkInitiateResponse, CallbackRequest, CallbackResponse,
+    InitiateCallRequest, InitiateCallResponse, Rejected, call_id, campaign_id, phone,
+};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json::Body;
+use crate::state::AppState;
+
+/// Places a call: queued at once, dialed as soon as the caps allow.
+#[utoipa::path(
+    post, path = "/api/v1/initiate-call", tag = "calls",
+    request_body = InitiateCallRequest,
+    responses(
+        (status = 201, description = "Accepted and durable", body = InitiateCallResponse),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "Missing or wrong X-Auth-Token", body = ErrorBody),
+        (status = 404, description = "Unknown campaign", body = ErrorBody),
+        (status = 429, description = "Same number in the same campaign within the duplicate window", body = ErrorBody),
+    ),
+    security(("token" = []))
+)]
+pub async fn initiate_call(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(req): Body<InitiateCallRequest>,
+) -> ApiResult<(StatusCode, Json<InitiateCallResponse>)> {
+    who.require(Action::Write)?;
+    let call = initiate(&state, req.campaign_id, &req.phone_number, "phone_number").await?;
+    Ok((StatusCode::CREATED, Json(InitiateCallResponse::from(&call))))
+}
+
+async fn initiate(
+    state: &AppState,
+    campaign: i64,
+    number: &str,
+    field: &str,
+) -> ApiResult<dialer_engine::Call> {
+    let campaign_id = campaign_id("campaign_id", campaign)?;
+    let campaign = state
+        .store
+        .get_campaign(campaign_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "campaign",
+            id: campaign_id.to_string(),
+        })?;
+    let number = phone(field, number, campaign.settings.default_region)?;
+    let window = state.settings.duplicate_window_secs;
+    let dedupe =
+        (window > 0).then(|| chrono::Duration::seconds(i64::try_from(window).unwrap_or(i64::MAX)));
+    state
+        .engine
+        .initiate_call(campaign_id, number, None, dedupe)
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Duplicate {
+                retry_after_secs, ..
+            } => ApiError::Duplicate {
+                window_secs: window,
+                retry_after_secs,
+            },
+            other => other,
+        })
+}
+
+/// Places many calls in one request; each is accepted or rejected on its own.
+#[utoipa::path(
+    post, path = "/api/v1/initiate-call/bulk", tag = "calls",
+    request_body = BulkInitiateRequest,
+    responses(
+        (status = 201, description = "Per-number results", body = BulkInitiateResponse),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 404, description = "Unknown campaign", body = ErrorBody),
+    ),
+    security(("token" = []))
+)]
+pub async fn initiate_bulk(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(req): Body<BulkInitiateRequest>,
+) -> ApiResult<(StatusCode, Json<BulkInitiateResponse>)> {
+    who.require(Action::Write)?;
+    if req.phone_numbers.len() > 10_000 {
+        return Err(ApiError::invalid(
+            "phone_numbers",
+            "at most 10000 numbers per request",
+        ));
+    }
+    let id = campaign_id("campaign_id", req.campaign_id)?;
+    if state.store.get_campaign(id).await?.is_none() {
+        return Err(ApiError::NotFound {
+            what: "campaign",
+            id: id.to_string(),
+        });
+    }
+    let mut response = BulkInitiateResponse {
+        accepted: Vec::new(),
+        rejected: Vec::new(),
+    };
+    for (index, number) in req.phone_numbers.iter().enumerate() {
+        match initiate(
+            &state,
+            req.campaign_id,
+            number,
+            &format!("phone_numbers[{index}]"),
+        )
+        .await
+        {
+            Ok(call) => response.accepted.push(InitiateCallResponse::from(&call)),
+            Err(e @ (ApiError::Unavailable(_) | ApiError::Internal)) => return Err(e),
+            Err(e) => response.rejected.push(Rejected {
+                index,
+                phone_number: number.clone(),
+                code: e.code().to_owned(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// A provider's status report for a call (seed shape). Idempotent: a repeated or late report
+/// changes nothing and answers with the call's current retry state.
+#[utoipa::path(
+    put, path = "/api/v1/callback", tag = "providers",
+    request_body = CallbackRequest,
+    responses(
+        (status = 200, description = "Processed", body = CallbackResponse),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "Missing or wrong X-Auth-Token", body = ErrorBody),
+        (status = 404, description = "Unknown call", body = ErrorBody),
+    ),
+    security(("token" = []))
+)]
+pub async fn callback(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(req): Body<CallbackRequest>,
+) -> ApiResult<Json<CallbackResponse>> {
+    who.require(Action::Callback)?;
+    let id: CallId = call_id("call_id", &req.call_id)?;
+    let event = dialer_actors::provider::normalize_status(
+        &req.status,
+        req.call_duration,
+        req.error_code.clone(),
+    );
+    let known = ["initiated", "queued", "dialing"]
+        .contains(&req.status.trim().to_ascii_lowercase().as_str());
+    if event.is_none() && !known {
+        return Err(ApiError::invalid(
+            "status",
+            format!(
+                "unknown status {:?}: use PICKED, DISCONNECTED, RNR or FAILED (or RINGING, IN_PROGRESS)",
+                req.status
+            ),
+        ));
+    }
+    let report = ProviderReport {
+        provider: "http".into(),
+        raw_status: req.status.clone(),
+        event,
+        external_id: None,
+        payload: serde_json::to_string(&serde_json::json!({
+            "call_id": req.call_id, "status": req.status, "call_duration": req.call_duration, "error_code": req.error_code,
+        }))
+        .ok(),
+    };
+    let outcome = state.engine.report(id, report).await?;
+    // A duplicate report answers with the state the first one left.
+    let next = outcome.next_retry_at.or(outcome.call.next_retry_at());
+    Ok(Json(CallbackResponse {
+        message: "Callback processed".into(),
+        retry_scheduled: next.is_some(),
+        next_retry_at: next,
+    }))
+}

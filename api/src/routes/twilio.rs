@@ -1,0 +1,162 @@
+//! Twilio webhooks. They carry no `X-Auth-Token`: each request is authenticated by its
+//! `X-Twilio-Signature`, computed as Twilio computes it — base64(HMAC-SHA1(auth token, the full
+//! URL Twilio requested + every POST parameter's name and value, sorted by name)) — and
+//! compared in constant time. The account is picked by the request's `AccountSid`.
+//!
+//! * Status callbacks (`POST /api/v1/providers/twilio/status?call_id=…`) feed the engine like
+//!   any provider report; unknown `CallStatus` values are recorded and not acted on.
+//! * Inbound messages and calls (`POST /api/v1/providers/twilio/inbound`): STOP, UNSUBSCRIBE,
+//!   CANCEL, END, QUIT (and STOPALL) add the sender to the opt-outs; START and UNSTOP remove
+//!   them. A voice call's keyword arrives as a `<Gather>`'s `SpeechResult`.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use dialer_actors::provider::twilio::{
+    Consent, TwilioConfig, consent_keyword, status_report, verify,
+};
+use dialer_engine::PhoneNumber;
+use dialer_storage::{DncEntry, DncKind};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::dto::call_id;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
+pub const INBOUND_PATH: &str = "/api/v1/providers/twilio/inbound";
+
+/// An empty TwiML answer: nothing to say, nothing to do.
+const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
+
+type Params = Vec<(String, String)>;
+
+fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Reads the form and checks its signature; returns the parameters and the account.
+fn authenticate<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    body: &[u8],
+) -> ApiResult<(Params, &'s TwilioConfig)> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(ApiError::UnsupportedMediaType(
+            "application/x-www-form-urlencoded",
+        ));
+    }
+    let params: Params = form_urlencoded::parse(body).into_owned().collect();
+    let presented = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::BadSignature)?;
+    let account = param(&params, "AccountSid");
+    let config = state
+        .twilio
+        .values()
+        .find(|c| Some(c.account_sid.as_str()) == account)
+        .ok_or(ApiError::BadSignature)?;
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let url = format!("{}{path}", state.settings.public_url.trim_end_matches('/'));
+    if verify(&config.auth_token, &url, &params, presented) {
+        Ok((params, config))
+    } else {
+        tracing::warn!(account = %config.account_sid, "Twilio webhook with a forged or stale signature");
+        Err(ApiError::BadSignature)
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StatusQuery {
+    /// The call the status is about (dialer put it in the callback URL).
+    call_id: Option<String>,
+}
+
+/// A Twilio call status callback.
+#[utoipa::path(
+    post, path = "/api/v1/providers/twilio/status", tag = "providers", params(StatusQuery),
+    request_body(content = String, description = "Twilio's status callback parameters", content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 204, description = "Processed (or recorded, for a status dialer does not act on)"),
+        (status = 400, body = ErrorBody), (status = 403, description = "Bad signature", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn status(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Query<StatusQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let (params, config) = authenticate(&state, &headers, &uri, &body)?;
+    let id = call_id(
+        "call_id",
+        q.call_id
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("call_id"))?,
+    )?;
+    if param(&params, "CallStatus").is_none_or(str::is_empty) {
+        return Err(ApiError::missing("CallStatus"));
+    }
+    let report = status_report(&config.name, &params);
+    state.engine.report(id, report).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An inbound message (or a voice call's gathered speech) to one of our numbers.
+#[utoipa::path(
+    post, path = "/api/v1/providers/twilio/inbound", tag = "providers",
+    request_body(content = String, description = "Twilio's inbound message parameters", content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Empty TwiML", content_type = "text/xml"),
+        (status = 400, body = ErrorBody), (status = 403, description = "Bad signature", body = ErrorBody),
+    )
+)]
+pub async fn inbound(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let (params, _config) = authenticate(&state, &headers, &uri, &body)?;
+    let text = param(&params, "Body")
+        .or_else(|| param(&params, "SpeechResult"))
+        .unwrap_or("");
+    if let Some(consent) = consent_keyword(text.trim_end_matches(['.', '!'])) {
+        let from = param(&params, "From").ok_or_else(|| ApiError::missing("From"))?;
+        let number =
+            PhoneNumber::parse(from, None).map_err(|e| ApiError::invalid("From", e.to_string()))?;
+        let sid = param(&params, "MessageSid")
+            .or_else(|| param(&params, "CallSid"))
+            .unwrap_or("unknown");
+        match consent {
+            Consent::OptOut => {
+                let entry = DncEntry {
+                    phone_number: number.clone(),
+                    kind: DncKind::OptOut,
+                    source: format!("twilio:{sid}"),
+                    added_at: state.engine.clock().now(),
+                };
+                state.store.add_dnc(vec![entry]).await?;
+                tracing::info!(phone = %number.masked(), "opted out by message");
+            }
+            Consent::OptIn => {
+                state.store.remove_dnc(&number, DncKind::OptOut).await?;
+                tracing::info!(phone = %number.masked(), "opted back in by message");
+            }
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML))
+}
