@@ -145,6 +145,53 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// The permissions a route can ask for, as types: `Authorized<can::Write>`.
+pub mod can {
+    use super::Action;
+
+    pub trait Permission {
+        const ACTION: Action;
+    }
+
+    macro_rules! permissions {
+        ($($name:ident),*) => {$(
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl Permission for $name {
+                const ACTION: Action = Action::$name;
+            }
+        )*};
+    }
+
+    permissions!(Read, Write, Admin, Callback);
+}
+
+/// A caller allowed to perform `P`. As an extractor it runs before the body is read, so a
+/// caller without the permission learns nothing about the body's validity.
+#[derive(Debug, Clone)]
+pub struct Authorized<P>(pub Principal, std::marker::PhantomData<P>);
+
+impl<P> std::ops::Deref for Authorized<P> {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl<P: can::Permission + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        principal.require(P::ACTION)?;
+        Ok(Self(principal, std::marker::PhantomData))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

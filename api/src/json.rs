@@ -1,9 +1,10 @@
-//! A JSON body extractor whose rejections name the field: a type mismatch at
+//! JSON body and query-string extractors whose rejections name the field: a type mismatch at
 //! `settings.max_concurrent` is reported with that path, a missing field with its name.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -19,71 +20,87 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, ApiEr
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = inner.to_string();
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::Invalid {
                 code: "invalid_json",
                 field: prefix.trim_end_matches('.').to_owned(),
-                message,
+                message: inner.to_string(),
             };
         }
-        // serde reports a missing field at its parent's path; the name is in the message.
-        let missing = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-            .map(str::to_owned);
-        let here = if path == "." { String::new() } else { path };
-        let join = |name: &str| {
-            [prefix.trim_end_matches('.'), here.as_str(), name]
-                .iter()
-                .filter(|s| !s.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join(".")
-        };
-        match missing {
-            Some(name) => ApiError::Invalid {
-                code: "missing_field",
-                field: join(&name),
-                message: "is required".into(),
-            },
-            None => {
-                let message = message
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or(&message)
-                    .to_owned();
-                // An unknown field's path already ends with its name.
-                let unknown = message
-                    .strip_prefix("unknown field `")
-                    .and_then(|rest| rest.split('`').next())
-                    .filter(|name| !here.ends_with(name));
-                if let Some(name) = unknown {
-                    return ApiError::Invalid {
-                        code: "invalid_field",
-                        field: join(name),
-                        message,
-                    };
-                }
-                // A type's own validation names the member at fault as `member: rule`.
-                match message
-                    .split_once(": ")
-                    .filter(|(member, _)| is_member_path(member))
-                {
-                    Some((member, rule)) => ApiError::Invalid {
-                        code: "invalid_field",
-                        field: join(member),
-                        message: rule.to_owned(),
-                    },
-                    None => ApiError::Invalid {
-                        code: "invalid_field",
-                        field: join(""),
-                        message,
-                    },
-                }
-            }
-        }
+        field_error(prefix, &path, &inner.to_string())
     })
+}
+
+/// The error for a value that deserialized badly at `path` with serde's `message`.
+fn field_error(prefix: &str, path: &str, message: &str) -> ApiError {
+    let here = if path == "." { "" } else { path };
+    let join = |name: &str| {
+        [prefix.trim_end_matches('.'), here, name]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    let quoted = |lead: &str| {
+        message
+            .strip_prefix(lead)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    // serde reports a missing field at its parent's path; the name is in the message.
+    if let Some(name) = quoted("missing field `") {
+        return ApiError::Invalid {
+            code: "missing_field",
+            field: join(&name),
+            message: "is required".into(),
+        };
+    }
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    // An unknown field's path already ends with its name.
+    if let Some(name) = quoted("unknown field `").filter(|name| !here.ends_with(name.as_str())) {
+        return ApiError::Invalid {
+            code: "invalid_field",
+            field: join(&name),
+            message,
+        };
+    }
+    // A type's own validation names the member at fault as `member: rule`.
+    match message
+        .split_once(": ")
+        .filter(|(member, _)| is_member_path(member))
+    {
+        Some((member, rule)) => ApiError::Invalid {
+            code: "invalid_field",
+            field: join(member),
+            message: rule.to_owned(),
+        },
+        None => ApiError::Invalid {
+            code: "invalid_field",
+            field: join(""),
+            message,
+        },
+    }
+}
+
+/// Query-string parameters with field-naming errors (`Query<T>` answers in plain text).
+#[derive(Debug, Clone)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Params)
+            .map_err(|e| field_error("", &e.path().to_string(), &e.into_inner().to_string()))
+    }
 }
 
 /// `max_attempts`, `rules[2].start_time`: a path into the value, not prose.

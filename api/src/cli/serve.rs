@@ -1,6 +1,6 @@
 //! `dialer serve`: runs the engine and the HTTP API until SIGINT or SIGTERM.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -29,6 +29,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("DIALER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if args.log_json {
         logs.json().init();

@@ -2,7 +2,7 @@
 //! its full audit trail, cancel.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use dialer_engine::{CallOrigin, CallStatus};
@@ -11,12 +11,13 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::campaigns::load;
-use crate::auth::{Action, Principal};
+use crate::auth::{Authorized, can};
 use crate::dto::{
     CallDetail, CallOut, CallPage, EventOut, ScheduleCallRequest, call_id, campaign_id, phone,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::Body;
+use crate::json::Params;
 use crate::state::AppState;
 
 /// Schedules a one-off call at `scheduled_at` (or now).
@@ -27,10 +28,9 @@ use crate::state::AppState;
 )]
 pub async fn schedule(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Write>,
     Body(req): Body<ScheduleCallRequest>,
 ) -> ApiResult<(StatusCode, Json<CallOut>)> {
-    who.require(Action::Write)?;
     let campaign = load(&state, campaign_id("campaign_id", req.campaign_id)?).await?;
     let number = phone(
         "phone_number",
@@ -82,10 +82,9 @@ pub struct CallQuery {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
-    Query(q): Query<CallQuery>,
+    _: Authorized<can::Read>,
+    Params(q): Params<CallQuery>,
 ) -> ApiResult<Json<CallPage>> {
-    who.require(Action::Read)?;
     let filter = CallFilter {
         campaign_id: q
             .campaign_id
@@ -140,10 +139,9 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CallDetail>> {
-    who.require(Action::Read)?;
     let id = call_id("call_id", &id)?;
     let call = state
         .store
@@ -168,10 +166,9 @@ pub async fn get(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Write>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CallOut>> {
-    who.require(Action::Write)?;
     let id = call_id("call_id", &id)?;
     let call = state.engine.cancel_call(id).await?;
     Ok(Json(CallOut::from(&call)))

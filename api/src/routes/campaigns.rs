@@ -4,15 +4,16 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dialer_engine::{CallStatus, Campaign, CampaignId, CampaignSettings, NewCampaign};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Action, Principal};
+use crate::auth::{Authorized, can};
 use crate::dto::{CampaignOut, CreateCampaign, UpdateCampaign, campaign_id};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json::Params;
 use crate::json::{Body, parse};
 use crate::state::AppState;
 
@@ -101,10 +102,9 @@ fn settings(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Write>,
     Body(req): Body<CreateCampaign>,
 ) -> ApiResult<(StatusCode, Json<CampaignOut>)> {
-    who.require(Action::Write)?;
     let name = check_name(&req.name)?;
     let settings = settings(
         &state,
@@ -140,10 +140,9 @@ pub struct ListQuery {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
-    Query(q): Query<ListQuery>,
+    _: Authorized<can::Read>,
+    Params(q): Params<ListQuery>,
 ) -> ApiResult<Json<Vec<CampaignOut>>> {
-    who.require(Action::Read)?;
     let after = q.after.map(|a| campaign_id("after", a)).transpose()?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let campaigns = state.store.list_campaigns(after, limit).await?;
@@ -157,10 +156,9 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CampaignOut>> {
-    who.require(Action::Read)?;
     Ok(Json(CampaignOut::from(&load(&state, path_id(&id)?).await?)))
 }
 
@@ -171,11 +169,10 @@ pub async fn get(
 )]
 pub async fn update(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Write>,
     Path(id): Path<String>,
     Body(req): Body<UpdateCampaign>,
 ) -> ApiResult<Json<CampaignOut>> {
-    who.require(Action::Write)?;
     let mut campaign = load(&state, path_id(&id)?).await?;
     if let Some(name) = &req.name {
         campaign.name = check_name(name)?;
@@ -213,8 +210,7 @@ macro_rules! lifecycle {
             responses((status = 200, body = LifecycleOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
             security(("token" = []))
         )]
-        pub async fn $name(State($s): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<LifecycleOut>> {
-            who.require(Action::Write)?;
+        pub async fn $name(State($s): State<AppState>, _: Authorized<can::Write>, Path(id): Path<String>) -> ApiResult<Json<LifecycleOut>> {
             let $id = path_id(&id)?;
             let (campaign, cancelled): (Campaign, Option<u32>) = $body;
             Ok(Json(LifecycleOut { campaign: CampaignOut::from(&campaign), cancelled_calls: cancelled }))
@@ -283,10 +279,9 @@ pub struct StatsOut {
 )]
 pub async fn stats(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Read>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<StatsOut>> {
-    who.require(Action::Read)?;
     let campaign = load(&state, path_id(&id)?).await?;
     let counters = state.store.counters(campaign.id).await?;
     let get = |k: &str| counters.get(k).copied().unwrap_or(0);

@@ -2,17 +2,18 @@
 //! bulk phone-number import, and paging through the list.
 
 use axum::Json;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::header;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::campaigns::{load, path_id};
-use crate::auth::{Action, Principal};
+use crate::auth::{Authorized, can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::import::{Format, ImportReport, import};
 use crate::json::Body;
+use crate::json::Params;
 use crate::state::AppState;
 
 /// Imports contacts from the request body: `text/csv`, `application/json` (an array of
@@ -29,11 +30,10 @@ use crate::state::AppState;
 )]
 pub async fn import_contacts(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Write>,
     Path(id): Path<String>,
     request: Request,
 ) -> ApiResult<Json<ImportReport>> {
-    who.require(Action::Write)?;
     let campaign = load(&state, path_id(&id)?).await?;
     let ct = request
         .headers()
@@ -71,11 +71,10 @@ pub struct PhoneNumbers {
 )]
 pub async fn phone_numbers(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Write>,
     Path(id): Path<String>,
     Body(req): Body<PhoneNumbers>,
 ) -> ApiResult<Json<ImportReport>> {
-    who.require(Action::Write)?;
     let campaign = load(&state, path_id(&id)?).await?;
     let rows: Vec<serde_json::Value> = req
         .phone_numbers
@@ -121,11 +120,10 @@ pub struct ContactOut {
 )]
 pub async fn list_contacts(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Read>,
     Path(id): Path<String>,
-    Query(q): Query<ContactQuery>,
+    Params(q): Params<ContactQuery>,
 ) -> ApiResult<Json<Vec<ContactOut>>> {
-    who.require(Action::Read)?;
     let campaign = load(&state, path_id(&id)?).await?;
     let after = q
         .after

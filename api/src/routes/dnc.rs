@@ -2,7 +2,7 @@
 //! opted out (`opt_out`). Every dispatch checks it; removing an entry is an admin action.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use dialer_engine::{PhoneNumber, Region};
@@ -10,10 +10,11 @@ use dialer_storage::{DncEntry, DncKind};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Action, Principal};
+use crate::auth::{Authorized, Principal, can};
 use crate::dto::phone;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::Body;
+use crate::json::Params;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -114,10 +115,9 @@ fn entry(number: PhoneNumber, kind: DncKind, who: &Principal, now: DateTime<Utc>
 )]
 pub async fn add(
     State(state): State<AppState>,
-    who: Principal,
+    who: Authorized<can::Write>,
     Body(req): Body<AddDnc>,
 ) -> ApiResult<(StatusCode, Json<DncOut>)> {
-    who.require(Action::Write)?;
     let kind = kind("kind", req.kind.as_deref())?;
     let number = phone(
         "phone_number",
@@ -150,10 +150,9 @@ pub async fn add(
 )]
 pub async fn add_bulk(
     State(state): State<AppState>,
-    who: Principal,
+    who: Authorized<can::Write>,
     Body(req): Body<AddDncBulk>,
 ) -> ApiResult<Json<DncBulkOut>> {
-    who.require(Action::Write)?;
     if req.phone_numbers.len() > 100_000 {
         return Err(ApiError::invalid(
             "phone_numbers",
@@ -198,10 +197,9 @@ pub async fn add_bulk(
 )]
 pub async fn check(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Read>,
     Path(number): Path<String>,
 ) -> ApiResult<Json<DncCheck>> {
-    who.require(Action::Read)?;
     let number = phone("phone_number", &number, None)?;
     let entries = state.store.check_dnc(&number).await?;
     Ok(Json(DncCheck {
@@ -226,11 +224,10 @@ pub struct RemoveQuery {
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    who: Principal,
+    who: Authorized<can::Admin>,
     Path(number): Path<String>,
-    Query(q): Query<RemoveQuery>,
+    Params(q): Params<RemoveQuery>,
 ) -> ApiResult<StatusCode> {
-    who.require(Action::Admin)?;
     let number = phone("phone_number", &number, None)?;
     let kind = kind("kind", q.kind.as_deref())?;
     if state.store.remove_dnc(&number, kind).await? {
@@ -269,10 +266,9 @@ pub struct DncPage {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    who: Principal,
-    Query(q): Query<ListQuery>,
+    _: Authorized<can::Read>,
+    Params(q): Params<ListQuery>,
 ) -> ApiResult<Json<DncPage>> {
-    who.require(Action::Read)?;
     let filter = q
         .kind
         .as_deref()

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use dialer_actors::CallNotice;
@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Action, Principal};
+use crate::auth::{Authorized, can};
 use crate::dto::campaign_id;
 use crate::error::{ApiResult, ErrorBody};
+use crate::json::Params;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -62,10 +63,9 @@ impl From<&CallNotice> for CallEventOut {
 )]
 pub async fn events(
     State(state): State<AppState>,
-    who: Principal,
-    Query(q): Query<EventQuery>,
+    _: Authorized<can::Read>,
+    Params(q): Params<EventQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    who.require(Action::Read)?;
     let filter: Option<CampaignId> = q
         .campaign_id
         .map(|c| campaign_id("campaign_id", c))

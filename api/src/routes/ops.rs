@@ -12,7 +12,7 @@ use dialer_storage::lease::PoolId;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::{Action, Principal};
+use crate::auth::{Authorized, can};
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -113,8 +113,10 @@ pub struct Summary {
     responses((status = 200, body = Summary), (status = 401, body = ErrorBody)),
     security(("token" = []))
 )]
-pub async fn summary(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Summary>> {
-    who.require(Action::Read)?;
+pub async fn summary(
+    State(state): State<AppState>,
+    _: Authorized<can::Read>,
+) -> ApiResult<Json<Summary>> {
     let mut campaigns = BTreeMap::new();
     let mut totals: BTreeMap<String, i64> = BTreeMap::new();
     let mut after = None;

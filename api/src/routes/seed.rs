@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use dialer_engine::{CallId, ProviderReport};
 
-use crate::auth::{Action, Principal};
+use crate::auth::{Authorized, can};
 use crate::dto::{
     BulkInitiateRequest, BulkInitiateResponse, CallbackRequest, CallbackResponse,
     InitiateCallRequest, InitiateCallResponse, Rejected, call_id, campaign_id, phone,
@@ -30,10 +30,9 @@ use crate::state::AppState;
 )]
 pub async fn initiate_call(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Write>,
     Body(req): Body<InitiateCallRequest>,
 ) -> ApiResult<(StatusCode, Json<InitiateCallResponse>)> {
-    who.require(Action::Write)?;
     let call = initiate(&state, req.campaign_id, &req.phone_number, "phone_number").await?;
     Ok((StatusCode::CREATED, Json(InitiateCallResponse::from(&call))))
 }
@@ -85,10 +84,9 @@ async fn initiate(
 )]
 pub async fn initiate_bulk(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Write>,
     Body(req): Body<BulkInitiateRequest>,
 ) -> ApiResult<(StatusCode, Json<BulkInitiateResponse>)> {
-    who.require(Action::Write)?;
     if req.phone_numbers.len() > 10_000 {
         return Err(ApiError::invalid(
             "phone_numbers",
@@ -143,10 +141,9 @@ pub async fn initiate_bulk(
 )]
 pub async fn callback(
     State(state): State<AppState>,
-    who: Principal,
+    _: Authorized<can::Callback>,
     Body(req): Body<CallbackRequest>,
 ) -> ApiResult<Json<CallbackResponse>> {
-    who.require(Action::Callback)?;
     let id: CallId = call_id("call_id", &req.call_id)?;
     let event = dialer_actors::provider::normalize_status(
         &req.status,

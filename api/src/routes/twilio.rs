@@ -10,7 +10,7 @@
 //!   them. A voice call's keyword arrives as a `<Gather>`'s `SpeechResult`.
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Query, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use dialer_actors::provider::twilio::{
@@ -23,6 +23,7 @@ use utoipa::IntoParams;
 
 use crate::dto::call_id;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json::Params;
 use crate::state::AppState;
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
@@ -31,9 +32,9 @@ pub const INBOUND_PATH: &str = "/api/v1/providers/twilio/inbound";
 /// An empty TwiML answer: nothing to say, nothing to do.
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 
-type Params = Vec<(String, String)>;
+type Form = Vec<(String, String)>;
 
-fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+fn param<'a>(params: &'a Form, name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
@@ -46,7 +47,7 @@ fn authenticate<'s>(
     headers: &HeaderMap,
     uri: &axum::http::Uri,
     body: &[u8],
-) -> ApiResult<(Params, &'s TwilioConfig)> {
+) -> ApiResult<(Form, &'s TwilioConfig)> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -56,7 +57,7 @@ fn authenticate<'s>(
             "application/x-www-form-urlencoded",
         ));
     }
-    let params: Params = form_urlencoded::parse(body).into_owned().collect();
+    let params: Form = form_urlencoded::parse(body).into_owned().collect();
     let presented = headers
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -96,7 +97,7 @@ pub struct StatusQuery {
 pub async fn status(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
-    Query(q): Query<StatusQuery>,
+    Params(q): Params<StatusQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {

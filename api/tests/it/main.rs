@@ -1,9 +1,16 @@
 //! Integration tests of the `dialer` binary and the HTTP API over real sockets.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // Test code: a panic is the failure report.
 
+mod calls;
 mod campaigns;
 mod contacts;
+mod dnc;
+mod e2e;
+mod events;
 mod explain;
 mod migrate;
+mod ops;
 mod seed;
+mod serve;
 mod server;
+mod twilio;

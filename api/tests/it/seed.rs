@@ -307,7 +307,7 @@ async fn bulk_initiation_accepts_and_rejects_each_number_on_its_own() {
 }
 
 /// A call the simulator dialed but whose reports are held back, so the test is the provider.
-async fn dialed_call(s: &TestServer, campaign: i64, number: &str) -> String {
+pub async fn dialed_call(s: &TestServer, campaign: i64, number: &str) -> String {
     s.sim.detach();
     let mut notices = s.state.engine.subscribe();
     let r = s
