@@ -1,7 +1,6 @@
 //! The engine's handle: how the API (and tests) start the actor system and talk to it. Routes
 //! use these methods, never actor messages.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
@@ -21,6 +20,7 @@ use crate::campaign::{CampaignMessage, DispatchSnapshot};
 use crate::ctx::{CallNotice, Ctx, EngineConfig, EngineError, Restarts, Routes};
 use crate::provider::{Providers, ReportSink};
 use crate::rate::RateLimits;
+use crate::recent::Recent;
 use crate::scheduler::SchedulerMessage;
 use crate::supervisor::{EngineSupervisor, SupervisorMessage};
 
@@ -38,7 +38,7 @@ pub struct Engine {
     supervisor: ActorRef<SupervisorMessage>,
     join: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Recent initiations per (campaign, number), for the duplicate window without a race.
-    recent: Mutex<HashMap<(CampaignId, PhoneNumber), DateTime<Utc>>>,
+    recent: Mutex<Recent<(CampaignId, PhoneNumber)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -84,7 +84,7 @@ impl Engine {
             ctx,
             supervisor,
             join: Mutex::new(Some(join)),
-            recent: Mutex::new(HashMap::new()),
+            recent: Mutex::new(Recent::default()),
         }))
     }
 
@@ -230,16 +230,11 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let since = now - window;
         let key = (campaign_id, phone.clone());
-        {
-            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            recent.retain(|_, t| *t >= since);
-            if recent.contains_key(&key) {
-                return Err(EngineError::Duplicate {
-                    retry_after: window,
-                });
-            }
-            recent.insert(key.clone(), now);
-        }
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .claim(key.clone(), now, window)
+            .map_err(|retry_after| EngineError::Duplicate { retry_after })?;
         match self
             .ctx
             .store
@@ -255,7 +250,7 @@ impl Engine {
                 self.recent
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
+                    .release(&key);
                 Err(e.into())
             }
         }

@@ -10,6 +10,7 @@ mod lease_keeper;
 pub mod metrics;
 pub mod provider;
 pub mod rate;
+mod recent;
 mod recorder;
 mod scheduler;
 mod slot;
