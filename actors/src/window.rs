@@ -1,6 +1,8 @@
 //! A WindowActor serves one open calling window of its dispatcher: the calls whose recipients'
 //! zones are all inside calling hours until `closes_at`. It owns a queue and a DialerSlot per
-//! line. For the call at the head of the queue it takes the leases (campaign, then global) and
+//! line, spawned when a call first needs it and kept while the window lives (so memory follows
+//! the peak of calls in flight, not the configured line count; free lines are a stack, so
+//! finding one is O(1)). For the call at the head of the queue it takes the leases (campaign, then global) and
 //! a token from each rate bucket; when a pool is full or a bucket empty the queue waits — it is
 //! never rejected — and tries again when one of its lines frees or after a short delay.
 //!
@@ -78,7 +80,10 @@ pub(crate) enum WindowMessage {
 pub struct WindowSnapshot {
     pub queued: usize,
     pub in_flight: usize,
+    /// Lines the window may use.
     pub lines: usize,
+    /// Dialer slots spawned so far (one per line ever used at once).
+    pub slots: usize,
 }
 
 /// Which queued calls to take out.
@@ -138,7 +143,11 @@ pub(crate) struct WindowState {
     ctx: Arc<Ctx>,
     dispatcher: ActorRef<CampaignMessage>,
     queue: VecDeque<Queued>,
+    /// The lines spawned so far (at most `max_lines`), by slot index.
     lines: Vec<Line>,
+    max_lines: usize,
+    /// Spawned lines holding no call (some may be restarting: skipped when taken).
+    idle: Vec<usize>,
     held_by: HashMap<CallId, usize>,
     /// Reports for calls whose slot is restarting.
     parked: HashMap<CallId, Vec<(ProviderReport, Option<ReportReply>)>>,
@@ -158,15 +167,6 @@ impl Actor for WindowActor {
         me: ActorRef<Self::Msg>,
         args: WindowArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut lines = Vec::with_capacity(args.lines);
-        for index in 0..args.lines.max(1) {
-            let actor = spawn_slot(&args.ctx, &me, index).await?;
-            lines.push(Line {
-                actor: Some(actor),
-                holding: None,
-                tracker: RestartTracker::new(),
-            });
-        }
         if let Some(at) = args.closes_at {
             me.send_after(args.ctx.real_until(at), || WindowMessage::Close);
         }
@@ -174,7 +174,9 @@ impl Actor for WindowActor {
             ctx: args.ctx,
             dispatcher: args.dispatcher,
             queue: VecDeque::new(),
-            lines,
+            lines: Vec::new(),
+            max_lines: args.lines.max(1),
+            idle: Vec::new(),
             held_by: HashMap::new(),
             parked: HashMap::new(),
             paused: args.paused,
@@ -183,7 +185,7 @@ impl Actor for WindowActor {
             started: tokio::time::Instant::now(),
         };
         for (call, campaign) in args.adopt {
-            state.on_adopt(call, campaign);
+            state.on_adopt(&me, call, campaign).await;
         }
         Ok(state)
     }
@@ -217,7 +219,9 @@ impl Actor for WindowActor {
                 campaign,
                 grant: None,
             }),
-            WindowMessage::Adopt { call, campaign } => state.on_adopt(call, campaign),
+            WindowMessage::Adopt { call, campaign } => {
+                state.on_adopt(&me, call, campaign).await;
+            }
             WindowMessage::Dispatch => state.retry_armed = false,
             WindowMessage::SlotDone {
                 slot,
@@ -313,14 +317,54 @@ impl WindowState {
         WindowSnapshot {
             queued: self.queue.len(),
             in_flight: self.held_by.len(),
-            lines: self.lines.len(),
+            lines: self.max_lines,
+            slots: self.lines.len(),
         }
     }
 
-    fn free_line(&self) -> Option<usize> {
-        self.lines
-            .iter()
-            .position(|l| l.actor.is_some() && l.holding.is_none())
+    /// Whether a call could get a line now (a free one, or room to spawn one).
+    fn line_available(&mut self) -> bool {
+        while let Some(&slot) = self.idle.last() {
+            if self.lines[slot].actor.is_some() && self.lines[slot].holding.is_none() {
+                return true;
+            }
+            // Restarting or taken since: it comes back when it is free again.
+            self.idle.pop();
+        }
+        self.lines.len() < self.max_lines
+    }
+
+    /// A free line with a running slot: an idle one, or a new one while under `max_lines`.
+    async fn take_line(&mut self, me: &ActorRef<WindowMessage>) -> Option<usize> {
+        while let Some(slot) = self.idle.pop() {
+            if self.lines[slot].actor.is_some() && self.lines[slot].holding.is_none() {
+                return Some(slot);
+            }
+        }
+        if self.lines.len() >= self.max_lines {
+            return None;
+        }
+        let index = self.lines.len();
+        match spawn_slot(&self.ctx, me, index).await {
+            Ok(actor) => {
+                self.lines.push(Line { actor: Some(actor), holding: None, tracker: RestartTracker::new() });
+                Some(index)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a dialer slot");
+                None
+            }
+        }
+    }
+
+    /// A line that finished its call goes back on the idle stack.
+    fn free(&mut self, slot: usize) {
+        if let Some(line) = self.lines.get_mut(slot) {
+            line.holding = None;
+            if line.actor.is_some() {
+                self.idle.push(slot);
+            }
+        }
     }
 
     fn hold(&mut self, slot: usize, call_id: CallId, campaign: Arc<Campaign>) {
@@ -328,17 +372,21 @@ impl WindowState {
         self.held_by.insert(call_id, slot);
     }
 
-    fn on_adopt(&mut self, call: Call, campaign: Arc<Campaign>) {
-        // Adopted calls are already live: they take a line even over the usual count.
-        let slot = self.free_line();
-        let Some(slot) = slot else {
+    /// Gives a live call a line; without one it waits at the head of the queue (false).
+    async fn on_adopt(
+        &mut self,
+        me: &ActorRef<WindowMessage>,
+        call: Call,
+        campaign: Arc<Campaign>,
+    ) -> bool {
+        let Some(slot) = self.take_line(me).await else {
             // Every line busy: wait at the head of the queue for one (as a live call, not a dial).
             self.queue.push_front(Queued {
                 call,
                 campaign,
                 grant: None,
             });
-            return;
+            return false;
         };
         self.track(&call, &campaign, false);
         let call_id = call.call_id;
@@ -349,6 +397,7 @@ impl WindowState {
             });
         }
         self.hold(slot, call_id, campaign);
+        true
     }
 
     fn track(&self, call: &Call, campaign: &Campaign, held: bool) {
@@ -363,9 +412,7 @@ impl WindowState {
     }
 
     fn on_slot_done(&mut self, slot: usize, call_id: CallId, status: CallStatus) {
-        if let Some(line) = self.lines.get_mut(slot) {
-            line.holding = None;
-        }
+        self.free(slot);
         self.held_by.remove(&call_id);
         // The line is free: its leases go back (the slot may have released them already; a
         // second release is a no-op).
@@ -376,9 +423,7 @@ impl WindowState {
     }
 
     fn on_requeue(&mut self, me: &ActorRef<WindowMessage>, slot: usize, call: Call) {
-        if let Some(line) = self.lines.get_mut(slot) {
-            line.holding = None;
-        }
+        self.free(slot);
         self.held_by.remove(&call.call_id);
         self.ctx.release_leases(call.call_id);
         if let Some(campaign) = self.campaign_of(&call) {
@@ -495,6 +540,7 @@ impl WindowState {
         let actor = spawn_slot(&self.ctx, me, slot).await?;
         self.lines[slot].actor = Some(actor.clone());
         let Some(holding) = self.lines[slot].holding.take() else {
+            self.idle.push(slot);
             return Ok(());
         };
         let call_id = holding.call_id;
@@ -518,6 +564,7 @@ impl WindowState {
             }
         } else if call.status == CallStatus::Initiated {
             // Failed before recording the dial: it was never dialed; queue it again.
+            self.idle.push(slot);
             self.ctx.release_leases(call_id);
             self.queue.push_front(Queued {
                 call,
@@ -526,6 +573,7 @@ impl WindowState {
             });
         } else {
             // The outcome was recorded before the failure: finish the bookkeeping.
+            self.idle.push(slot);
             self.ctx.release_leases(call_id);
             if let Some(at) = call.next_retry_at() {
                 self.ctx.schedule(&call, at);
@@ -552,14 +600,18 @@ impl WindowState {
             self.queue.len(),
         );
         while !self.paused && !self.closing {
-            let Some(slot) = self.free_line() else { break };
+            if !self.line_available() {
+                break;
+            }
             let Some(head) = self.queue.front() else {
                 break;
             };
             if head.call.status.is_live() {
                 // An adopted call waiting for a line.
-                if let Some(q) = self.queue.pop_front() {
-                    self.on_adopt(q.call, q.campaign);
+                if let Some(q) = self.queue.pop_front()
+                    && !self.on_adopt(me, q.call, q.campaign).await
+                {
+                    break;
                 }
                 continue;
             }
@@ -608,10 +660,17 @@ impl WindowState {
                 self.arm_retry(me, wait);
                 break;
             }
-            let Some(q) = self.queue.pop_front() else {
+            let Some(slot) = self.take_line(me).await else {
                 break;
             };
-            let Some(grant) = q.grant else { continue };
+            let Some(q) = self.queue.pop_front() else {
+                self.idle.push(slot);
+                break;
+            };
+            let Some(grant) = q.grant else {
+                self.idle.push(slot);
+                continue;
+            };
             self.track(&q.call, &q.campaign, true);
             let call_id = q.call.call_id;
             if let Some(actor) = &self.lines[slot].actor {

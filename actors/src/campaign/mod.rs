@@ -358,6 +358,7 @@ impl CampaignState {
                 lines.queued += s.queued;
                 lines.in_flight += s.in_flight;
                 lines.lines += s.lines;
+                lines.slots += s.slots;
             }
         }
         DispatchSnapshot {
