@@ -5,6 +5,7 @@
 //! the configured `synchronous` level: `NORMAL` (the default) survives a process crash or
 //! `kill -9`; `FULL` also survives a power loss, at the cost of an fsync per commit.
 
+mod checkpoint;
 mod codec;
 mod read;
 mod schema;
@@ -53,6 +54,8 @@ pub struct EmbeddedConfig {
     pub queue_depth: usize,
     /// Read connections kept open.
     pub readers: usize,
+    /// How often the WAL is checkpointed, off the write path.
+    pub checkpoint_every: std::time::Duration,
 }
 
 impl EmbeddedConfig {
@@ -62,6 +65,7 @@ impl EmbeddedConfig {
             synchronous: Synchronous::Normal,
             queue_depth: 8192,
             readers: 4,
+            checkpoint_every: std::time::Duration::from_millis(500),
         }
     }
 }
@@ -72,8 +76,12 @@ pub struct EmbeddedStore {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    /// Idle read connections; at most `max_readers` exist, each kept for the store's life (a
+    /// connection's prepared statements and schema are worth keeping).
     readers: Arc<Mutex<Vec<Connection>>>,
-    max_readers: usize,
+    /// A permit per read connection: reads beyond `max_readers` wait for one to come back.
+    read_permits: Arc<tokio::sync::Semaphore>,
+    checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
 }
 
 const DB_FILE: &str = "dialer.sqlite";
@@ -82,6 +90,7 @@ fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| StorageError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
@@ -103,9 +112,11 @@ impl EmbeddedStore {
         };
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF;
-             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192;"
+             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;"
         ))?;
         schema::migrate(&mut conn, now.timestamp_millis())?;
+        let checkpointer = checkpoint::Checkpointer::start(&path, config.checkpoint_every)?;
         let (tx, rx) = mpsc::channel(config.queue_depth.max(1));
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
@@ -119,7 +130,8 @@ impl EmbeddedStore {
             writer: Mutex::new(Some(tx)),
             writer_done: Mutex::new(Some(done_rx)),
             readers: Arc::new(Mutex::new(Vec::new())),
-            max_readers: config.readers.max(1),
+            read_permits: Arc::new(tokio::sync::Semaphore::new(config.readers.max(1))),
+            checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
 
@@ -151,22 +163,24 @@ impl EmbeddedStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => open_connection(
-                &self.path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?,
-        };
+        let permit = Arc::clone(&self.read_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StorageError::Closed)?;
         let pool = Arc::clone(&self.readers);
-        let max = self.max_readers;
+        let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
+            let pooled = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?,
+            };
             let result = f(&conn);
-            let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
-            if pool.len() < max {
-                pool.push(conn);
-            }
+            pool.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            drop(permit);
             result
         })
         .await
@@ -370,6 +384,17 @@ impl Store for EmbeddedStore {
                 .map_err(|e| StorageError::Unavailable(format!("writer did not stop: {e}")))?
                 .ok();
         }
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mut checkpointer) = checkpointer {
+            tokio::task::spawn_blocking(move || checkpointer.finish())
+                .await
+                .map_err(|e| StorageError::Unavailable(format!("checkpoint did not stop: {e}")))?;
+        }
+        self.read_permits.close();
         self.readers
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -1,6 +1,12 @@
 //! The read side of the embedded store: queries on a small pool of read-only connections, run on
 //! tokio's blocking threads. In WAL mode readers see the last committed state and never block
 //! the writer.
+//!
+//! `col = +?N` and `LIMIT +?N`: SQLite (3.54) plans with the values bound to `col = ?N` next to
+//! an ORDER BY, and to `LIMIT ?N`, and so re-prepares the statement every time they change —
+//! which made preparing a third of the read path's CPU under load. The unary `+` keeps the same
+//! index plan without the re-prepare; `hot_queries_use_their_indexes_and_are_prepared_once`
+//! checks both.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +20,31 @@ use super::codec::{
 };
 use crate::error::Result;
 use crate::model::{CallFilter, Contact, DncEntry, DncKind, DueCall};
+
+// The queries of the hot read path, named so that their plans can be tested.
+
+fn contacts_page_sql() -> String {
+    format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign_id = +?1 AND id > ?2 ORDER BY id LIMIT +?3"
+    )
+}
+
+fn latest_call_to_sql() -> String {
+    format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE campaign_id = +?1 AND phone = +?2 AND created_at >= ?3
+         ORDER BY created_at DESC, call_id DESC LIMIT 1"
+    )
+}
+
+fn events_sql() -> String {
+    format!("SELECT {EVENT_COLUMNS} FROM call_events WHERE call_id = +?1 ORDER BY id")
+}
+
+fn dnc_for_sql() -> String {
+    format!("SELECT {DNC_COLUMNS} FROM dnc WHERE phone = +?1 ORDER BY kind")
+}
+
+const COUNTERS_SQL: &str = "SELECT name, value FROM counters WHERE campaign_id = +?1 ORDER BY name";
 
 /// Runs `sql` and maps every row, stopping at the first unreadable one.
 fn collect<T>(
@@ -44,7 +75,7 @@ pub(crate) fn campaigns(
     limit: u32,
 ) -> Result<Vec<Campaign>> {
     let sql =
-        format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id > ?1 ORDER BY id LIMIT ?2");
+        format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id > ?1 ORDER BY id LIMIT +?2");
     collect(
         conn,
         &sql,
@@ -59,12 +90,9 @@ pub(crate) fn contacts_page(
     after: Option<ContactId>,
     limit: u32,
 ) -> Result<Vec<Contact>> {
-    let sql = format!(
-        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-    );
     collect(
         conn,
-        &sql,
+        &contacts_page_sql(),
         params![campaign.get(), after.map_or(0, |a| a.get()), limit],
         contact_from_row,
     )
@@ -116,19 +144,19 @@ pub(crate) fn calls(
         sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
     };
     if let Some(c) = f.campaign_id {
-        arg(&mut sql, " AND campaign_id = ?", Value::Integer(c.get()));
+        arg(&mut sql, " AND campaign_id = +?", Value::Integer(c.get()));
     }
     if let Some(s) = f.status {
         arg(
             &mut sql,
-            " AND status = ?",
+            " AND status = +?",
             Value::Text(s.as_str().to_owned()),
         );
     }
     if let Some(o) = f.origin {
         arg(
             &mut sql,
-            " AND origin = ?",
+            " AND origin = +?",
             Value::Text(o.as_str().to_owned()),
         );
     }
@@ -147,7 +175,7 @@ pub(crate) fn calls(
     }
     arg(
         &mut sql,
-        " ORDER BY call_id DESC LIMIT ?",
+        " ORDER BY call_id DESC LIMIT +?",
         Value::Integer(i64::from(limit)),
     );
     collect(conn, &sql, params_from_iter(args), call_from_row)
@@ -159,7 +187,7 @@ pub(crate) fn open_calls(
     limit: u32,
 ) -> Result<Vec<Call>> {
     let sql = format!(
-        "SELECT {CALL_COLUMNS} FROM calls WHERE status IN ({OPEN}) AND call_id > ?1 ORDER BY call_id LIMIT ?2"
+        "SELECT {CALL_COLUMNS} FROM calls WHERE status IN ({OPEN}) AND call_id > ?1 ORDER BY call_id LIMIT +?2"
     );
     let after = after.map_or_else(Vec::new, |a| id_bytes(a).to_vec());
     collect(conn, &sql, params![after, limit], call_from_row)
@@ -174,13 +202,9 @@ pub(crate) fn latest_call_to(
     phone: &PhoneNumber,
     since: DateTime<Utc>,
 ) -> Result<Option<Call>> {
-    let sql = format!(
-        "SELECT {CALL_COLUMNS} FROM calls WHERE campaign_id = ?1 AND phone = ?2 AND created_at >= ?3
-         ORDER BY created_at DESC, call_id DESC LIMIT 1"
-    );
     Ok(collect(
         conn,
-        &sql,
+        &latest_call_to_sql(),
         params![campaign.get(), phone.as_str(), ms(since)],
         call_from_row,
     )?
@@ -189,8 +213,7 @@ pub(crate) fn latest_call_to(
 }
 
 pub(crate) fn events(conn: &Connection, id: CallId) -> Result<Vec<CallAudit>> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM call_events WHERE call_id = ?1 ORDER BY id");
-    collect(conn, &sql, [id_bytes(id)], event_from_row)
+    collect(conn, &events_sql(), [id_bytes(id)], event_from_row)
 }
 
 pub(crate) fn due(
@@ -207,15 +230,14 @@ pub(crate) fn due(
         conn,
         "SELECT due_at, call_id, campaign_id, origin FROM calls
          WHERE status IN ('SCHEDULED', 'RETRYING') AND due_at < ?1 AND (due_at, call_id) > (?2, ?3)
-         ORDER BY due_at, call_id LIMIT ?4",
+         ORDER BY due_at, call_id LIMIT +?4",
         params![ms(before), after_ms, after_id, limit],
         due_from_row,
     )
 }
 
 pub(crate) fn dnc_for(conn: &Connection, phone: &PhoneNumber) -> Result<Vec<DncEntry>> {
-    let sql = format!("SELECT {DNC_COLUMNS} FROM dnc WHERE phone = ?1 ORDER BY kind");
-    collect(conn, &sql, [phone.as_str()], dnc_from_row)
+    collect(conn, &dnc_for_sql(), [phone.as_str()], dnc_from_row)
 }
 
 pub(crate) fn dnc_list(
@@ -229,7 +251,7 @@ pub(crate) fn dnc_list(
     });
     let sql = format!(
         "SELECT {DNC_COLUMNS} FROM dnc WHERE (phone, kind) > (?1, ?2) AND (?3 IS NULL OR kind = ?3)
-         ORDER BY phone, kind LIMIT ?4"
+         ORDER BY phone, kind LIMIT +?4"
     );
     collect(
         conn,
@@ -240,12 +262,9 @@ pub(crate) fn dnc_list(
 }
 
 pub(crate) fn counters(conn: &Connection, campaign: CampaignId) -> Result<BTreeMap<String, i64>> {
-    let rows = collect(
-        conn,
-        "SELECT name, value FROM counters WHERE campaign_id = ?1 ORDER BY name",
-        [campaign.get()],
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-    )?;
+    let rows = collect(conn, COUNTERS_SQL, [campaign.get()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
     Ok(rows.into_iter().collect())
 }
 
@@ -253,4 +272,64 @@ pub(crate) fn ping(conn: &Connection) -> Result<()> {
     conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
         .optional()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+    use rusqlite::types::Value;
+
+    use super::*;
+
+    #[test]
+    fn hot_queries_use_their_indexes_and_are_prepared_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.sqlite")).unwrap();
+        super::super::schema::migrate(&mut conn, 0).unwrap();
+        let text = |i: i64| Value::Text(format!("+1415555{i:04}"));
+        let blob = |i: i64| Value::Blob(i.to_be_bytes().repeat(2));
+        let queries: Vec<(String, Box<dyn Fn(i64) -> Vec<Value>>)> = vec![
+            (
+                contacts_page_sql(),
+                Box::new(|i| vec![Value::Integer(i), Value::Integer(0), Value::Integer(10)]),
+            ),
+            (
+                latest_call_to_sql(),
+                Box::new(move |i| vec![Value::Integer(i), text(i), Value::Integer(i)]),
+            ),
+            (events_sql(), Box::new(move |i| vec![blob(i)])),
+            (dnc_for_sql(), Box::new(move |i| vec![text(i)])),
+            (
+                COUNTERS_SQL.to_owned(),
+                Box::new(|i| vec![Value::Integer(i)]),
+            ),
+        ];
+        for (sql, args) in &queries {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params_from_iter(args(1)), |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|d| d.unwrap())
+                .collect();
+            assert!(
+                plan.iter().all(|d| !d.starts_with("SCAN")),
+                "{sql}: {plan:?}"
+            );
+            for i in 1..=20 {
+                let mut stmt = conn.prepare_cached(sql).unwrap();
+                let _ = stmt
+                    .query(params_from_iter(args(i)))
+                    .unwrap()
+                    .next()
+                    .unwrap();
+            }
+            let stmt = conn.prepare_cached(sql).unwrap();
+            assert_eq!(
+                stmt.get_status(StatementStatus::RePrepare),
+                0,
+                "{sql} is re-prepared per binding"
+            );
+        }
+    }
 }
