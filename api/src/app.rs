@@ -169,6 +169,10 @@ impl App {
     /// Opens storage and leases, starts the engine. `clock` is the wall clock (tests inject
     /// theirs).
     pub async fn build(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // libphonenumber loads its metadata on first use (~0.1 s): not on the first request.
+        tokio::task::spawn_blocking(|| dialer_engine::PhoneNumber::parse("+14155552671", None))
+            .await?
+            .ok();
         let store = open_store(&settings, clock.as_ref()).await?;
         let leases = open_leases(&settings, &clock).await?;
         let mut sim = SimProvider::new(

@@ -42,7 +42,8 @@ pub struct FileConfig {
     pub providers: ProvidersConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
-    /// The retry rules new campaigns get when they do not set their own.
+    /// The retry rules new campaigns get when they do not set their own (a relative path is
+    /// read next to the config file).
     pub retry_config: Option<PathBuf>,
 }
 
@@ -213,7 +214,7 @@ pub fn load(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> anyhow
     let path = path
         .map(Path::to_path_buf)
         .or_else(|| env("DIALER_CONFIG").map(PathBuf::from));
-    let file: FileConfig = match &path {
+    let mut file: FileConfig = match &path {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read config {}", p.display()))?;
@@ -221,6 +222,12 @@ pub fn load(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> anyhow
         }
         None => FileConfig::default(),
     };
+    // Files the config names are found next to it.
+    if let (Some(dir), Some(retry)) = (path.as_deref().and_then(Path::parent), &file.retry_config) {
+        if retry.is_relative() {
+            file.retry_config = Some(dir.join(retry));
+        }
+    }
     settings(file, env).with_context(|| match &path {
         Some(p) => format!("config {}", p.display()),
         None => "configuration".into(),
@@ -457,6 +464,27 @@ mod tests {
         assert!(
             !format!("{s:?}").contains("0123456789abcdef"),
             "secrets stay out of Debug output"
+        );
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/dialer.example.yaml");
+        let vars = [
+            ("DIALER_OPS_TOKEN", "ops-token-0123456789"),
+            ("DIALER_VIEWER_TOKEN", "viewer-token-0123456789"),
+            ("DIALER_PROVIDER_TOKEN", "provider-token-0123456789"),
+            ("TWILIO_AUTH_TOKEN", "twilio-secret"),
+        ];
+        let s = load(Some(&path), &env(&vars)).unwrap();
+        assert_eq!(s.tokens.len(), 3);
+        assert_eq!(s.twilio[0].public_url, "https://dialer.example.com");
+        assert_eq!(s.http_providers[0].max_cps, Some(20));
+        let retry = s.default_retry.unwrap();
+        assert_eq!(
+            retry.rules(),
+            RetryPolicy::shipped().rules(),
+            "read from config/retry_config.yaml"
         );
     }
 

@@ -143,9 +143,7 @@ pub async fn import(
     while let Some(batch) = rx.recv().await {
         let rows = match batch {
             Ok(rows) => rows,
-            Err(ApiError::BadRequest(m)) if m == "too large" => {
-                return Err(ApiError::TooLarge(max_bytes));
-            }
+            Err(ApiError::TooLarge(_)) => return Err(ApiError::TooLarge(max_bytes)),
             Err(e) => return Err(e),
         };
         let mut contacts = Vec::with_capacity(rows.len());
@@ -229,7 +227,7 @@ fn push<T>(list: &mut Vec<T>, item: T) {
 
 fn io_error(e: &std::io::Error) -> ApiError {
     if e.kind() == std::io::ErrorKind::FileTooLarge {
-        ApiError::BadRequest("too large".into())
+        ApiError::TooLarge(0)
     } else {
         ApiError::BadRequest(format!("could not read the body: {e}"))
     }
@@ -361,33 +359,65 @@ fn parse_ndjson(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
 }
 
 fn parse_array(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
-    let values: Vec<serde_json::Value> = match serde_json::from_reader(reader) {
-        Ok(v) => v,
-        Err(e) if e.is_io() => {
-            let _ = tx.blocking_send(Err(ApiError::BadRequest("too large".into())));
-            return;
-        }
-        Err(e) => {
-            let _ = tx.blocking_send(Err(ApiError::Invalid {
-                code: "invalid_json",
-                field: "body".into(),
-                message: e.to_string(),
-            }));
-            return;
-        }
+    use serde::de::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let rows = ArrayRows {
+        tx,
+        batch: Vec::with_capacity(BATCH),
+        index: 0,
     };
-    for chunk in values
-        .into_iter()
-        .enumerate()
-        .collect::<Vec<_>>()
-        .chunks(BATCH)
-    {
-        let rows = chunk
-            .iter()
-            .map(|(i, v)| row_of(*i as u64 + 1, v.clone()).unwrap_or_else(Row::unreadable))
-            .collect();
-        if tx.blocking_send(Ok(rows)).is_err() {
-            return;
+    let result = de
+        .deserialize_seq(rows)
+        .and_then(|sent| de.end().map(|()| sent));
+    match result {
+        Ok(batch) => {
+            let _ = tx.blocking_send(Ok(batch));
         }
+        // The receiver went away (a storage error ended the import): nothing to report.
+        Err(_) if tx.is_closed() => {}
+        Err(e) => {
+            let error = match e.io_error_kind() {
+                Some(kind) => io_error(&std::io::Error::new(kind, e.to_string())),
+                None => ApiError::Invalid {
+                    code: "invalid_json",
+                    field: "body".into(),
+                    message: e.to_string(),
+                },
+            };
+            let _ = tx.blocking_send(Err(error));
+        }
+    }
+}
+
+/// Reads a JSON array one element at a time, sending rows in batches: the array is never
+/// held in memory whole. Yields the last, partial batch.
+struct ArrayRows<'a> {
+    tx: &'a mpsc::Sender<Parsed>,
+    batch: Vec<Row>,
+    index: u64,
+}
+
+impl<'de> serde::de::Visitor<'de> for ArrayRows<'_> {
+    type Value = Vec<Row>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of contact objects")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<Vec<Row>, A::Error> {
+        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            self.index += 1;
+            self.batch
+                .push(row_of(self.index, value).unwrap_or_else(Row::unreadable));
+            if self.batch.len() == BATCH
+                && self
+                    .tx
+                    .blocking_send(Ok(std::mem::take(&mut self.batch)))
+                    .is_err()
+            {
+                return Err(serde::de::Error::custom("the import was abandoned"));
+            }
+        }
+        Ok(self.batch)
     }
 }
