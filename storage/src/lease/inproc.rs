@@ -1,7 +1,7 @@
 //! Leases inside one process, for the single-node default: the same semantics as the Redis
 //! store (expiry, renewal, fencing tokens never below the clock in microseconds), on a mutex.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,12 +14,44 @@ use super::{Acquire, LeaseError, LeaseStore, PoolId, check_ttl};
 struct Pool {
     /// holder -> (expiry ms, token)
     holders: HashMap<String, (i64, u64)>,
+    /// (expiry ms, holder), soonest first: what the Redis store's sorted set is, so that
+    /// reclaiming costs what expired, not what is held.
+    by_expiry: BTreeSet<(i64, String)>,
     fence: u64,
 }
 
 impl Pool {
     fn reclaim(&mut self, now_ms: i64) {
-        self.holders.retain(|_, (expiry, _)| *expiry > now_ms);
+        while let Some((expiry, _)) = self.by_expiry.first() {
+            if *expiry > now_ms {
+                break;
+            }
+            if let Some((_, holder)) = self.by_expiry.pop_first() {
+                self.holders.remove(&holder);
+            }
+        }
+    }
+
+    /// Sets a held lease's expiry; false when `holder` holds nothing.
+    fn extend(&mut self, holder: &str, expiry: i64) -> Option<u64> {
+        let (old, token) = self.holders.get_mut(holder)?;
+        let previous = std::mem::replace(old, expiry);
+        let token = *token;
+        self.by_expiry.remove(&(previous, holder.to_owned()));
+        self.by_expiry.insert((expiry, holder.to_owned()));
+        Some(token)
+    }
+
+    fn insert(&mut self, holder: &str, expiry: i64, token: u64) {
+        self.holders.insert(holder.to_owned(), (expiry, token));
+        self.by_expiry.insert((expiry, holder.to_owned()));
+    }
+
+    fn remove(&mut self, holder: &str) -> bool {
+        match self.holders.remove(holder) {
+            Some((expiry, _)) => self.by_expiry.remove(&(expiry, holder.to_owned())),
+            None => false,
+        }
     }
 }
 
@@ -63,35 +95,28 @@ impl LeaseStore for InProcessLeases {
     ) -> Result<Acquire, LeaseError> {
         let ttl = ms_i64(check_ttl(ttl)?);
         Ok(self.with_pool(pool, |p, now_ms, now_us| {
-            if let Some((expiry, token)) = p.holders.get_mut(holder) {
-                *expiry = now_ms + ttl;
-                return Acquire::Granted { token: *token };
+            if let Some(token) = p.extend(holder, now_ms + ttl) {
+                return Acquire::Granted { token };
             }
             let held = u32::try_from(p.holders.len()).unwrap_or(u32::MAX);
             if held >= limit {
                 return Acquire::Full { held };
             }
             p.fence = (p.fence + 1).max(now_us);
-            p.holders.insert(holder.to_owned(), (now_ms + ttl, p.fence));
+            p.insert(holder, now_ms + ttl, p.fence);
             Acquire::Granted { token: p.fence }
         }))
     }
 
     async fn renew(&self, pool: &PoolId, holder: &str, ttl: Duration) -> Result<bool, LeaseError> {
         let ttl = ms_i64(check_ttl(ttl)?);
-        Ok(
-            self.with_pool(pool, |p, now_ms, _| match p.holders.get_mut(holder) {
-                Some((expiry, _)) => {
-                    *expiry = now_ms + ttl;
-                    true
-                }
-                None => false,
-            }),
-        )
+        Ok(self.with_pool(pool, |p, now_ms, _| {
+            p.extend(holder, now_ms + ttl).is_some()
+        }))
     }
 
     async fn release(&self, pool: &PoolId, holder: &str) -> Result<bool, LeaseError> {
-        Ok(self.with_pool(pool, |p, _, _| p.holders.remove(holder).is_some()))
+        Ok(self.with_pool(pool, |p, _, _| p.remove(holder)))
     }
 
     async fn count(&self, pool: &PoolId) -> Result<u32, LeaseError> {
