@@ -84,7 +84,11 @@ mod tests {
         assert!(r.claim("a", t(0), w).is_ok());
         assert_eq!(r.claim("a", t(100), w), Err(Duration::seconds(200)));
         assert!(r.claim("b", t(100), w).is_ok());
-        assert_eq!(r.claim("a", t(300), w), Err(Duration::seconds(1)), "the window includes its end");
+        assert_eq!(
+            r.claim("a", t(300), w),
+            Err(Duration::seconds(1)),
+            "the window includes its end"
+        );
         assert!(r.claim("a", t(301), w).is_ok(), "the window has passed");
         assert_eq!(r.claim("b", t(301), w), Err(Duration::seconds(99)));
     }

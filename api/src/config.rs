@@ -223,10 +223,10 @@ pub fn load(path: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> anyhow
         None => FileConfig::default(),
     };
     // Files the config names are found next to it.
-    if let (Some(dir), Some(retry)) = (path.as_deref().and_then(Path::parent), &file.retry_config) {
-        if retry.is_relative() {
-            file.retry_config = Some(dir.join(retry));
-        }
+    if let (Some(dir), Some(retry)) = (path.as_deref().and_then(Path::parent), &file.retry_config)
+        && retry.is_relative()
+    {
+        file.retry_config = Some(dir.join(retry));
     }
     settings(file, env).with_context(|| match &path {
         Some(p) => format!("config {}", p.display()),

@@ -288,7 +288,8 @@ mod tests {
         super::super::schema::migrate(&mut conn, 0).unwrap();
         let text = |i: i64| Value::Text(format!("+1415555{i:04}"));
         let blob = |i: i64| Value::Blob(i.to_be_bytes().repeat(2));
-        let queries: Vec<(String, Box<dyn Fn(i64) -> Vec<Value>>)> = vec![
+        type Args = Box<dyn Fn(i64) -> Vec<Value>>;
+        let queries: Vec<(String, Args)> = vec![
             (
                 contacts_page_sql(),
                 Box::new(|i| vec![Value::Integer(i), Value::Integer(0), Value::Integer(10)]),
