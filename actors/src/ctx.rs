@@ -200,6 +200,40 @@ pub struct Ctx {
     /// duplicate guard.
     pub(crate) live_numbers:
         std::sync::Mutex<HashMap<(CampaignId, dialer_engine::PhoneNumber), CallId>>,
+    /// Where the calls a dialer slot carries are routed, so that a provider report reaches its
+    /// slot without a storage read. An entry lives exactly as long as the slot holds the call
+    /// (see [`LiveCall`]); a call missing here is looked up in storage.
+    pub(crate) live_calls: std::sync::Mutex<HashMap<CallId, (CampaignId, CallOrigin)>>,
+}
+
+/// A slot's claim on a live call's route: registered when made, removed when dropped, so that
+/// no path out of a slot (finish, crash, stop) can leave a stale route behind.
+pub(crate) struct LiveCall {
+    ctx: Arc<Ctx>,
+    call_id: CallId,
+}
+
+impl LiveCall {
+    pub(crate) fn register(ctx: &Arc<Ctx>, call: &Call) -> Self {
+        ctx.live_calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(call.call_id, (call.campaign_id, call.origin));
+        Self {
+            ctx: Arc::clone(ctx),
+            call_id: call.call_id,
+        }
+    }
+}
+
+impl Drop for LiveCall {
+    fn drop(&mut self) {
+        self.ctx
+            .live_calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.call_id);
+    }
 }
 
 impl std::fmt::Debug for Ctx {
@@ -224,6 +258,15 @@ pub(crate) fn batch_of(call: &Call, step: &Step) -> WriteBatch {
 }
 
 impl Ctx {
+    /// The campaign and origin of a call a slot is carrying, if one is.
+    pub(crate) fn live_route(&self, call_id: CallId) -> Option<(CampaignId, CallOrigin)> {
+        self.live_calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&call_id)
+            .copied()
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

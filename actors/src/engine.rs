@@ -76,6 +76,7 @@ impl Engine {
             notices,
             lifecycle,
             live_numbers: std::sync::Mutex::default(),
+            live_calls: std::sync::Mutex::default(),
         });
         let (supervisor, join) = Actor::spawn(None, EngineSupervisor, Arc::clone(&ctx))
             .await
@@ -256,22 +257,36 @@ impl Engine {
         }
     }
 
+    /// How many calls this node's dialer slots are carrying now (0 once every call has ended).
+    pub fn calls_in_slots(&self) -> usize {
+        self.ctx
+            .live_calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
     /// Applies a provider report (a callback) to its call and answers with the result.
     pub async fn report(
         &self,
         call_id: CallId,
         report: ProviderReport,
     ) -> Result<CallbackOutcome, EngineError> {
-        let call =
-            self.ctx
+        // A call in flight is routed from memory; any other is looked up (and may be unknown).
+        let (campaign_id, origin) = match self.ctx.live_route(call_id) {
+            Some(route) => route,
+            None => self
+                .ctx
                 .store
                 .get_call(call_id)
                 .await?
+                .map(|c| (c.campaign_id, c.origin))
                 .ok_or_else(|| EngineError::NotFound {
                     what: "call",
                     id: call_id.to_string(),
-                })?;
-        match self.ctx.routes.dispatcher(call.campaign_id, call.origin) {
+                })?,
+        };
+        match self.ctx.routes.dispatcher(campaign_id, origin) {
             Some(actor) => {
                 let r = actor
                     .call(

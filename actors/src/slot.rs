@@ -15,7 +15,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::Instrument;
 
 use crate::apply::{CallbackOutcome, carry_out};
-use crate::ctx::{Ctx, EngineError};
+use crate::ctx::{Ctx, EngineError, LiveCall};
 use crate::provider::DialRequest;
 use crate::window::WindowMessage;
 
@@ -50,6 +50,17 @@ pub(crate) struct DialerSlot;
 struct Current {
     call: Call,
     campaign: Arc<Campaign>,
+    _route: LiveCall,
+}
+
+impl Current {
+    fn new(ctx: &Arc<Ctx>, call: Call, campaign: Arc<Campaign>) -> Self {
+        Self {
+            _route: LiveCall::register(ctx, &call),
+            call,
+            campaign,
+        }
+    }
 }
 
 pub(crate) struct SlotState {
@@ -159,10 +170,7 @@ impl SlotState {
             sim: settings.sim.clone(),
         };
         let provider_name = settings.provider.clone();
-        self.current = Some(Current {
-            call,
-            campaign: Arc::clone(&campaign),
-        });
+        self.current = Some(Current::new(&ctx, call, Arc::clone(&campaign)));
         let Some(provider) = ctx.providers.get(&provider_name).cloned() else {
             self.fail_dial(&format!(
                 "no provider named {provider_name:?} is configured"
@@ -194,7 +202,7 @@ impl SlotState {
 
     fn on_adopt(&mut self, me: &ActorRef<SlotMessage>, call: Call, campaign: Arc<Campaign>) {
         self.arm_timeout(me, &call, &campaign);
-        self.current = Some(Current { call, campaign });
+        self.current = Some(Current::new(&self.ctx, call, campaign));
     }
 
     /// One timer per attempt: at `last_attempt_at + max_call_duration`.

@@ -347,7 +347,11 @@ impl WindowState {
         let index = self.lines.len();
         match spawn_slot(&self.ctx, me, index).await {
             Ok(actor) => {
-                self.lines.push(Line { actor: Some(actor), holding: None, tracker: RestartTracker::new() });
+                self.lines.push(Line {
+                    actor: Some(actor),
+                    holding: None,
+                    tracker: RestartTracker::new(),
+                });
                 Some(index)
             }
             Err(e) => {

@@ -57,7 +57,8 @@ async fn ten_thousand_contacts_complete_with_the_exact_expected_counts() {
     }
     let retries = want.dials as i64 - 10_000;
     assert_eq!(counters.get("retries_scheduled"), Some(&retries));
-    // Every lease was given back.
+    // Every lease was given back, and no slot still routes a call.
+    assert_eq!(h.engine.calls_in_slots(), 0);
     use dialer_storage::lease::{LeaseStore, PoolId};
     assert_eq!(h.leases.count(&PoolId::global()).await.unwrap(), 0);
     assert_eq!(

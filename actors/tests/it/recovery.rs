@@ -50,6 +50,11 @@ async fn a_slot_that_panics_mid_call_is_restarted_and_its_call_is_neither_lost_n
         "its outcome was adopted"
     );
     assert!(calls.iter().all(|c| c.status == CallStatus::Picked));
+    assert_eq!(
+        h.engine.calls_in_slots(),
+        0,
+        "the crashed slot's route went with it"
+    );
 }
 
 #[tokio::test(start_paused = true)]
