@@ -63,7 +63,7 @@ pub(crate) async fn apply_direct(
     call_id: CallId,
     report: &ProviderReport,
 ) -> Result<(Call, Step), EngineError> {
-    let mut call = ctx
+    let call = ctx
         .store
         .get_call(call_id)
         .await?
@@ -71,6 +71,15 @@ pub(crate) async fn apply_direct(
             what: "call",
             id: call_id.to_string(),
         })?;
+    apply_to(ctx, call, report).await
+}
+
+/// [`apply_direct`] to a call already read.
+pub(crate) async fn apply_to(
+    ctx: &Ctx,
+    mut call: Call,
+    report: &ProviderReport,
+) -> Result<(Call, Step), EngineError> {
     let campaign = ctx
         .store
         .get_campaign(call.campaign_id)

@@ -15,7 +15,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
 use tokio::sync::broadcast;
 
-use crate::apply::{CallbackOutcome, apply_direct};
+use crate::apply::{CallbackOutcome, apply_direct, apply_to};
 use crate::campaign::{CampaignMessage, DispatchSnapshot};
 use crate::ctx::{CallNotice, Ctx, EngineConfig, EngineError, Restarts, Routes};
 use crate::provider::{Providers, ReportSink};
@@ -275,16 +275,22 @@ impl Engine {
         // A call in flight is routed from memory; any other is looked up (and may be unknown).
         let (campaign_id, origin) = match self.ctx.live_route(call_id) {
             Some(route) => route,
-            None => self
-                .ctx
-                .store
-                .get_call(call_id)
-                .await?
-                .map(|c| (c.campaign_id, c.origin))
-                .ok_or_else(|| EngineError::NotFound {
-                    what: "call",
-                    id: call_id.to_string(),
-                })?,
+            None => {
+                let call = self.ctx.store.get_call(call_id).await?.ok_or_else(|| {
+                    EngineError::NotFound {
+                        what: "call",
+                        id: call_id.to_string(),
+                    }
+                })?;
+                if call.status.is_terminal() {
+                    // A late or repeated report: a terminal state absorbs it, so no actor needs
+                    // to order it, and it must not queue behind the campaign's dispatching.
+                    return apply_to(&self.ctx, call, &report)
+                        .await
+                        .map(|(c, s)| CallbackOutcome::of(&c, &s));
+                }
+                (call.campaign_id, call.origin)
+            }
         };
         match self.ctx.routes.dispatcher(campaign_id, origin) {
             Some(actor) => {
