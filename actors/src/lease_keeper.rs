@@ -74,6 +74,10 @@ impl Actor for LeaseKeeperActor {
     }
 }
 
+/// Renewals in flight at once: enough to pipeline on a Redis connection, few enough that a round
+/// never holds a runtime thread for long.
+const RENEW_CHUNK: usize = 256;
+
 impl LeaseKeeperState {
     async fn on_track(&mut self, call_id: CallId, pools: Vec<(PoolId, u32)>, held: bool) {
         // Re-acquiring is idempotent: a call that still holds a lease renews it, same token.
@@ -105,15 +109,23 @@ impl LeaseKeeperState {
     async fn on_renew(&mut self) {
         let ttl = self.ctx.config.lease_ttl;
         let leases = &self.ctx.leases;
-        let renewals = self.held.iter().flat_map(|(call_id, pools)| {
-            pools.iter().map(move |(pool, limit)| async move {
+        let all: Vec<(&CallId, &PoolId, u32)> = self
+            .held
+            .iter()
+            .flat_map(|(call_id, pools)| pools.iter().map(move |(p, limit)| (call_id, p, *limit)))
+            .collect();
+        // In chunks, yielding between them: tens of thousands of renewals that complete without
+        // waiting (the in-process store) would otherwise hold a runtime thread for the whole
+        // round and stall the requests queued behind it.
+        for chunk in all.chunks(RENEW_CHUNK) {
+            join_all(chunk.iter().map(|&(call_id, pool, limit)| async move {
                 let holder = call_id.to_string();
                 match leases.renew(pool, &holder, ttl).await {
                     Ok(true) => {}
                     Ok(false) => {
                         // Lost (expired during an outage): take it again; a full pool means the
                         // call runs over the cap until it ends, which is logged.
-                        match leases.acquire(pool, &holder, ttl, *limit).await {
+                        match leases.acquire(pool, &holder, ttl, limit).await {
                             Ok(Acquire::Granted { .. }) => {}
                             Ok(Acquire::Full { held }) => {
                                 tracing::warn!(%call_id, pool = %pool, held, "lease lost and its pool is full")
@@ -123,8 +135,9 @@ impl LeaseKeeperState {
                     }
                     Err(_) => crate::metrics::lease_error(),
                 }
-            })
-        });
-        join_all(renewals).await;
+            }))
+            .await;
+            tokio::task::yield_now().await;
+        }
     }
 }
