@@ -133,25 +133,55 @@ fn one() -> u32 {
     1
 }
 
-/// The seed's statuses for each step of a call.
-fn seed_steps(fate: SimFate) -> Vec<(Duration, &'static str, Option<u32>)> {
+/// How a provider spells each step of a call.
+struct Spelling {
+    ringing: &'static str,
+    in_progress: &'static str,
+    completed: &'static str,
+    disconnected: &'static str,
+    no_answer: &'static str,
+    failed: &'static str,
+}
+
+/// The seed's statuses (`PUT /api/v1/callback/`).
+const SEED: Spelling = Spelling {
+    ringing: "RINGING",
+    in_progress: "IN_PROGRESS",
+    completed: "PICKED",
+    disconnected: "DISCONNECTED",
+    no_answer: "RNR",
+    failed: "FAILED",
+};
+
+/// Twilio's `CallStatus` values.
+const TWILIO: Spelling = Spelling {
+    ringing: "ringing",
+    in_progress: "in-progress",
+    completed: "completed",
+    disconnected: "failed",
+    no_answer: "no-answer",
+    failed: "busy",
+};
+
+/// Each step of a call as (wait before it, status, call duration), spelled as `s` spells it.
+fn steps(fate: SimFate, s: &Spelling) -> Vec<(Duration, &'static str, Option<u32>)> {
     let ring = fate.ring;
     match fate.outcome {
         Outcome::Picked => vec![
-            (Duration::ZERO, "RINGING", None),
-            (ring, "IN_PROGRESS", None),
+            (Duration::ZERO, s.ringing, None),
+            (ring, s.in_progress, None),
             (
                 Duration::from_secs(u64::from(fate.talk_secs)),
-                "PICKED",
+                s.completed,
                 Some(fate.talk_secs),
             ),
         ],
         Outcome::Disconnected => vec![
-            (Duration::ZERO, "RINGING", None),
-            (ring, "DISCONNECTED", Some(0)),
+            (Duration::ZERO, s.ringing, None),
+            (ring, s.disconnected, Some(0)),
         ],
-        Outcome::Rnr => vec![(Duration::ZERO, "RINGING", None), (ring, "RNR", None)],
-        Outcome::Failed => vec![(ring / 4, "FAILED", None)],
+        Outcome::Rnr => vec![(Duration::ZERO, s.ringing, None), (ring, s.no_answer, None)],
+        Outcome::Failed => vec![(ring / 4, s.failed, None)],
     }
 }
 
@@ -173,7 +203,7 @@ async fn create_call(State(sim): State<Shared>, Json(req): Json<CreateCall>) -> 
             .unwrap_or_else(|| sim.callback_url.clone());
         let (call_id, ext) = (req.call_id.clone(), id.clone());
         tokio::spawn(async move {
-            for (wait, status, duration) in seed_steps(fate) {
+            for (wait, status, duration) in steps(fate, &SEED) {
                 sim.pause(wait).await;
                 sim.record(&ext, &status.to_ascii_lowercase());
                 let body = json!({"call_id": call_id, "status": status, "call_duration": duration});
@@ -201,25 +231,6 @@ async fn call_status(State(sim): State<Shared>, Path(id): Path<String>) -> Respo
             Json(json!({"code": 20404, "message": "not found"})),
         )
             .into_response(),
-    }
-}
-
-/// Twilio's statuses for each step of a call (`CallStatus`, `CallDuration`).
-fn twilio_steps(fate: SimFate) -> Vec<(Duration, &'static str, Option<u32>)> {
-    let ring = fate.ring;
-    match fate.outcome {
-        Outcome::Picked => vec![
-            (Duration::ZERO, "ringing", None),
-            (ring, "in-progress", None),
-            (
-                Duration::from_secs(u64::from(fate.talk_secs)),
-                "completed",
-                Some(fate.talk_secs),
-            ),
-        ],
-        Outcome::Disconnected => vec![(Duration::ZERO, "ringing", None), (ring, "failed", Some(0))],
-        Outcome::Rnr => vec![(Duration::ZERO, "ringing", None), (ring, "no-answer", None)],
-        Outcome::Failed => vec![(ring / 4, "busy", None)],
     }
 }
 
@@ -252,7 +263,7 @@ async fn twilio_create(
         let sim = Arc::clone(&sim);
         let (sid, account) = (sid.clone(), account.clone());
         tokio::spawn(async move {
-            for (wait, status, duration) in twilio_steps(fate) {
+            for (wait, status, duration) in steps(fate, &TWILIO) {
                 sim.pause(wait).await;
                 sim.record(&sid, status);
                 let mut params = vec![
@@ -305,7 +316,7 @@ async fn twilio_status(
 
 async fn stats(State(sim): State<Shared>) -> Json<serde_json::Value> {
     Json(json!({
-        "calls": sim.next_id.load(Ordering::Relaxed),
+        "calls": sim.next_id.load(Ordering::Relaxed) - 1,
         "callbacks_delivered": sim.delivered.load(Ordering::Relaxed),
         "callbacks_failed": sim.failed.load(Ordering::Relaxed),
     }))
@@ -358,7 +369,13 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        tracing::info!(address = %listener.local_addr()?, mode = ?args.mode, "provider simulator listening");
+        let address = listener.local_addr()?;
+        tracing::info!(%address, mode = ?args.mode, "provider simulator listening");
+        // The first line on stdout is the address (with --listen 127.0.0.1:0, the port chosen).
+        #[allow(clippy::print_stdout)]
+        {
+            println!("listening on http://{address}");
+        }
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
