@@ -1,10 +1,11 @@
 //! A WindowActor serves one open calling window of its dispatcher: the calls whose recipients'
 //! zones are all inside calling hours until `closes_at`. It owns a queue and a DialerSlot per
-//! line, spawned when a call first needs it and kept while the window lives (so memory follows
+//! line, spawned when a call first needs it and kept while the window lives, so memory follows
 //! the peak of calls in flight, not the configured line count; free lines are a stack, so
-//! finding one is O(1)). For the call at the head of the queue it takes the leases (campaign, then global) and
-//! a token from each rate bucket; when a pool is full or a bucket empty the queue waits — it is
-//! never rejected — and tries again when one of its lines frees or after a short delay.
+//! finding one is O(1) ([`lines`]). For the call at the head of the queue it takes the leases
+//! (campaign, then global) and a token from each rate bucket; when a pool is full or a bucket
+//! empty the queue waits — it is never rejected — and tries again when one of its lines frees
+//! or after a short delay ([`dispatch`]).
 //!
 //! When the window closes, queued calls go back to the dispatcher (to wait for the next
 //! opening), calls in flight finish, and the actor stops. It supervises its slots: a slot that
@@ -13,20 +14,23 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dialer_engine::{
     Call, CallId, CallStatus, Campaign, ProviderReport, RestartDecision, RestartTracker,
 };
-use dialer_storage::lease::{Acquire, PoolId};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::apply::{CallbackOutcome, apply_direct};
 use crate::campaign::CampaignMessage;
 use crate::ctx::Ctx;
 use crate::lease_keeper::LeaseKeeperMessage;
-use crate::slot::{DialerSlot, ReportReply, SlotArgs, SlotMessage};
+use crate::slot::{ReportReply, SlotMessage};
+
+mod dispatch;
+mod lines;
+
+use dispatch::pools_for;
 
 pub(crate) enum WindowMessage {
     Enqueue {
@@ -298,20 +302,6 @@ impl Actor for WindowActor {
     }
 }
 
-async fn spawn_slot(
-    ctx: &Arc<Ctx>,
-    me: &ActorRef<WindowMessage>,
-    index: usize,
-) -> Result<ActorRef<SlotMessage>, ActorProcessingErr> {
-    let args = SlotArgs {
-        ctx: Arc::clone(ctx),
-        index,
-        window: me.clone(),
-    };
-    let (actor, _) = Actor::spawn_linked(None, DialerSlot, args, me.get_cell()).await?;
-    Ok(actor)
-}
-
 impl WindowState {
     fn snapshot(&self) -> WindowSnapshot {
         WindowSnapshot {
@@ -320,60 +310,6 @@ impl WindowState {
             lines: self.max_lines,
             slots: self.lines.len(),
         }
-    }
-
-    /// Whether a call could get a line now (a free one, or room to spawn one).
-    fn line_available(&mut self) -> bool {
-        while let Some(&slot) = self.idle.last() {
-            if self.lines[slot].actor.is_some() && self.lines[slot].holding.is_none() {
-                return true;
-            }
-            // Restarting or taken since: it comes back when it is free again.
-            self.idle.pop();
-        }
-        self.lines.len() < self.max_lines
-    }
-
-    /// A free line with a running slot: an idle one, or a new one while under `max_lines`.
-    async fn take_line(&mut self, me: &ActorRef<WindowMessage>) -> Option<usize> {
-        while let Some(slot) = self.idle.pop() {
-            if self.lines[slot].actor.is_some() && self.lines[slot].holding.is_none() {
-                return Some(slot);
-            }
-        }
-        if self.lines.len() >= self.max_lines {
-            return None;
-        }
-        let index = self.lines.len();
-        match spawn_slot(&self.ctx, me, index).await {
-            Ok(actor) => {
-                self.lines.push(Line {
-                    actor: Some(actor),
-                    holding: None,
-                    tracker: RestartTracker::new(),
-                });
-                Some(index)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start a dialer slot");
-                None
-            }
-        }
-    }
-
-    /// A line that finished its call goes back on the idle stack.
-    fn free(&mut self, slot: usize) {
-        if let Some(line) = self.lines.get_mut(slot) {
-            line.holding = None;
-            if line.actor.is_some() {
-                self.idle.push(slot);
-            }
-        }
-    }
-
-    fn hold(&mut self, slot: usize, call_id: CallId, campaign: Arc<Campaign>) {
-        self.lines[slot].holding = Some(Holding { call_id, campaign });
-        self.held_by.insert(call_id, slot);
     }
 
     /// Gives a live call a line; without one it waits at the head of the queue (false).
@@ -535,196 +471,4 @@ impl WindowState {
         self.queue = kept.into();
         taken.into_iter().map(|q| q.call).collect()
     }
-
-    async fn on_restart_slot(
-        &mut self,
-        me: &ActorRef<WindowMessage>,
-        slot: usize,
-    ) -> Result<(), ActorProcessingErr> {
-        let actor = spawn_slot(&self.ctx, me, slot).await?;
-        self.lines[slot].actor = Some(actor.clone());
-        let Some(holding) = self.lines[slot].holding.take() else {
-            self.idle.push(slot);
-            return Ok(());
-        };
-        let call_id = holding.call_id;
-        self.held_by.remove(&call_id);
-        let Some(call) = self.ctx.store.get_call(call_id).await? else {
-            return Ok(());
-        };
-        if call.status.is_live() {
-            // The dial was recorded: adopt it, never dial it again.
-            actor.cast(SlotMessage::Adopt {
-                call,
-                campaign: Arc::clone(&holding.campaign),
-            })?;
-            self.hold(slot, call_id, holding.campaign);
-            for (report, reply) in self.parked.remove(&call_id).unwrap_or_default() {
-                actor.cast(SlotMessage::Report {
-                    call_id,
-                    report,
-                    reply,
-                })?;
-            }
-        } else if call.status == CallStatus::Initiated {
-            // Failed before recording the dial: it was never dialed; queue it again.
-            self.idle.push(slot);
-            self.ctx.release_leases(call_id);
-            self.queue.push_front(Queued {
-                call,
-                campaign: holding.campaign,
-                grant: None,
-            });
-        } else {
-            // The outcome was recorded before the failure: finish the bookkeeping.
-            self.idle.push(slot);
-            self.ctx.release_leases(call_id);
-            if let Some(at) = call.next_retry_at() {
-                self.ctx.schedule(&call, at);
-            }
-            let _ = self.dispatcher.cast(CampaignMessage::Finished {
-                call_id,
-                status: call.status,
-            });
-        }
-        Ok(())
-    }
-
-    fn arm_retry(&mut self, me: &ActorRef<WindowMessage>, after: Duration) {
-        if !self.retry_armed {
-            self.retry_armed = true;
-            me.send_after(after, || WindowMessage::Dispatch);
-        }
-    }
-
-    /// Dials from the head of the queue while lines, leases and rate tokens allow.
-    async fn dispatch(&mut self, me: &ActorRef<WindowMessage>) {
-        crate::metrics::queue_depth(
-            self.queue.front().map(|q| q.call.campaign_id),
-            self.queue.len(),
-        );
-        while !self.paused && !self.closing {
-            if !self.line_available() {
-                break;
-            }
-            let Some(head) = self.queue.front() else {
-                break;
-            };
-            if head.call.status.is_live() {
-                // An adopted call waiting for a line.
-                if let Some(q) = self.queue.pop_front()
-                    && !self.on_adopt(me, q.call, q.campaign).await
-                {
-                    break;
-                }
-                continue;
-            }
-            if head.grant.is_none() {
-                match acquire(&self.ctx, &head.call, &head.campaign).await {
-                    Ok(Some(grant)) => {
-                        if let Some(q) = self.queue.front_mut() {
-                            q.grant = Some(grant);
-                        }
-                    }
-                    Ok(None) => {
-                        crate::metrics::lease_wait(head.call.campaign_id);
-                        self.arm_retry(
-                            me,
-                            self.ctx.clock.real_duration(self.ctx.config.capacity_retry),
-                        );
-                        break;
-                    }
-                    Err(e) => {
-                        // Fail closed: no lease, no dial. Try again shortly.
-                        tracing::warn!(error = %e, "lease store unavailable; dialing waits");
-                        crate::metrics::lease_error();
-                        self.arm_retry(
-                            me,
-                            self.ctx.clock.real_duration(self.ctx.config.capacity_retry),
-                        );
-                        break;
-                    }
-                }
-            }
-            let Some(head) = self.queue.front() else {
-                break;
-            };
-            let settings = &head.campaign.settings;
-            let cps = self
-                .ctx
-                .providers
-                .get(&settings.provider)
-                .and_then(|p| p.max_cps());
-            if let Err(wait) =
-                self.ctx
-                    .rates
-                    .try_take(head.call.campaign_id, settings, &settings.provider, cps)
-            {
-                crate::metrics::rate_wait(head.call.campaign_id);
-                self.arm_retry(me, wait);
-                break;
-            }
-            let Some(slot) = self.take_line(me).await else {
-                break;
-            };
-            let Some(q) = self.queue.pop_front() else {
-                self.idle.push(slot);
-                break;
-            };
-            let Some(grant) = q.grant else {
-                self.idle.push(slot);
-                continue;
-            };
-            self.track(&q.call, &q.campaign, true);
-            let call_id = q.call.call_id;
-            if let Some(actor) = &self.lines[slot].actor {
-                let _ = actor.cast(SlotMessage::Dial {
-                    call: q.call,
-                    campaign: Arc::clone(&q.campaign),
-                    token: Some(grant.token),
-                });
-            }
-            self.hold(slot, call_id, q.campaign);
-        }
-    }
-}
-
-fn pools_for(ctx: &Ctx, call: &Call, campaign: &Campaign) -> Vec<(PoolId, u32)> {
-    vec![
-        (
-            PoolId::campaign(call.campaign_id),
-            campaign.settings.max_concurrent,
-        ),
-        (PoolId::global(), ctx.config.max_concurrent_calls),
-    ]
-}
-
-/// Takes the campaign's lease, then the global one; `None` when either pool is full.
-async fn acquire(
-    ctx: &Ctx,
-    call: &Call,
-    campaign: &Campaign,
-) -> Result<Option<Grant>, dialer_storage::lease::LeaseError> {
-    let holder = call.call_id.to_string();
-    let ttl = ctx.config.lease_ttl;
-    let pools = pools_for(ctx, call, campaign);
-    let mut token = 0;
-    for (i, (pool, limit)) in pools.iter().enumerate() {
-        match ctx.leases.acquire(pool, &holder, ttl, *limit).await {
-            Ok(Acquire::Granted { token: t }) => token = t,
-            Ok(Acquire::Full { .. }) => {
-                for (taken, _) in &pools[..i] {
-                    let _ = ctx.leases.release(taken, &holder).await;
-                }
-                return Ok(None);
-            }
-            Err(e) => {
-                for (taken, _) in &pools[..i] {
-                    let _ = ctx.leases.release(taken, &holder).await;
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(Some(Grant { token }))
 }
