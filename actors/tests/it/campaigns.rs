@@ -6,7 +6,7 @@ use std::time::Duration;
 use dialer_engine::{
     AuditKind, CallStatus, CampaignSettings, CampaignState, Outcome, RetryDecision, SimProfile,
 };
-use dialer_storage::{CallFilter, CallStore, CounterStore, EventStore};
+use dialer_storage::{CounterStore, EventStore};
 
 use crate::harness::{Harness, always_picked, config, expected, mixed, number, settings, wait_for};
 
@@ -151,18 +151,7 @@ async fn retries_fire_at_exactly_the_policys_instants() {
 
     let record = h.sim.record();
     assert_eq!(record.dials.len(), 20, "4 attempts each");
-    let calls = h
-        .store
-        .list_calls(
-            &CallFilter {
-                campaign_id: Some(campaign.id),
-                ..CallFilter::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let calls = h.calls(campaign.id).await;
     for call in &calls {
         assert_eq!(call.status, CallStatus::Exhausted);
         let events = h.store.events_for_call(call.call_id).await.unwrap();

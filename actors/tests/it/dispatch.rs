@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use dialer_engine::{AuditKind, BlockReason, CallStatus, CampaignSettings, CampaignState, Outcome};
-use dialer_storage::{CallFilter, CallStore, DncEntry, DncKind, DncStore, EventStore};
+use dialer_storage::{CallStore, DncEntry, DncKind, DncStore, EventStore};
 
 use crate::harness::{Harness, always_picked, config, number, settings, wait_for};
 
@@ -42,18 +42,7 @@ async fn numbers_on_the_dnc_list_or_opted_out_are_never_dialed_and_the_decision_
     let record = h.sim.record();
     assert_eq!(record.dials.len(), 4);
     assert!(record.dials_to(&number(2)).is_empty() && record.dials_to(&number(3)).is_empty());
-    let calls = h
-        .store
-        .list_calls(
-            &CallFilter {
-                campaign_id: Some(campaign.id),
-                ..CallFilter::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let calls = h.calls(campaign.id).await;
     let status_of = |n| calls.iter().find(|c| c.phone_number == number(n)).unwrap();
     assert_eq!(status_of(2).status, CallStatus::BlockedDnc);
     assert_eq!(status_of(3).status, CallStatus::BlockedOptOut);
@@ -113,18 +102,7 @@ async fn silence_past_the_max_call_duration_fails_the_attempt_and_frees_the_line
         "the line was freed for the second contact"
     );
     assert_eq!((record.dials[1].at - record.dials[0].at).num_seconds(), 60);
-    let first = h
-        .store
-        .list_calls(
-            &CallFilter {
-                campaign_id: Some(campaign.id),
-                ..CallFilter::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let first = h.calls(campaign.id).await;
     let first = first.iter().find(|c| c.phone_number == number(0)).unwrap();
     assert_eq!(
         (first.status, first.last_outcome),

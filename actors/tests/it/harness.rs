@@ -40,6 +40,16 @@ pub fn config() -> EngineConfig {
 }
 
 impl Harness {
+    /// Every call of a campaign (up to 1,000), newest first, as storage holds them.
+    pub async fn calls(&self, campaign: dialer_engine::CampaignId) -> Vec<dialer_engine::Call> {
+        use dialer_storage::{CallFilter, CallStore};
+        let filter = CallFilter {
+            campaign_id: Some(campaign),
+            ..CallFilter::default()
+        };
+        self.store.list_calls(&filter, None, 1000).await.unwrap()
+    }
+
     pub async fn start(profile: SimProfile, config: EngineConfig) -> Self {
         Self::start_with(profile, config, None).await
     }

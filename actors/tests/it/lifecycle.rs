@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use chrono::Timelike;
 use dialer_engine::{CallStatus, CampaignSettings, CampaignState, SimProfile};
-use dialer_storage::{CallFilter, CallStore};
 
 use crate::harness::{Harness, always_picked, config, settings, wait_for};
 
@@ -67,18 +66,7 @@ async fn stop_cancels_pending_work_and_lets_calls_in_flight_finish() {
         "no dial after the stop"
     );
     assert_eq!(record.active, 0);
-    let calls = h
-        .store
-        .list_calls(
-            &CallFilter {
-                campaign_id: Some(campaign.id),
-                ..CallFilter::default()
-            },
-            None,
-            1000,
-        )
-        .await
-        .unwrap();
+    let calls = h.calls(campaign.id).await;
     assert!(calls.len() < 100, "contacts not yet pulled got no call");
     assert!(
         calls.iter().all(|c| c.status.is_terminal()),

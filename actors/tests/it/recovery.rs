@@ -30,18 +30,7 @@ async fn a_slot_that_panics_mid_call_is_restarted_and_its_call_is_neither_lost_n
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
-    let calls = h
-        .store
-        .list_calls(
-            &CallFilter {
-                campaign_id: Some(campaign.id),
-                ..CallFilter::default()
-            },
-            None,
-            100,
-        )
-        .await
-        .unwrap();
+    let calls = h.calls(campaign.id).await;
     assert_eq!(calls.len(), 10);
     let crashed = calls.iter().find(|c| c.phone_number == number(3)).unwrap();
     assert_eq!(
@@ -103,18 +92,7 @@ async fn an_engine_restarted_mid_campaign_finishes_it_with_no_contact_lost_or_di
             "contact {i}"
         );
     }
-    let calls = h
-        .store
-        .list_calls(
-            &CallFilter {
-                campaign_id: Some(campaign.id),
-                ..CallFilter::default()
-            },
-            None,
-            1000,
-        )
-        .await
-        .unwrap();
+    let calls = h.calls(campaign.id).await;
     assert_eq!(calls.len(), 400, "one call per contact");
     assert!(calls.iter().all(|c| c.status.is_terminal()));
     let counters = h.store.counters(campaign.id).await.unwrap();

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use dialer_engine::{CallStatus, CampaignState};
-use dialer_storage::{CallFilter, CallStore};
 
 use crate::harness::{Harness, always_picked, config, settings};
 
@@ -25,18 +24,7 @@ async fn a_small_campaign_dials_every_contact_once_and_completes() {
     assert_eq!(record.dials.len(), 20);
     assert_eq!(record.duplicate_dials, 0);
     assert!(record.max_active <= 5, "max active {}", record.max_active);
-    let calls = h
-        .store
-        .list_calls(
-            &CallFilter {
-                campaign_id: Some(campaign.id),
-                ..CallFilter::default()
-            },
-            None,
-            100,
-        )
-        .await
-        .unwrap();
+    let calls = h.calls(campaign.id).await;
     assert_eq!(calls.len(), 20);
     assert!(
         calls

@@ -12,6 +12,8 @@
 //! Writes of one call come from the node that owns its campaign, so the read-before-write that
 //! keeps the schedule index exact does not race.
 
+mod calls;
+mod contacts;
 mod rows;
 mod schema;
 mod statements;

@@ -5,10 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dialer_engine::{
-    Call, CallAudit, CallId, Campaign, CampaignId, CampaignState, ContactId, NewCampaign,
-    PhoneNumber,
-};
+use dialer_engine::{Call, CallId, Campaign, CampaignId, CampaignState, NewCampaign, PhoneNumber};
 use scylla::deserialize::row::DeserializeRow;
 use scylla::response::query_result::QueryRowsResult;
 use scylla::statement::prepared::PreparedStatement;
@@ -16,35 +13,29 @@ use scylla::value::{Counter, CqlValue, Row};
 use uuid::Uuid;
 
 use super::rows::{
-    CAMPAIGN_BUCKET, CONTACT_BUCKET, CallRow, CampaignRow, ContactRow, DAY_MS, DNC_BUCKETS, DncRow,
-    EventRow, HOUR_MS, OPEN_SHARDS, Values, big, contact_id_of, contact_seq, created_ms,
-    dnc_bucket, int, open_shard, text, uuid,
+    CAMPAIGN_BUCKET, CallRow, CampaignRow, DAY_MS, DNC_BUCKETS, DncRow, HOUR_MS, Values, big,
+    created_ms, dnc_bucket, int, text,
 };
 use super::{ScyllaStore, unavailable};
-use crate::decode::{attributes_json, ms, settings_json};
+use crate::decode::{ms, settings_json};
 use crate::error::{Result, StorageError};
-use crate::model::{
-    AddContact, CallFilter, Contact, DncEntry, DncKind, DueCall, NewContact, WriteBatch,
-};
-use crate::traits::{
-    CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
-    Store,
-};
+use crate::model::{CallFilter, DncEntry, DncKind, WriteBatch};
+use crate::traits::{CampaignStore, CounterStore, DncStore, Store};
 
 /// How many partitions one listing request may walk before it answers with what it found.
-const MAX_PARTITIONS_PER_PAGE: usize = 400;
+pub(super) const MAX_PARTITIONS_PER_PAGE: usize = 400;
 /// Ids reserved per sequence round trip for contacts (one LWT per block, not per contact).
-const CONTACT_BLOCK: i64 = 1_000;
+pub(super) const CONTACT_BLOCK: i64 = 1_000;
 
-fn values<const N: usize>(pairs: [(&'static str, Option<CqlValue>); N]) -> Values {
+pub(super) fn values<const N: usize>(pairs: [(&'static str, Option<CqlValue>); N]) -> Values {
     HashMap::from(pairs)
 }
 
-fn lim(limit: usize) -> Option<CqlValue> {
+pub(super) fn lim(limit: usize) -> Option<CqlValue> {
     int(i64::try_from(limit).unwrap_or(i64::from(i32::MAX)))
 }
 
-fn rows_of<R>(result: &QueryRowsResult) -> Result<Vec<R>>
+pub(super) fn rows_of<R>(result: &QueryRowsResult) -> Result<Vec<R>>
 where
     R: for<'f, 'm> DeserializeRow<'f, 'm>,
 {
@@ -56,7 +47,7 @@ where
 }
 
 /// Whether a lightweight transaction applied, and the row it saw when it did not.
-fn lwt(result: &QueryRowsResult) -> Result<(bool, HashMap<String, Option<CqlValue>>)> {
+pub(super) fn lwt(result: &QueryRowsResult) -> Result<(bool, HashMap<String, Option<CqlValue>>)> {
     let names: Vec<String> = result
         .column_specs()
         .iter()
@@ -70,7 +61,7 @@ fn lwt(result: &QueryRowsResult) -> Result<(bool, HashMap<String, Option<CqlValu
 }
 
 impl ScyllaStore {
-    async fn run(&self, st: &PreparedStatement, v: Values) -> Result<QueryRowsResult> {
+    pub(super) async fn run(&self, st: &PreparedStatement, v: Values) -> Result<QueryRowsResult> {
         let result = self
             .session
             .execute_unpaged(st, v)
@@ -79,7 +70,7 @@ impl ScyllaStore {
         result.into_rows_result().map_err(unavailable)
     }
 
-    async fn exec(&self, st: &PreparedStatement, v: Values) -> Result<()> {
+    pub(super) async fn exec(&self, st: &PreparedStatement, v: Values) -> Result<()> {
         self.session
             .execute_unpaged(st, v)
             .await
@@ -88,7 +79,7 @@ impl ScyllaStore {
     }
 
     /// Reserves `n` consecutive ids of sequence `name` (a compare-and-set loop); the first.
-    async fn allocate(&self, name: &str, n: i64) -> Result<i64> {
+    pub(super) async fn allocate(&self, name: &str, n: i64) -> Result<i64> {
         for _ in 0..64 {
             let found = self
                 .run(&self.st.seq_get, values([("name", text(name))]))
@@ -127,7 +118,7 @@ impl ScyllaStore {
     }
 
     /// The highest id issued by a sequence (0 when none).
-    async fn sequence_high(&self, name: &str) -> Result<i64> {
+    pub(super) async fn sequence_high(&self, name: &str) -> Result<i64> {
         let found = self
             .run(&self.st.seq_get, values([("name", text(name))]))
             .await?;
@@ -150,7 +141,7 @@ impl ScyllaStore {
             .transpose()
     }
 
-    async fn put_campaign(&self, c: &Campaign) -> Result<()> {
+    pub(super) async fn put_campaign(&self, c: &Campaign) -> Result<()> {
         let v = values([
             ("bucket", big(c.id.get() / CAMPAIGN_BUCKET)),
             ("id", big(c.id.get())),
@@ -166,7 +157,7 @@ impl ScyllaStore {
         self.exec(&self.st.campaign_put, v).await
     }
 
-    async fn calls_in(&self, st: &PreparedStatement, v: Values) -> Result<Vec<Call>> {
+    pub(super) async fn calls_in(&self, st: &PreparedStatement, v: Values) -> Result<Vec<Call>> {
         rows_of::<CallRow>(&self.run(st, v).await?)?
             .into_iter()
             .map(CallRow::into_call)
@@ -174,7 +165,7 @@ impl ScyllaStore {
     }
 
     /// Partitions to walk for a listing, newest first: a campaign's days or all hours.
-    async fn partitions(
+    pub(super) async fn partitions(
         &self,
         filter: &CallFilter,
         before: Option<CallId>,
@@ -213,7 +204,7 @@ impl ScyllaStore {
 }
 
 /// The largest v7 uuid: "before everything" for a first page.
-fn max_uuid() -> Uuid {
+pub(super) fn max_uuid() -> Uuid {
     Uuid::from_u128(0x_ffff_ffff_ffff_7fff_bfff_ffff_ffff_ffff)
 }
 
@@ -276,322 +267,6 @@ impl CampaignStore for ScyllaStore {
             ..campaign.clone()
         })
         .await
-    }
-}
-
-#[async_trait]
-impl ContactStore for ScyllaStore {
-    async fn add_contacts(
-        &self,
-        campaign: CampaignId,
-        contacts: Vec<NewContact>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<AddContact>> {
-        self.open()?;
-        if self.fetch_campaign(campaign).await?.is_none() {
-            return Err(StorageError::NotFound {
-                what: "campaign",
-                id: campaign.to_string(),
-            });
-        }
-        let c = campaign.get();
-        let sequence = format!("contacts:{c}");
-        let (mut next, mut end) = (0i64, 0i64);
-        let mut out = Vec::with_capacity(contacts.len());
-        for new in contacts {
-            if next == end {
-                next = self.allocate(&sequence, CONTACT_BLOCK).await?;
-                end = next + CONTACT_BLOCK;
-            }
-            let id = contact_id_of(c, next);
-            let phone = new.phone_number.as_str().to_owned();
-            let claim = values([
-                ("campaign_id", big(c)),
-                ("phone", text(&phone)),
-                ("id", big(id)),
-            ]);
-            let (applied, seen) = lwt(&self.run(&self.st.contact_claim, claim).await?)?;
-            if applied {
-                next += 1;
-                let v = values([
-                    ("campaign_id", big(c)),
-                    ("bucket", big(contact_seq(id) / CONTACT_BUCKET)),
-                    ("id", big(id)),
-                    ("phone", text(&phone)),
-                    ("attributes", text(attributes_json(&new.attributes)?)),
-                    ("added_at", big(ms(now))),
-                ]);
-                self.exec(&self.st.contact_put, v).await?;
-                out.push(AddContact::Added(
-                    ContactId::new(id).map_err(|e| StorageError::Corrupt(e.to_string()))?,
-                ));
-                continue;
-            }
-            let Some(Some(CqlValue::BigInt(existing))) = seen.get("id").cloned() else {
-                return Err(StorageError::Corrupt(format!(
-                    "contacts_by_phone row for {} has no id",
-                    new.phone_number.masked()
-                )));
-            };
-            if !new.attributes.is_empty() {
-                let key = [
-                    ("campaign_id", big(c)),
-                    ("bucket", big(contact_seq(existing) / CONTACT_BUCKET)),
-                    ("id", big(existing)),
-                ];
-                let current = self.run(&self.st.contact_get, values(key.clone())).await?;
-                let mut attrs = match current
-                    .maybe_first_row::<ContactRow>()
-                    .map_err(unavailable)?
-                {
-                    Some(row) => row.into_contact()?.attributes,
-                    None => crate::model::Attributes::new(),
-                };
-                attrs.extend(new.attributes);
-                let mut v = values(key);
-                v.insert("attributes", text(attributes_json(&attrs)?));
-                self.exec(&self.st.contact_attrs, v).await?;
-            }
-            out.push(AddContact::Merged(
-                ContactId::new(existing).map_err(|e| StorageError::Corrupt(e.to_string()))?,
-            ));
-        }
-        Ok(out)
-    }
-
-    async fn contacts_page(
-        &self,
-        campaign: CampaignId,
-        after: Option<ContactId>,
-        limit: u32,
-    ) -> Result<Vec<Contact>> {
-        let c = campaign.get();
-        let high = self.sequence_high(&format!("contacts:{c}")).await?;
-        let mut after = after.map_or(contact_id_of(c, 0), |a| a.get());
-        let mut bucket = contact_seq(after) / CONTACT_BUCKET;
-        let mut out = Vec::new();
-        while out.len() < limit as usize && bucket <= high / CONTACT_BUCKET {
-            let v = values([
-                ("campaign_id", big(c)),
-                ("bucket", big(bucket)),
-                ("after", big(after)),
-                ("lim", lim(limit as usize - out.len())),
-            ]);
-            for row in rows_of::<ContactRow>(&self.run(&self.st.contact_page, v).await?)? {
-                out.push(row.into_contact()?);
-            }
-            bucket += 1;
-            after = contact_id_of(c, 0);
-        }
-        Ok(out)
-    }
-
-    async fn get_contact(
-        &self,
-        campaign: CampaignId,
-        phone: &PhoneNumber,
-    ) -> Result<Option<Contact>> {
-        let c = campaign.get();
-        let found = self
-            .run(
-                &self.st.contact_by_phone,
-                values([("campaign_id", big(c)), ("phone", text(phone.as_str()))]),
-            )
-            .await?;
-        let Some((id,)) = found.maybe_first_row::<(i64,)>().map_err(unavailable)? else {
-            return Ok(None);
-        };
-        let key = values([
-            ("campaign_id", big(c)),
-            ("bucket", big(contact_seq(id) / CONTACT_BUCKET)),
-            ("id", big(id)),
-        ]);
-        let row = self.run(&self.st.contact_get, key).await?;
-        row.maybe_first_row::<ContactRow>()
-            .map_err(unavailable)?
-            .map(ContactRow::into_contact)
-            .transpose()
-    }
-
-    async fn count_contacts(&self, campaign: CampaignId) -> Result<u64> {
-        let c = campaign.get();
-        let high = self.sequence_high(&format!("contacts:{c}")).await?;
-        let mut total = 0u64;
-        for bucket in 0..=(high / CONTACT_BUCKET) {
-            let rows = self
-                .run(
-                    &self.st.contact_count,
-                    values([("campaign_id", big(c)), ("bucket", big(bucket))]),
-                )
-                .await?;
-            let (n,) = rows.first_row::<(i64,)>().map_err(unavailable)?;
-            total += u64::try_from(n).unwrap_or(0);
-        }
-        Ok(total)
-    }
-}
-
-#[async_trait]
-impl CallStore for ScyllaStore {
-    async fn get_call(&self, id: CallId) -> Result<Option<Call>> {
-        Ok(self
-            .calls_in(&self.st.call_get, values([("call_id", uuid(id))]))
-            .await?
-            .into_iter()
-            .next())
-    }
-
-    async fn list_calls(
-        &self,
-        filter: &CallFilter,
-        before: Option<CallId>,
-        limit: u32,
-    ) -> Result<Vec<Call>> {
-        let mut out = Vec::new();
-        let mut cursor = before.map_or_else(max_uuid, |b| *b.as_uuid());
-        for (by_campaign, key) in self
-            .partitions(filter, before)
-            .await?
-            .into_iter()
-            .take(MAX_PARTITIONS_PER_PAGE)
-        {
-            // Read in pages of the remaining size until the partition is exhausted or full.
-            loop {
-                let want = limit as usize - out.len();
-                let mut v = values([
-                    ("before", Some(CqlValue::Uuid(cursor))),
-                    ("lim", lim(want.max(50))),
-                ]);
-                let st = if by_campaign {
-                    v.insert("campaign_id", filter.campaign_id.and_then(|c| big(c.get())));
-                    v.insert("day", int(key));
-                    &self.st.call_by_campaign_page
-                } else {
-                    v.insert("hour", int(key));
-                    &self.st.call_by_hour_page
-                };
-                let page = self.calls_in(st, v).await?;
-                let read = page.len();
-                for call in page {
-                    cursor = *call.call_id.as_uuid();
-                    if filter.matches(&call) {
-                        out.push(call);
-                        if out.len() == limit as usize {
-                            return Ok(out);
-                        }
-                    }
-                }
-                if read < want.max(50) {
-                    break;
-                }
-            }
-            cursor = max_uuid();
-        }
-        Ok(out)
-    }
-
-    async fn open_calls(&self, after: Option<CallId>, limit: u32) -> Result<Vec<Call>> {
-        let mut out = Vec::new();
-        let (mut shard, mut cursor) = match after {
-            Some(a) => (open_shard(a), *a.as_uuid()),
-            None => (0, Uuid::nil()),
-        };
-        while shard < OPEN_SHARDS && out.len() < limit as usize {
-            let v = values([
-                ("shard", int(shard)),
-                ("after", Some(CqlValue::Uuid(cursor))),
-                ("lim", lim(limit as usize - out.len())),
-            ]);
-            out.extend(self.calls_in(&self.st.call_open_page, v).await?);
-            shard += 1;
-            cursor = Uuid::nil();
-        }
-        Ok(out)
-    }
-
-    async fn latest_call_to(
-        &self,
-        campaign: CampaignId,
-        phone: &PhoneNumber,
-        since: DateTime<Utc>,
-    ) -> Result<Option<Call>> {
-        let v = values([
-            ("campaign_id", big(campaign.get())),
-            ("phone", text(phone.as_str())),
-            ("since", big(ms(since))),
-        ]);
-        let found = self.run(&self.st.call_by_phone_latest, v).await?;
-        match found.maybe_first_row::<(Uuid,)>().map_err(unavailable)? {
-            Some((id,)) => self.get_call(CallId::from_uuid(id)).await,
-            None => Ok(None),
-        }
-    }
-}
-
-#[async_trait]
-impl EventStore for ScyllaStore {
-    async fn events_for_call(&self, id: CallId) -> Result<Vec<CallAudit>> {
-        let rows = self
-            .run(&self.st.events_of, values([("call_id", uuid(id))]))
-            .await?;
-        rows_of::<EventRow>(&rows)?
-            .into_iter()
-            .map(EventRow::into_audit)
-            .collect()
-    }
-}
-
-#[async_trait]
-impl ScheduleStore for ScyllaStore {
-    async fn due_calls(
-        &self,
-        before: DateTime<Utc>,
-        after: Option<(DateTime<Utc>, CallId)>,
-        limit: u32,
-    ) -> Result<Vec<DueCall>> {
-        let from_hour = after.map_or(0, |(t, _)| ms(t) / HOUR_MS);
-        let v = values([("from", big(from_hour)), ("to", big(ms(before) / HOUR_MS))]);
-        let hours = rows_of::<(i64,)>(&self.run(&self.st.schedule_hours, v).await?)?;
-        let (mut after_due, mut after_id) =
-            after.map_or((i64::MIN, Uuid::nil()), |(t, id)| (ms(t), *id.as_uuid()));
-        let mut out = Vec::new();
-        for (hour,) in hours {
-            // CQL cannot bound `due_at` beside the tuple cursor, so the `before` bound is applied
-            // here: rows come in due order, and the first one at or past it ends the walk.
-            loop {
-                if out.len() == limit as usize {
-                    return Ok(out);
-                }
-                let want = limit as usize - out.len();
-                let v = values([
-                    ("hour", big(hour)),
-                    ("after_due", big(after_due)),
-                    ("after_id", Some(CqlValue::Uuid(after_id))),
-                    ("lim", lim(want)),
-                ]);
-                let page = rows_of::<(i64, Uuid, i64, String)>(
-                    &self.run(&self.st.schedule_page, v).await?,
-                )?;
-                let read = page.len();
-                for (due, id, campaign, origin) in page {
-                    if due >= ms(before) {
-                        return Ok(out);
-                    }
-                    out.push(DueCall {
-                        due_at: crate::decode::time("due_at", due)?,
-                        call_id: CallId::from_uuid(id),
-                        campaign_id: crate::decode::campaign_id("campaign_id", campaign)?,
-                        origin: crate::decode::origin("origin", &origin)?,
-                    });
-                    (after_due, after_id) = (due, id);
-                }
-                if read < want {
-                    break;
-                }
-            }
-            (after_due, after_id) = (i64::MIN, Uuid::nil());
-        }
-        Ok(out)
     }
 }
 
