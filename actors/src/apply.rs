@@ -63,14 +63,7 @@ pub(crate) async fn apply_direct(
     call_id: CallId,
     report: &ProviderReport,
 ) -> Result<(Call, Step), EngineError> {
-    let call = ctx
-        .store
-        .get_call(call_id)
-        .await?
-        .ok_or_else(|| EngineError::NotFound {
-            what: "call",
-            id: call_id.to_string(),
-        })?;
+    let call = ctx.call(call_id).await?;
     apply_to(ctx, call, report).await
 }
 

@@ -258,6 +258,17 @@ pub(crate) fn batch_of(call: &Call, step: &Step) -> WriteBatch {
 }
 
 impl Ctx {
+    /// A call from storage, or [`EngineError::NotFound`].
+    pub(crate) async fn call(&self, call_id: CallId) -> Result<Call, EngineError> {
+        self.store
+            .get_call(call_id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: "call",
+                id: call_id.to_string(),
+            })
+    }
+
     /// The campaign and origin of a call a slot is carrying, if one is.
     pub(crate) fn live_route(&self, call_id: CallId) -> Option<(CampaignId, CallOrigin)> {
         self.live_calls

@@ -280,15 +280,7 @@ impl CampaignState {
     }
 
     pub(super) async fn cancel_call(&mut self, call_id: CallId) -> Result<Call, EngineError> {
-        let mut call =
-            self.ctx
-                .store
-                .get_call(call_id)
-                .await?
-                .ok_or_else(|| EngineError::NotFound {
-                    what: "call",
-                    id: call_id.to_string(),
-                })?;
+        let mut call = self.ctx.call(call_id).await?;
         if let Some(entry) = self
             .window_of
             .get(&call_id)

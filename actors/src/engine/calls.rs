@@ -126,12 +126,7 @@ impl Engine {
         let (campaign_id, origin) = match self.ctx.live_route(call_id) {
             Some(route) => route,
             None => {
-                let call = self.ctx.store.get_call(call_id).await?.ok_or_else(|| {
-                    EngineError::NotFound {
-                        what: "call",
-                        id: call_id.to_string(),
-                    }
-                })?;
+                let call = self.ctx.call(call_id).await?;
                 if call.status.is_terminal() {
                     // A late or repeated report: a terminal state absorbs it, so no actor needs
                     // to order it, and it must not queue behind the campaign's dispatching.
@@ -165,15 +160,7 @@ impl Engine {
 
     /// Cancels a call that is not in flight.
     pub async fn cancel_call(&self, call_id: CallId) -> Result<Call, EngineError> {
-        let call =
-            self.ctx
-                .store
-                .get_call(call_id)
-                .await?
-                .ok_or_else(|| EngineError::NotFound {
-                    what: "call",
-                    id: call_id.to_string(),
-                })?;
+        let call = self.ctx.call(call_id).await?;
         match self.ctx.routes.dispatcher(call.campaign_id, call.origin) {
             Some(actor) => rpc(actor
                 .call(|reply| CampaignMessage::CancelCall { call_id, reply }, None)

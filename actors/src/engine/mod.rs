@@ -195,6 +195,12 @@ impl Engine {
                 CampaignState::Running,
             )
             .await?;
+        self.run_campaign(id).await?;
+        Ok(campaign)
+    }
+
+    /// Has the supervisor run (or keep running) a campaign's actor.
+    async fn run_campaign(&self, id: CampaignId) -> Result<(), EngineError> {
         let r = self
             .supervisor
             .call(
@@ -205,8 +211,7 @@ impl Engine {
                 None,
             )
             .await;
-        rpc(r)??;
-        Ok(campaign)
+        rpc(r)?
     }
 
     /// No new dials; calls in flight finish.
@@ -226,17 +231,7 @@ impl Engine {
         let campaign = self
             .set_state(id, &[CampaignState::Paused], CampaignState::Running)
             .await?;
-        let r = self
-            .supervisor
-            .call(
-                |reply| SupervisorMessage::StartCampaign {
-                    campaign_id: id,
-                    reply,
-                },
-                None,
-            )
-            .await;
-        rpc(r)??;
+        self.run_campaign(id).await?;
         Ok(campaign)
     }
 
