@@ -59,7 +59,10 @@ pub struct Call {
     pub updated_at: DateTime<Utc>,
     /// When it was asked to be dialed (creation, or the requested time of a scheduled call).
     pub scheduled_at: DateTime<Utc>,
-    /// When it is next due: the scheduled time, or the retry time (`next_retry_at`).
+    /// When it is (or was) due, while it waits for a line: the scheduled time, the retry time
+    /// (`next_retry_at`), the opening of its calling hours, or its acceptance. Set exactly while
+    /// the call is pending (SCHEDULED, INITIATED, RETRYING): storage orders the pending calls of
+    /// a campaign by it, and that order is the order they are dialed in.
     pub due_at: Option<DateTime<Utc>>,
     pub last_attempt_at: Option<DateTime<Utc>>,
     pub last_outcome: Option<Outcome>,
@@ -125,7 +128,8 @@ impl Call {
         let t = transition(self.status, event);
         let Transition::To(to) = t else { return t };
         match event {
-            CallEvent::Due => self.due_at = None,
+            // A call that became due keeps its due time: it is its place in the queue.
+            CallEvent::Due => {}
             CallEvent::DialStarted => {
                 self.attempt_count += 1;
                 self.last_attempt_at = Some(now);
@@ -148,12 +152,30 @@ impl Call {
                     self.last_attempt_at = Some(now);
                 }
             }
+            CallEvent::NotPlaced { retry_at } => {
+                // The attempt never reached anyone: it is given back.
+                self.attempt_count = self.attempt_count.saturating_sub(1);
+                self.due_at = Some(retry_at);
+                self.external_call_id = None;
+            }
             CallEvent::Blocked(_) | CallEvent::Cancel => self.due_at = None,
             CallEvent::Ringing | CallEvent::Answered => {}
         }
         self.status = to;
         self.updated_at = now;
         t
+    }
+
+    /// Moves a queued call's due time (its calling hours are closed until `until`). Not a status
+    /// change: the call stays INITIATED, behind the calls due before it. False (and nothing
+    /// changes) unless the call is INITIATED.
+    pub fn defer(&mut self, until: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        if self.status != CallStatus::Initiated {
+            return false;
+        }
+        self.due_at = Some(until);
+        self.updated_at = now;
+        true
     }
 }
 
@@ -218,9 +240,23 @@ pub enum AuditKind {
         disposition: Disposition,
         error_code: Option<String>,
     },
-    /// No outcome arrived within the max call duration.
+    /// No outcome arrived within the ring timeout plus the max call duration.
     TimedOut {
         after_secs: u64,
+    },
+    /// The dial request provably never created a call (refused connection, or an idempotent
+    /// provider that has no call for the attempt): the attempt is given back.
+    NotPlaced {
+        reason: String,
+    },
+    /// The dial request may or may not have created a call (a timeout after it was sent, a 5xx):
+    /// the attempt waits for the provider to say, and is never sent again.
+    Uncertain {
+        reason: String,
+    },
+    /// After a restart (or a slot's crash) the provider was asked how an attempt went.
+    Resolved {
+        answer: String,
     },
     Cancelled {
         by: String,
@@ -243,6 +279,9 @@ impl AuditKind {
             Self::ProviderStatus { .. } => "provider_status",
             Self::Ended { .. } => "ended",
             Self::TimedOut { .. } => "timed_out",
+            Self::NotPlaced { .. } => "not_placed",
+            Self::Uncertain { .. } => "uncertain",
+            Self::Resolved { .. } => "resolved",
             Self::Cancelled { .. } => "cancelled",
             Self::Ignored { .. } => "ignored",
         }
@@ -336,6 +375,42 @@ mod tests {
         };
         assert_eq!(c.apply(picked, retry), Transition::To(CallStatus::Picked));
         assert_eq!(c.due_at, None);
+    }
+
+    #[test]
+    fn a_pending_call_has_a_due_time_and_only_a_pending_call_has_one() {
+        let t0 = Utc.with_ymd_and_hms(2026, 6, 6, 14, 0, 0).unwrap();
+        let t = |m| t0 + chrono::Duration::minutes(m);
+        let mut c = new_call(t0, Some(t(5)));
+        let check = |c: &Call| assert_eq!(c.status.is_pending(), c.due_at.is_some(), "{c:?}");
+        check(&c);
+        c.apply(CallEvent::Due, t(5));
+        check(&c);
+        assert_eq!(c.due_at, Some(t(5)), "a due call keeps its place in the queue");
+        assert!(c.defer(t(60), t(6)));
+        assert_eq!((c.status, c.due_at), (CallStatus::Initiated, Some(t(60))));
+        c.apply(CallEvent::DialStarted, t(60));
+        check(&c);
+        assert!(!c.defer(t(90), t(61)), "only a queued call can be deferred");
+        c.apply(CallEvent::NotPlaced { retry_at: t(61) }, t(60));
+        check(&c);
+        assert_eq!(
+            (c.status, c.attempt_count, c.due_at),
+            (CallStatus::Initiated, 0, Some(t(61))),
+            "an attempt that was never placed is given back"
+        );
+        c.apply(CallEvent::DialStarted, t(61));
+        assert_eq!(c.attempt_count, 1);
+        c.apply(
+            CallEvent::Ended {
+                outcome: Outcome::Rnr,
+                disposition: Disposition::RetryAt { at: t(120) },
+            },
+            t(62),
+        );
+        check(&c);
+        c.apply(CallEvent::Cancel, t(63));
+        check(&c);
     }
 
     #[test]

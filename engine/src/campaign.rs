@@ -22,9 +22,10 @@ pub enum CampaignState {
     Running,
     /// No new dials; calls in flight finish.
     Paused,
-    /// Pending work cancelled; terminal.
+    /// Pending work cancelled; the end.
     Stopped,
-    /// Every contact reached a terminal status; terminal.
+    /// Every contact imported so far reached a final status; it can be started again after
+    /// more are imported.
     Completed,
 }
 
@@ -51,8 +52,9 @@ impl CampaignState {
         .find(|st| st.as_str() == s)
     }
 
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Stopped | Self::Completed)
+    /// Whether its contact list is being dialed.
+    pub fn dials_list(self) -> bool {
+        self == Self::Running
     }
 }
 
@@ -148,6 +150,12 @@ pub struct CampaignSettings {
     /// Simultaneous calls of this campaign (its lease pool's limit).
     #[serde(default = "defaults::max_concurrent")]
     pub max_concurrent: u32,
+    /// The share of the lines, in percent (rounded up, never all of them), that the contact list
+    /// leaves to one-off calls (`initiate-call`, scheduled calls), so that an operator's call
+    /// never waits for a busy list. One-off calls also go first whenever a line frees. 0 lets
+    /// the list take every line.
+    #[serde(default = "defaults::one_off_share_percent")]
+    pub one_off_share_percent: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_calls_per_second: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +181,9 @@ mod defaults {
     pub(super) fn max_concurrent() -> u32 {
         10
     }
+    pub(super) fn one_off_share_percent() -> u32 {
+        10
+    }
     pub(super) fn max_call_duration() -> u32 {
         3600
     }
@@ -192,6 +203,7 @@ impl Default for CampaignSettings {
             provider: defaults::provider(),
             caller_id: None,
             max_concurrent: defaults::max_concurrent(),
+            one_off_share_percent: defaults::one_off_share_percent(),
             max_calls_per_second: None,
             max_calls_per_minute: None,
             max_call_duration_secs: defaults::max_call_duration(),
@@ -231,6 +243,9 @@ impl CampaignSettings {
         };
         if !(1..=10_000).contains(&self.max_concurrent) {
             return err("max_concurrent", "must be between 1 and 10000");
+        }
+        if self.one_off_share_percent > 100 {
+            return err("one_off_share_percent", "must be between 0 and 100");
         }
         if self.max_calls_per_second == Some(0) {
             return err(

@@ -76,6 +76,16 @@ impl Step {
         matches!(self.transition, Transition::To(_))
     }
 
+    /// Folds a later step of the same call into this one, to be written together: the later
+    /// transition is the result, the audit lines and counters add up, the effects follow.
+    pub fn then(mut self, later: Step) -> Step {
+        self.transition = later.transition;
+        self.audits.extend(later.audits);
+        self.counters.extend(later.counters);
+        self.effects.extend(later.effects);
+        self
+    }
+
     pub fn retry_at(&self) -> Option<DateTime<Utc>> {
         self.effects.iter().find_map(|e| match e {
             Effect::ScheduleAt(at) => Some(*at),
@@ -179,19 +189,89 @@ fn block_name(reason: BlockReason) -> &'static str {
     }
 }
 
-/// The call waits: outside calling hours, or for capacity.
-pub fn deferred(
-    call: &Call,
-    reason: DeferReason,
-    until: Option<DateTime<Utc>>,
+/// The call's calling hours are closed: it waits, durably, until they open at `until`.
+pub fn deferred(call: &mut Call, until: DateTime<Utc>, now: DateTime<Utc>) -> Step {
+    let from = call.status;
+    if !call.defer(until, now) {
+        let mut step = Step::new(Transition::Ignored(crate::status::Ignored::NotApplicable {
+            current: from,
+        }));
+        ignored(call, &mut step, now, "defer");
+        return step;
+    }
+    let mut step = Step::new(Transition::To(call.status));
+    step.audits.push(CallAudit::of(
+        call,
+        Some(from),
+        now,
+        AuditKind::Deferred {
+            reason: DeferReason::CallingHours,
+            until: Some(until),
+        },
+    ));
+    step.count("deferred.calling_hours", 1);
+    step
+}
+
+/// The dial request provably never created a call: the attempt is given back (it does not count
+/// against the contact's attempts) and the call waits for a line again from `retry_at`.
+pub fn not_placed(
+    call: &mut Call,
+    reason: &str,
+    retry_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Step {
+    let from = call.status;
+    let attempt = call.attempt_count;
+    let mut step = Step::new(call.apply(CallEvent::NotPlaced { retry_at }, now));
+    if step.applied() {
+        let mut audit = CallAudit::of(
+            call,
+            Some(from),
+            now,
+            AuditKind::NotPlaced {
+                reason: reason.to_owned(),
+            },
+        );
+        audit.attempt = attempt;
+        step.audits.push(audit);
+        step.count("attempts", -1);
+        step.count("in_flight", -1);
+        step.count("not_placed", 1);
+        step.effects.push(Effect::ReleaseLeases);
+    } else {
+        ignored(call, &mut step, now, "not_placed");
+    }
+    step
+}
+
+/// The dial request may have created a call, or not: recorded, and the attempt waits for the
+/// provider's word (a callback or a status query) or for its deadline. Nothing changes state.
+pub fn uncertain(call: &Call, reason: &str, now: DateTime<Utc>) -> Step {
     let mut step = Step::new(Transition::To(call.status));
     step.audits.push(CallAudit::of(
         call,
         Some(call.status),
         now,
-        AuditKind::Deferred { reason, until },
+        AuditKind::Uncertain {
+            reason: reason.to_owned(),
+        },
+    ));
+    step.count("uncertain", 1);
+    step
+}
+
+/// What the provider answered when asked about an attempt after a restart, for the audit
+/// trail. Nothing changes state: the answer's report, if any, is applied by [`reported`].
+pub fn resolved(call: &Call, answer: &str, now: DateTime<Utc>) -> Step {
+    let mut step = Step::new(Transition::To(call.status));
+    step.audits.push(CallAudit::of(
+        call,
+        Some(call.status),
+        now,
+        AuditKind::Resolved {
+            answer: answer.to_owned(),
+        },
     ));
     step
 }
@@ -275,20 +355,26 @@ fn event_name(e: &ProviderEvent) -> String {
     }
 }
 
-/// No outcome arrived within the campaign's max call duration: a retryable FAILED.
-pub fn timed_out(call: &mut Call, settings: &CampaignSettings, now: DateTime<Utc>) -> Step {
-    let after = u64::from(settings.max_call_duration_secs);
+/// No outcome arrived within the ring timeout plus the campaign's max call duration: a
+/// retryable FAILED, recorded with `reason` (why nothing was heard).
+pub fn timed_out(
+    call: &mut Call,
+    settings: &CampaignSettings,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Step {
+    let after = u64::from(settings.ring_timeout_secs) + u64::from(settings.max_call_duration_secs);
     let mut step = ended(
         call,
         settings,
         Outcome::Failed,
         0,
-        None,
+        Some("timeout".to_owned()),
         Some(AuditKind::TimedOut { after_secs: after }),
         now,
     );
     if step.applied() {
-        call.error_message = Some(format!("no outcome within {after} s"));
+        call.error_message = Some(format!("{reason}: no outcome within {after} s"));
         step.count("timeouts", 1);
     }
     step

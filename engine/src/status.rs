@@ -7,12 +7,17 @@
 //!
 //! ```text
 //!   SCHEDULED ─due─► INITIATED ─dial─► DIALING ─► RINGING ─► IN_PROGRESS
-//!        ▲               │  ▲             │          │           │
+//!        ▲               │  ▲  ▲          │ │        │           │
+//!        │               │  │  └not placed┘ │        │           │
 //!        │               │  └──due── RETRYING ◄──────┴─ outcome ─┘ (retry decided by policy)
 //!        │               │                            └► PICKED | DISCONNECTED | RNR | FAILED
 //!        │               └─► BLOCKED_* (DNC, opt-out, calling hours, duplicate)   | EXHAUSTED
 //!   (not in flight) ─cancel─► CANCELLED
 //! ```
+//!
+//! "Not placed" is the one way back from DIALING: the provider request provably never created a
+//! call (the connection was refused, or an idempotent provider has no call for the attempt), so
+//! the attempt is given back and the call waits for a line again.
 //!
 //! The seed-004 names (INITIATED, PICKED, DISCONNECTED, RNR, FAILED, RETRYING) are kept exactly;
 //! INITIATED is "accepted and queued for a line".
@@ -254,6 +259,9 @@ pub enum CallEvent {
         outcome: Outcome,
         disposition: Disposition,
     },
+    /// The dial request provably never created a call: the attempt does not count, and the call
+    /// waits for a line again from `retry_at`.
+    NotPlaced { retry_at: DateTime<Utc> },
     /// A dispatch-time check refused the call.
     Blocked(BlockReason),
     /// An operator, or stopping the campaign, cancelled it.
@@ -308,6 +316,10 @@ pub fn transition(from: CallStatus, event: CallEvent) -> Transition {
         },
         CallEvent::DialStarted => match from {
             S::Initiated => To(S::Dialing),
+            _ => not_applicable,
+        },
+        CallEvent::NotPlaced { .. } => match from {
+            S::Dialing => To(S::Initiated),
             _ => not_applicable,
         },
         CallEvent::Ringing => progress(from, S::Ringing),

@@ -19,8 +19,8 @@ pub mod traits;
 
 pub use error::{Result, StorageError};
 pub use model::{
-    AddContact, Attributes, CallFilter, Contact, CounterDelta, DncEntry, DncKind, DueCall,
-    NewContact, WriteBatch,
+    AddContact, Attributes, CallFilter, CampaignDetails, Contact, CounterDelta, DncEntry, DncKind,
+    NewContact, PENDING_STATUSES, StateChange, WriteBatch, pending_in, pending_key,
 };
 pub use traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,

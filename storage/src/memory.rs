@@ -10,12 +10,13 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dialer_engine::{
-    Call, CallAudit, CallId, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
+    Call, CallAudit, CallId, Campaign, CampaignId, ContactId, Lane, NewCampaign, PhoneNumber,
 };
 
 use crate::error::{Result, StorageError};
 use crate::model::{
-    AddContact, CallFilter, Contact, DncEntry, DncKind, DueCall, NewContact, WriteBatch,
+    AddContact, CallFilter, CampaignDetails, Contact, DncEntry, DncKind, NewContact, WriteBatch,
+    pending_in, pending_key,
 };
 use crate::traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
@@ -101,21 +102,26 @@ impl CampaignStore for MemoryStore {
         ))
     }
 
-    async fn update_campaign(&self, campaign: &Campaign) -> Result<()> {
+    async fn update_campaign_details(
+        &self,
+        id: CampaignId,
+        details: CampaignDetails,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign> {
         let mut s = self.state()?;
         let existing = s
             .campaigns
-            .get_mut(&campaign.id)
+            .get_mut(&id)
             .ok_or_else(|| StorageError::NotFound {
                 what: "campaign",
-                id: campaign.id.to_string(),
+                id: id.to_string(),
             })?;
-        let created_at = existing.created_at;
-        *existing = Campaign {
-            created_at,
-            ..campaign.clone()
-        };
-        Ok(())
+        existing.name = details.name;
+        existing.description = details.description;
+        existing.is_active = details.is_active;
+        existing.settings = details.settings;
+        existing.updated_at = now;
+        Ok(existing.clone())
     }
 }
 
@@ -222,14 +228,30 @@ impl CallStore for MemoryStore {
         Ok(page(items, limit))
     }
 
-    async fn open_calls(&self, after: Option<CallId>, limit: u32) -> Result<Vec<Call>> {
+    async fn live_calls(
+        &self,
+        campaign: CampaignId,
+        after: Option<CallId>,
+        limit: u32,
+    ) -> Result<Vec<Call>> {
         let s = self.state()?;
         let items = s
             .calls
             .values()
-            .filter(|c| after.is_none_or(|a| c.call_id > a) && !c.status.is_terminal())
+            .filter(|c| {
+                c.campaign_id == campaign
+                    && after.is_none_or(|a| c.call_id > a)
+                    && c.status.is_live()
+            })
             .cloned();
         Ok(page(items, limit))
+    }
+
+    async fn has_open_calls(&self, campaign: CampaignId) -> Result<bool> {
+        let s = self.state()?;
+        Ok(s.calls
+            .values()
+            .any(|c| c.campaign_id == campaign && !c.status.is_terminal()))
     }
 
     async fn latest_call_to(
@@ -258,22 +280,21 @@ impl EventStore for MemoryStore {
 
 #[async_trait]
 impl ScheduleStore for MemoryStore {
-    async fn due_calls(
+    async fn pending_calls(
         &self,
-        before: DateTime<Utc>,
-        after: Option<(DateTime<Utc>, CallId)>,
+        campaign: CampaignId,
+        lane: Lane,
         limit: u32,
-    ) -> Result<Vec<DueCall>> {
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<Call>> {
         let s = self.state()?;
-        let mut due: Vec<DueCall> = s
+        let mut pending: Vec<&Call> = s
             .calls
             .values()
-            .filter_map(DueCall::of)
-            .filter(|d| d.due_at < before && after.is_none_or(|a| d.key() > a))
+            .filter(|c| c.campaign_id == campaign && pending_in(c, lane))
             .collect();
-        due.sort_unstable();
-        due.truncate(limit as usize);
-        Ok(due)
+        pending.sort_unstable_by_key(|c| pending_key(c));
+        Ok(page(pending.into_iter().cloned(), limit))
     }
 }
 
@@ -340,15 +361,17 @@ impl Store for MemoryStore {
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
         let mut s = self.state()?;
         // Check before changing anything: a batch applies whole or not at all.
-        if let Some((campaign, _)) = batch
-            .cursors
-            .iter()
-            .find(|(c, _)| !s.campaigns.contains_key(c))
-        {
+        if let Some(campaign) = batch.campaigns().find(|c| !s.campaigns.contains_key(c)) {
             return Err(StorageError::NotFound {
                 what: "campaign",
                 id: campaign.to_string(),
             });
+        }
+        for change in &batch.states {
+            if let Some(c) = s.campaigns.get_mut(&change.campaign_id) {
+                c.state = change.state;
+                c.updated_at = change.at;
+            }
         }
         for (campaign, cursor) in batch.cursors {
             if let Some(c) = s.campaigns.get_mut(&campaign) {

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use dialer_engine::{
-    Call, CallAudit, CallId, CallOrigin, CallStatus, CampaignId, ContactId, PhoneNumber,
+    Call, CallAudit, CallOrigin, CallStatus, CampaignId, CampaignSettings, CampaignState,
+    ContactId, Lane, PhoneNumber,
 };
 use serde::{Deserialize, Serialize};
 
@@ -106,14 +107,34 @@ pub struct CounterDelta {
     pub delta: i64,
 }
 
+/// A campaign's lifecycle state, as its owner decided it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    pub campaign_id: CampaignId,
+    pub state: CampaignState,
+    pub at: DateTime<Utc>,
+}
+
+/// What an operator may change of a campaign: never its state or its dial cursor, which only
+/// the campaign's owner writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignDetails {
+    pub name: String,
+    pub description: String,
+    pub is_active: bool,
+    pub settings: CampaignSettings,
+}
+
 /// Everything one decision writes, applied atomically: call states (upserted whole), their
-/// audit lines (appended), counter deltas, and campaigns' dial cursors.
+/// audit lines (appended), counter deltas, campaigns' dial cursors (which only move forward)
+/// and lifecycle states.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteBatch {
     pub calls: Vec<Call>,
     pub audits: Vec<CallAudit>,
     pub counters: Vec<CounterDelta>,
     pub cursors: Vec<(CampaignId, ContactId)>,
+    pub states: Vec<StateChange>,
 }
 
 impl WriteBatch {
@@ -122,6 +143,7 @@ impl WriteBatch {
             && self.audits.is_empty()
             && self.counters.is_empty()
             && self.cursors.is_empty()
+            && self.states.is_empty()
     }
 
     /// Folds another batch into this one (later call states win).
@@ -130,6 +152,16 @@ impl WriteBatch {
         self.audits.extend(other.audits);
         self.counters.extend(other.counters);
         self.cursors.extend(other.cursors);
+        self.states.extend(other.states);
+    }
+
+    /// The campaigns this batch writes to; a batch naming a campaign that does not exist is
+    /// refused whole.
+    pub fn campaigns(&self) -> impl Iterator<Item = CampaignId> + '_ {
+        self.cursors
+            .iter()
+            .map(|(c, _)| *c)
+            .chain(self.states.iter().map(|s| s.campaign_id))
     }
 
     pub fn counter(&mut self, campaign_id: CampaignId, name: impl Into<String>, delta: i64) {
@@ -141,31 +173,20 @@ impl WriteBatch {
     }
 }
 
-/// One entry of the pending schedule, with what is needed to route it when it fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DueCall {
-    pub due_at: DateTime<Utc>,
-    pub call_id: CallId,
-    pub campaign_id: CampaignId,
-    pub origin: CallOrigin,
+/// Statuses of a call waiting for its due time or a line, with `due_at` set: a campaign's
+/// pending calls, dialed in `(due_at, call_id)` order.
+pub const PENDING_STATUSES: [CallStatus; 3] = [
+    CallStatus::Scheduled,
+    CallStatus::Initiated,
+    CallStatus::Retrying,
+];
+
+/// Whether `c` is pending in `lane`.
+pub fn pending_in(c: &Call, lane: Lane) -> bool {
+    PENDING_STATUSES.contains(&c.status) && Lane::of(c.origin) == lane && c.due_at.is_some()
 }
 
-impl DueCall {
-    pub fn of(c: &Call) -> Option<Self> {
-        let due_at = c.due_at.filter(|_| DUE_STATUSES.contains(&c.status))?;
-        Some(Self {
-            due_at,
-            call_id: c.call_id,
-            campaign_id: c.campaign_id,
-            origin: c.origin,
-        })
-    }
-
-    /// The cursor position of this entry.
-    pub fn key(&self) -> (DateTime<Utc>, CallId) {
-        (self.due_at, self.call_id)
-    }
+/// A pending call's place: its due time, then its id.
+pub fn pending_key(c: &Call) -> Option<(DateTime<Utc>, dialer_engine::CallId)> {
+    c.due_at.map(|d| (d, c.call_id))
 }
-
-/// Statuses that are waiting on a due time: the pending schedule.
-pub const DUE_STATUSES: [CallStatus; 2] = [CallStatus::Scheduled, CallStatus::Retrying];

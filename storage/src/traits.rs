@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dialer_engine::{
-    Call, CallAudit, CallId, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
+    Call, CallAudit, CallId, Campaign, CampaignId, ContactId, Lane, NewCampaign, PhoneNumber,
 };
 
 use crate::error::Result;
 use crate::model::{
-    AddContact, CallFilter, Contact, DncEntry, DncKind, DueCall, NewContact, WriteBatch,
+    AddContact, CallFilter, CampaignDetails, Contact, DncEntry, DncKind, NewContact, WriteBatch,
 };
 
 #[async_trait]
@@ -25,8 +25,15 @@ pub trait CampaignStore: Send + Sync {
     async fn get_campaign(&self, id: CampaignId) -> Result<Option<Campaign>>;
     /// Ascending by id, strictly after `after`.
     async fn list_campaigns(&self, after: Option<CampaignId>, limit: u32) -> Result<Vec<Campaign>>;
-    /// Replaces a campaign's record (all but `id` and `created_at`); `NotFound` if absent.
-    async fn update_campaign(&self, campaign: &Campaign) -> Result<()>;
+    /// Changes what an operator may change — name, description, `is_active`, settings — and
+    /// nothing else (never the state or the dial cursor, which the campaign's owner writes
+    /// through [`Store::commit`]); returns the record as it now is. `NotFound` if absent.
+    async fn update_campaign_details(
+        &self,
+        id: CampaignId,
+        details: CampaignDetails,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign>;
 }
 
 #[async_trait]
@@ -65,9 +72,16 @@ pub trait CallStore: Send + Sync {
         before: Option<CallId>,
         limit: u32,
     ) -> Result<Vec<Call>>;
-    /// Every call not in a terminal status — scheduled, queued, live or waiting for a retry —
-    /// in a stable backend-defined order, strictly after `after`. What a restart reloads.
-    async fn open_calls(&self, after: Option<CallId>, limit: u32) -> Result<Vec<Call>>;
+    /// A campaign's calls in flight (DIALING, RINGING, IN_PROGRESS) by id, strictly after
+    /// `after`: what its owner adopts after a restart.
+    async fn live_calls(
+        &self,
+        campaign: CampaignId,
+        after: Option<CallId>,
+        limit: u32,
+    ) -> Result<Vec<Call>>;
+    /// Whether a campaign has any call that is not final (pending or in flight).
+    async fn has_open_calls(&self, campaign: CampaignId) -> Result<bool>;
     /// The newest call to `phone` in `campaign` created at or after `since` (duplicate guard).
     async fn latest_call_to(
         &self,
@@ -85,14 +99,17 @@ pub trait EventStore: Send + Sync {
 
 #[async_trait]
 pub trait ScheduleStore: Send + Sync {
-    /// Calls waiting on a due time (SCHEDULED, RETRYING) due before `before`, ascending by
-    /// (due time, id), strictly after `after`. Rebuilds the timing wheel after a restart.
-    async fn due_calls(
+    /// The first `limit` pending calls (SCHEDULED, INITIATED, RETRYING) of one lane of a
+    /// campaign, ascending by `(due_at, call_id)`, whether due yet or not: the order they are
+    /// dialed in. The pending schedule is this index; nothing else holds it. `now` is the
+    /// caller's clock: a backend that buckets the index by time may retire past, empty buckets.
+    async fn pending_calls(
         &self,
-        before: DateTime<Utc>,
-        after: Option<(DateTime<Utc>, CallId)>,
+        campaign: CampaignId,
+        lane: Lane,
         limit: u32,
-    ) -> Result<Vec<DueCall>>;
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Call>>;
 }
 
 #[async_trait]

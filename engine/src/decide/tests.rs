@@ -122,18 +122,90 @@ fn unknown_statuses_are_recorded_not_acted_on() {
 }
 
 #[test]
-fn silence_past_the_max_duration_is_a_retryable_failure() {
+fn silence_past_the_ring_timeout_and_max_duration_is_a_retryable_failure() {
     let s = settings();
     let mut c = call();
     dial_started(&mut c, "sim", None, t(0));
-    let step = timed_out(&mut c, &s, t(60));
+    let step = timed_out(&mut c, &s, "no report", t(61));
     assert_eq!(c.status, CallStatus::Retrying);
     assert_eq!(c.last_outcome, Some(Outcome::Failed));
     assert!(matches!(
         step.audits[0].kind,
-        AuditKind::TimedOut { after_secs: 3600 }
+        AuditKind::TimedOut { after_secs: 3630 }
     ));
     assert_eq!(counter(&step, "timeouts"), 1);
+    assert_eq!(counter(&step, "error.timeout"), 1);
+    assert_eq!(
+        c.error_message.as_deref(),
+        Some("no report: no outcome within 3630 s"),
+        "the reason is recorded"
+    );
+}
+
+#[test]
+fn an_attempt_that_was_never_placed_is_given_back() {
+    let s = settings();
+    let mut c = call();
+    let dial = dial_started(&mut c, "http", Some(3), t(0));
+    let step = not_placed(&mut c, "connection refused", t(1), t(0));
+    assert_eq!(
+        (c.status, c.attempt_count, c.due_at),
+        (CallStatus::Initiated, 0, Some(t(1)))
+    );
+    // The counters it took are given back, and its leases.
+    assert_eq!(counter(&dial, "attempts") + counter(&step, "attempts"), 0);
+    assert_eq!(counter(&dial, "in_flight") + counter(&step, "in_flight"), 0);
+    assert!(step.effects.contains(&Effect::ReleaseLeases));
+    assert!(matches!(&step.audits[0].kind, AuditKind::NotPlaced { reason } if reason == "connection refused"));
+    assert_eq!(step.audits[0].attempt, 1, "audited against the attempt it gives back");
+    // The next dial is attempt 1 again, and the policy still allows every attempt.
+    dial_started(&mut c, "http", Some(4), t(1));
+    assert_eq!(c.attempt_count, 1);
+    let rnr = Some(ProviderEvent::Ended {
+        outcome: Outcome::Rnr,
+        duration_secs: 0,
+        error_code: None,
+    });
+    reported(&mut c, &s, &report(rnr, "no-answer"), t(2));
+    assert_eq!(c.status, CallStatus::Retrying);
+    // Only a dial in progress can turn out not to have been placed.
+    let again = not_placed(&mut c, "late", t(3), t(2));
+    assert!(!again.applied());
+    assert!(again.counters.is_empty());
+}
+
+#[test]
+fn an_uncertain_dial_is_recorded_and_changes_nothing() {
+    let mut c = call();
+    dial_started(&mut c, "twilio", None, t(0));
+    let step = uncertain(&c, "timed out after 10 s", t(0));
+    assert_eq!(c.status, CallStatus::Dialing);
+    assert!(matches!(&step.audits[0].kind, AuditKind::Uncertain { .. }));
+    assert!(step.effects.is_empty(), "the line stays held");
+}
+
+#[test]
+fn a_closed_calling_window_moves_the_due_time_and_keeps_the_call_queued() {
+    let mut c = call();
+    let step = deferred(&mut c, t(600), t(0));
+    assert!(step.applied());
+    assert_eq!((c.status, c.due_at), (CallStatus::Initiated, Some(t(600))));
+    assert!(matches!(
+        step.audits[0].kind,
+        AuditKind::Deferred { until: Some(u), .. } if u == t(600)
+    ));
+    dial_started(&mut c, "sim", None, t(600));
+    assert!(!deferred(&mut c, t(700), t(601)).applied(), "a dialed call is not deferred");
+}
+
+#[test]
+fn steps_fold_into_one_write() {
+    let mut c = call();
+    c.status = CallStatus::Retrying;
+    let step = due(&mut c, t(0)).then(dial_started(&mut c, "sim", None, t(0)));
+    assert_eq!(step.transition, Transition::To(CallStatus::Dialing));
+    let kinds: Vec<&str> = step.audits.iter().map(|a| a.kind.name()).collect();
+    assert_eq!(kinds, ["due", "dialed"]);
 }
 
 #[test]

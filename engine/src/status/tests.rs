@@ -10,6 +10,7 @@ fn all_events() -> Vec<CallEvent> {
         CallEvent::DialStarted,
         CallEvent::Ringing,
         CallEvent::Answered,
+        CallEvent::NotPlaced { retry_at: at },
     ];
     for outcome in Outcome::ALL {
         for disposition in [
@@ -41,7 +42,7 @@ const EDGES: &str = "
                       SCH INI DIA RIN INP PIC DIS RNR FAI RET EXH CAN BDN BOO BCH BDU
 SCHEDULED              .   x   .   .   .   .   .   .   .   .   .   x   x   x   x   x
 INITIATED              .   .   x   x   x   x   x   x   x   x   x   x   x   x   x   x
-DIALING                .   .   .   x   x   x   x   x   x   x   x   .   .   .   .   .
+DIALING                .   x   .   x   x   x   x   x   x   x   x   .   .   .   .   .
 RINGING                .   .   .   .   x   x   x   x   x   x   x   .   .   .   .   .
 IN_PROGRESS            .   .   .   .   .   x   x   x   x   x   x   .   .   .   .   .
 PICKED                 .   .   .   .   .   .   .   .   .   .   .   .   .   .   .   .
@@ -173,6 +174,18 @@ fn late_and_duplicate_provider_events_change_nothing_and_say_why() {
     assert_eq!(
         transition(S::Ringing, CallEvent::Cancel),
         Transition::Ignored(Ignored::InFlight {
+            current: S::Ringing
+        })
+    );
+    // Only a dial still unanswered can turn out not to have been placed.
+    let at = Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap();
+    assert_eq!(
+        transition(S::Dialing, CallEvent::NotPlaced { retry_at: at }),
+        Transition::To(S::Initiated)
+    );
+    assert_eq!(
+        transition(S::Ringing, CallEvent::NotPlaced { retry_at: at }),
+        Transition::Ignored(Ignored::NotApplicable {
             current: S::Ringing
         })
     );

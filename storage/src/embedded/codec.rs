@@ -4,11 +4,11 @@ use dialer_engine::{Call, CallAudit, CallId, Campaign};
 use rusqlite::Row;
 
 use crate::decode::{
-    self, attributes, audit_kind, call_id, campaign_id, campaign_state, contact_id, count,
+    attributes, audit_kind, call_id, campaign_id, campaign_state, contact_id, count,
     dnc_kind, opt_status, opt_time, origin, outcome, phone, settings, status, time,
 };
 use crate::error::Result;
-use crate::model::{Contact, DncEntry, DueCall};
+use crate::model::{Contact, DncEntry};
 
 pub(crate) use crate::decode::{attributes_json, audit_detail, ms, settings_json};
 
@@ -104,11 +104,3 @@ pub(crate) fn dnc_from_row(r: &Row<'_>) -> Result<DncEntry> {
     })
 }
 
-pub(crate) fn due_from_row(r: &Row<'_>) -> Result<DueCall> {
-    Ok(DueCall {
-        due_at: time("due_at", r.get(0)?)?,
-        call_id: decode::call_id("call_id", &r.get::<_, Vec<u8>>(1)?)?,
-        campaign_id: campaign_id("campaign_id", r.get(2)?)?,
-        origin: origin("origin", &r.get::<_, String>(3)?)?,
-    })
-}

@@ -18,14 +18,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dialer_engine::{
-    Call, CallAudit, CallId, Campaign, CampaignId, ContactId, NewCampaign, PhoneNumber,
+    Call, CallAudit, CallId, Campaign, CampaignId, ContactId, Lane, NewCampaign, PhoneNumber,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, StorageError};
 use crate::model::{
-    AddContact, CallFilter, Contact, DncEntry, DncKind, DueCall, NewContact, WriteBatch,
+    AddContact, CallFilter, CampaignDetails, Contact, DncEntry, DncKind, NewContact, WriteBatch,
 };
 use crate::traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
@@ -210,9 +210,19 @@ impl CampaignStore for EmbeddedStore {
         self.read(move |c| read::campaigns(c, after, limit)).await
     }
 
-    async fn update_campaign(&self, campaign: &Campaign) -> Result<()> {
-        let campaign = Box::new(campaign.clone());
-        self.write(Work::UpdateCampaign(campaign)).await.map(|_| ())
+    async fn update_campaign_details(
+        &self,
+        id: CampaignId,
+        details: CampaignDetails,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign> {
+        match self
+            .write(Work::UpdateDetails(id, Box::new(details), now))
+            .await?
+        {
+            Answer::Campaign(c) => Ok(*c),
+            other => Err(unexpected(other)),
+        }
     }
 }
 
@@ -274,8 +284,18 @@ impl CallStore for EmbeddedStore {
             .await
     }
 
-    async fn open_calls(&self, after: Option<CallId>, limit: u32) -> Result<Vec<Call>> {
-        self.read(move |c| read::open_calls(c, after, limit)).await
+    async fn live_calls(
+        &self,
+        campaign: CampaignId,
+        after: Option<CallId>,
+        limit: u32,
+    ) -> Result<Vec<Call>> {
+        self.read(move |c| read::live(c, campaign, after, limit))
+            .await
+    }
+
+    async fn has_open_calls(&self, campaign: CampaignId) -> Result<bool> {
+        self.read(move |c| read::has_open(c, campaign)).await
     }
 
     async fn latest_call_to(
@@ -299,13 +319,15 @@ impl EventStore for EmbeddedStore {
 
 #[async_trait]
 impl ScheduleStore for EmbeddedStore {
-    async fn due_calls(
+    async fn pending_calls(
         &self,
-        before: DateTime<Utc>,
-        after: Option<(DateTime<Utc>, CallId)>,
+        campaign: CampaignId,
+        lane: Lane,
         limit: u32,
-    ) -> Result<Vec<DueCall>> {
-        self.read(move |c| read::due(c, before, after, limit)).await
+        _now: DateTime<Utc>,
+    ) -> Result<Vec<Call>> {
+        self.read(move |c| read::pending(c, campaign, lane, limit))
+            .await
     }
 }
 

@@ -7,11 +7,18 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::{Result, StorageError};
 
 /// (version, name, SQL), in order. Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "pending",
+        include_str!("../../migrations/sqlite/0002_pending.sql"),
+    ),
+];
 
 /// The schema version this binary writes.
 pub(crate) fn latest_version() -> i64 {

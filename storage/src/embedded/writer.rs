@@ -12,18 +12,20 @@ use std::sync::mpsc as std_mpsc;
 
 use chrono::{DateTime, Utc};
 use dialer_engine::{Campaign, CampaignId, CampaignState, NewCampaign, PhoneNumber};
+
+use super::read;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::{attributes_json, audit_detail, id_bytes, ms, settings_json};
 use crate::error::{Result, StorageError};
-use crate::model::{AddContact, DncEntry, DncKind, NewContact, WriteBatch};
+use crate::model::{AddContact, CampaignDetails, DncEntry, DncKind, NewContact, WriteBatch};
 
 /// A write for the writer thread.
 pub(crate) enum Work {
     Batch(WriteBatch),
     CreateCampaign(NewCampaign, DateTime<Utc>),
-    UpdateCampaign(Box<Campaign>),
+    UpdateDetails(CampaignId, Box<CampaignDetails>, DateTime<Utc>),
     AddContacts(CampaignId, Vec<NewContact>, DateTime<Utc>),
     AddDnc(Vec<DncEntry>),
     RemoveDnc(PhoneNumber, DncKind),
@@ -142,7 +144,9 @@ fn execute(tx: &Connection, work: &Work) -> Result<Answer> {
         Work::CreateCampaign(new, now) => {
             create_campaign(tx, new.clone(), *now).map(|c| Answer::Campaign(Box::new(c)))
         }
-        Work::UpdateCampaign(c) => update_campaign(tx, c).map(|()| Answer::Done),
+        Work::UpdateDetails(id, details, now) => {
+            update_details(tx, *id, details, *now).map(|c| Answer::Campaign(Box::new(c)))
+        }
         Work::AddContacts(campaign, contacts, now) => {
             add_contacts(tx, *campaign, contacts, *now).map(Answer::Contacts)
         }
@@ -225,6 +229,21 @@ fn apply_batch(tx: &Connection, b: &WriteBatch) -> Result<()> {
             });
         }
     }
+    let mut state =
+        tx.prepare_cached("UPDATE campaigns SET state = ?2, updated_at = ?3 WHERE id = ?1")?;
+    for change in &b.states {
+        let params = params![
+            change.campaign_id.get(),
+            change.state.as_str(),
+            ms(change.at)
+        ];
+        if state.execute(params)? == 0 {
+            return Err(StorageError::NotFound {
+                what: "campaign",
+                id: change.campaign_id.to_string(),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -249,28 +268,35 @@ fn create_campaign(tx: &Connection, new: NewCampaign, now: DateTime<Utc>) -> Res
     })
 }
 
-fn update_campaign(tx: &Connection, c: &Campaign) -> Result<()> {
+fn update_details(
+    tx: &Connection,
+    id: CampaignId,
+    d: &CampaignDetails,
+    now: DateTime<Utc>,
+) -> Result<Campaign> {
+    // Only the columns an operator owns: state and dial cursor belong to the campaign's owner.
     let changed = tx.execute(
-        "UPDATE campaigns SET name = ?2, description = ?3, is_active = ?4, state = ?5, settings = ?6,
-            dial_cursor = ?7, updated_at = ?8 WHERE id = ?1",
+        "UPDATE campaigns SET name = ?2, description = ?3, is_active = ?4, settings = ?5,
+            updated_at = ?6 WHERE id = ?1",
         params![
-            c.id.get(),
-            c.name,
-            c.description,
-            c.is_active,
-            c.state.as_str(),
-            settings_json(&c.settings)?,
-            c.dial_cursor.map(|id| id.get()),
-            ms(c.updated_at)
+            id.get(),
+            d.name,
+            d.description,
+            d.is_active,
+            settings_json(&d.settings)?,
+            ms(now)
         ],
     )?;
     if changed == 0 {
         return Err(StorageError::NotFound {
             what: "campaign",
-            id: c.id.to_string(),
+            id: id.to_string(),
         });
     }
-    Ok(())
+    read::campaign(tx, id)?.ok_or_else(|| StorageError::NotFound {
+        what: "campaign",
+        id: id.to_string(),
+    })
 }
 
 fn add_contacts(

@@ -2,16 +2,16 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dialer_engine::{Call, CallAudit, CallId, CampaignId, PhoneNumber};
+use dialer_engine::{Call, CallAudit, CallId, CampaignId, Lane, PhoneNumber};
 use scylla::value::CqlValue;
 use uuid::Uuid;
 
-use super::rows::{EventRow, HOUR_MS, OPEN_SHARDS, big, int, open_shard, text, uuid};
+use super::rows::{EventRow, HOUR_MS, big, int, lane_name, text, uuid};
 use super::store::{MAX_PARTITIONS_PER_PAGE, lim, max_uuid, rows_of, values};
 use super::{ScyllaStore, unavailable};
 use crate::decode::ms;
 use crate::error::Result;
-use crate::model::{CallFilter, DueCall};
+use crate::model::CallFilter;
 use crate::traits::{CallStore, EventStore, ScheduleStore};
 
 #[async_trait]
@@ -73,23 +73,33 @@ impl CallStore for ScyllaStore {
         Ok(out)
     }
 
-    async fn open_calls(&self, after: Option<CallId>, limit: u32) -> Result<Vec<Call>> {
-        let mut out = Vec::new();
-        let (mut shard, mut cursor) = match after {
-            Some(a) => (open_shard(a), *a.as_uuid()),
-            None => (0, Uuid::nil()),
-        };
-        while shard < OPEN_SHARDS && out.len() < limit as usize {
-            let v = values([
-                ("shard", int(shard)),
-                ("after", Some(CqlValue::Uuid(cursor))),
-                ("lim", lim(limit as usize - out.len())),
-            ]);
-            out.extend(self.calls_in(&self.st.call_open_page, v).await?);
-            shard += 1;
-            cursor = Uuid::nil();
+    async fn live_calls(
+        &self,
+        campaign: CampaignId,
+        after: Option<CallId>,
+        limit: u32,
+    ) -> Result<Vec<Call>> {
+        let v = values([
+            ("campaign_id", big(campaign.get())),
+            (
+                "after",
+                Some(CqlValue::Uuid(after.map_or_else(Uuid::nil, |a| *a.as_uuid()))),
+            ),
+            ("lim", lim(limit as usize)),
+        ]);
+        self.calls_in(&self.st.live_page, v).await
+    }
+
+    async fn has_open_calls(&self, campaign: CampaignId) -> Result<bool> {
+        if !self.live_calls(campaign, None, 1).await?.is_empty() {
+            return Ok(true);
         }
-        Ok(out)
+        for lane in Lane::ALL {
+            if !self.pending(campaign, lane, 1, None).await?.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     async fn latest_call_to(
@@ -126,54 +136,55 @@ impl EventStore for ScyllaStore {
 
 #[async_trait]
 impl ScheduleStore for ScyllaStore {
-    async fn due_calls(
+    async fn pending_calls(
         &self,
-        before: DateTime<Utc>,
-        after: Option<(DateTime<Utc>, CallId)>,
+        campaign: CampaignId,
+        lane: Lane,
         limit: u32,
-    ) -> Result<Vec<DueCall>> {
-        let from_hour = after.map_or(0, |(t, _)| ms(t) / HOUR_MS);
-        let v = values([("from", big(from_hour)), ("to", big(ms(before) / HOUR_MS))]);
-        let hours = rows_of::<(i64,)>(&self.run(&self.st.schedule_hours, v).await?)?;
-        let (mut after_due, mut after_id) =
-            after.map_or((i64::MIN, Uuid::nil()), |(t, id)| (ms(t), *id.as_uuid()));
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Call>> {
+        // Hours before the previous one take no new pending calls (every due time written is
+        // at or after its writer's now, give or take clock skew): found empty, they retire.
+        let retire_before = ms(now) / HOUR_MS - 1;
+        self.pending(campaign, lane, limit, Some(retire_before))
+            .await
+    }
+}
+
+impl ScyllaStore {
+    /// A lane's first pending calls, walking its hours in order.
+    async fn pending(
+        &self,
+        campaign: CampaignId,
+        lane: Lane,
+        limit: u32,
+        retire_before: Option<i64>,
+    ) -> Result<Vec<Call>> {
+        let key = || {
+            [
+                ("campaign_id", big(campaign.get())),
+                ("lane", text(lane_name(lane))),
+            ]
+        };
+        let hours = rows_of::<(i64,)>(&self.run(&self.st.pending_hours, values(key())).await?)?;
         let mut out = Vec::new();
         for (hour,) in hours {
-            // CQL cannot bound `due_at` beside the tuple cursor, so the `before` bound is applied
-            // here: rows come in due order, and the first one at or past it ends the walk.
-            loop {
-                if out.len() == limit as usize {
-                    return Ok(out);
-                }
-                let want = limit as usize - out.len();
-                let v = values([
-                    ("hour", big(hour)),
-                    ("after_due", big(after_due)),
-                    ("after_id", Some(CqlValue::Uuid(after_id))),
-                    ("lim", lim(want)),
-                ]);
-                let page = rows_of::<(i64, Uuid, i64, String)>(
-                    &self.run(&self.st.schedule_page, v).await?,
-                )?;
-                let read = page.len();
-                for (due, id, campaign, origin) in page {
-                    if due >= ms(before) {
-                        return Ok(out);
-                    }
-                    out.push(DueCall {
-                        due_at: crate::decode::time("due_at", due)?,
-                        call_id: CallId::from_uuid(id),
-                        campaign_id: crate::decode::campaign_id("campaign_id", campaign)?,
-                        origin: crate::decode::origin("origin", &origin)?,
-                    });
-                    (after_due, after_id) = (due, id);
-                }
-                if read < want {
-                    break;
-                }
+            let want = limit as usize - out.len();
+            let mut v = values(key());
+            v.insert("hour", big(hour));
+            v.insert("lim", lim(want));
+            let page = self.calls_in(&self.st.pending_page, v).await?;
+            if page.is_empty() && retire_before.is_some_and(|h| hour < h) {
+                let mut v = values(key());
+                v.insert("hour", big(hour));
+                self.exec(&self.st.pending_hour_delete, v).await?;
             }
-            (after_due, after_id) = (i64::MIN, Uuid::nil());
+            out.extend(page);
+            if out.len() >= limit as usize {
+                break;
+            }
         }
+        out.truncate(limit as usize);
         Ok(out)
     }
 }

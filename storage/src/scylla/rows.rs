@@ -232,17 +232,16 @@ pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
-pub(crate) const OPEN_SHARDS: i64 = 16;
 pub(crate) const DNC_BUCKETS: i64 = 32;
 pub(crate) const CAMPAIGN_BUCKET: i64 = 10_000;
 pub(crate) const CONTACT_BUCKET: i64 = 10_000;
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
-pub(crate) fn open_shard(id: CallId) -> i64 {
-    (fnv(id.as_uuid().as_bytes()) % OPEN_SHARDS as u64) as i64
+/// A lane's name in the pending tables.
+pub(crate) fn lane_name(lane: dialer_engine::Lane) -> &'static str {
+    lane.as_str()
 }
-
 pub(crate) fn dnc_bucket(phone: &str) -> i64 {
     (fnv(phone.as_bytes()) % DNC_BUCKETS as u64) as i64
 }

@@ -1,12 +1,94 @@
 //! CQL migrations for a keyspace: applied by `dialer migrate`, checked at connect.
 
+use futures::StreamExt;
 use scylla::client::session::Session;
+use scylla::value::CqlValue;
 
+use super::rows::{CALL_COLUMNS, CallRow, HOUR_MS, call_values, lane_name};
+use super::statements::call_insert;
 use super::unavailable;
+use crate::decode::ms;
 use crate::error::{Result, StorageError};
 
-/// (version, name, CQL with `{keyspace}`), in order. Append only.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "init", include_str!("../../cql/0001_init.cql"))];
+/// (version, name, CQL with `{keyspace}`), in order. Append only. A version listed in
+/// [`backfills`] also copies data after its statements run, before it is recorded.
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("../../cql/0001_init.cql")),
+    (2, "pending", include_str!("../../cql/0002_pending.cql")),
+    (
+        3,
+        "drop_node_schedule",
+        include_str!("../../cql/0003_drop_node_schedule.cql"),
+    ),
+];
+
+/// Copies every open call of version 1's `calls_open` shards into version 2's per-campaign
+/// pending index and calls-in-flight table, so that an upgrade loses no pending work.
+async fn backfill_pending(session: &Session, keyspace: &str) -> Result<()> {
+    let pending_put = session
+        .prepare(call_insert(
+            &format!("{keyspace}.calls_pending"),
+            &["campaign_id", "lane", "hour", "due_at", "call_id"],
+        ))
+        .await
+        .map_err(unavailable)?;
+    let hour_put = session
+        .prepare(format!(
+            "INSERT INTO {keyspace}.pending_hours (campaign_id, lane, hour) VALUES (:campaign_id, :lane, :hour)"
+        ))
+        .await
+        .map_err(unavailable)?;
+    let live_put = session
+        .prepare(call_insert(
+            &format!("{keyspace}.calls_live"),
+            &["campaign_id", "call_id"],
+        ))
+        .await
+        .map_err(unavailable)?;
+    let read = session
+        .prepare(format!(
+            "SELECT {CALL_COLUMNS} FROM {keyspace}.calls_open WHERE shard = ?"
+        ))
+        .await
+        .map_err(unavailable)?;
+    // Version 1 kept 16 shards.
+    for shard in 0..16i32 {
+        let mut rows = session
+            .execute_iter(read.clone(), (shard,))
+            .await
+            .map_err(unavailable)?
+            .rows_stream::<CallRow>()
+            .map_err(unavailable)?;
+        while let Some(row) = rows.next().await {
+            let call = row.map_err(unavailable)?.into_call()?;
+            let mut v = call_values(&call);
+            if call.status.is_live() {
+                session
+                    .execute_unpaged(&live_put, v)
+                    .await
+                    .map_err(unavailable)?;
+            } else if let Some(due) = call.due_at.map(ms) {
+                let lane = dialer_engine::Lane::of(call.origin);
+                let keys = [
+                    ("lane", Some(CqlValue::Text(lane_name(lane).into()))),
+                    ("hour", Some(CqlValue::BigInt(due / HOUR_MS))),
+                ];
+                v.extend(keys.clone());
+                session
+                    .execute_unpaged(&pending_put, v)
+                    .await
+                    .map_err(unavailable)?;
+                let mut h = std::collections::HashMap::from(keys);
+                h.insert("campaign_id", Some(CqlValue::BigInt(call.campaign_id.get())));
+                session
+                    .execute_unpaged(&hour_put, h)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+    }
+    Ok(())
+}
 
 pub(crate) fn latest_version() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.0)
@@ -98,6 +180,9 @@ pub(crate) async fn migrate(
             .await_schema_agreement()
             .await
             .map_err(unavailable)?;
+        if *version == 2 {
+            backfill_pending(session, keyspace).await?;
+        }
         session
             .query_unpaged(
                 format!("INSERT INTO {keyspace}.schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
@@ -155,6 +240,19 @@ mod tests {
                 .iter()
                 .all(|s| !s.contains("ALLOW FILTERING") && !s.contains("--"))
         );
+    }
+
+    #[test]
+    fn later_migrations_create_or_drop_tables_of_the_keyspace_only() {
+        for (_, _, cql) in &MIGRATIONS[1..] {
+            for stmt in statements(cql, "dialer_prod") {
+                assert!(
+                    stmt.starts_with("CREATE TABLE IF NOT EXISTS dialer_prod.")
+                        || stmt.starts_with("DROP TABLE IF EXISTS dialer_prod."),
+                    "{stmt}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub(crate) struct Statements {
     pub(crate) campaign_get: PreparedStatement,
     pub(crate) campaign_page: PreparedStatement,
     pub(crate) campaign_cursor: PreparedStatement,
+    pub(crate) campaign_details: PreparedStatement,
+    pub(crate) campaign_state: PreparedStatement,
 
     pub(crate) contact_claim: PreparedStatement,
     pub(crate) contact_by_phone: PreparedStatement,
@@ -38,17 +40,18 @@ pub(crate) struct Statements {
     pub(crate) call_by_hour_page: PreparedStatement,
     pub(crate) call_hour_put: PreparedStatement,
     pub(crate) call_hours: PreparedStatement,
-    pub(crate) call_open_put: PreparedStatement,
-    pub(crate) call_open_delete: PreparedStatement,
-    pub(crate) call_open_page: PreparedStatement,
+    pub(crate) live_put: PreparedStatement,
+    pub(crate) live_delete: PreparedStatement,
+    pub(crate) live_page: PreparedStatement,
     pub(crate) call_by_phone_put: PreparedStatement,
     pub(crate) call_by_phone_latest: PreparedStatement,
 
-    pub(crate) schedule_put: PreparedStatement,
-    pub(crate) schedule_delete: PreparedStatement,
-    pub(crate) schedule_page: PreparedStatement,
-    pub(crate) schedule_hour_put: PreparedStatement,
-    pub(crate) schedule_hours: PreparedStatement,
+    pub(crate) pending_put: PreparedStatement,
+    pub(crate) pending_delete: PreparedStatement,
+    pub(crate) pending_page: PreparedStatement,
+    pub(crate) pending_hour_put: PreparedStatement,
+    pub(crate) pending_hour_delete: PreparedStatement,
+    pub(crate) pending_hours: PreparedStatement,
 
     pub(crate) event_put: PreparedStatement,
     pub(crate) events_of: PreparedStatement,
@@ -75,7 +78,7 @@ async fn prep(session: &Session, cql: String, lwt: bool) -> Result<PreparedState
 }
 
 /// The column list of a call copy with its table's key columns in front.
-fn call_insert(table: &str, keys: &[&str]) -> String {
+pub(super) fn call_insert(table: &str, keys: &[&str]) -> String {
     let cols: Vec<&str> = keys
         .iter()
         .copied()
@@ -113,6 +116,10 @@ impl Statements {
             campaign_get: prep(s, format!("SELECT {CAMPAIGN_COLUMNS} FROM {} WHERE bucket = :bucket AND id = :id", t("campaigns")), false).await?,
             campaign_page: prep(s, format!("SELECT {CAMPAIGN_COLUMNS} FROM {} WHERE bucket = :bucket AND id > :after LIMIT :lim", t("campaigns")), false).await?,
             campaign_cursor: prep(s, format!("UPDATE {} SET dial_cursor = :dial_cursor WHERE bucket = :bucket AND id = :id", t("campaigns")), false).await?,
+            campaign_details: prep(s, format!(
+                "UPDATE {} SET name = :name, description = :description, is_active = :is_active, settings = :settings, updated_at = :updated_at WHERE bucket = :bucket AND id = :id IF EXISTS",
+                t("campaigns")), true).await?,
+            campaign_state: prep(s, format!("UPDATE {} SET state = :state, updated_at = :updated_at WHERE bucket = :bucket AND id = :id", t("campaigns")), false).await?,
 
             contact_claim: prep(s, format!("INSERT INTO {} (campaign_id, phone, id) VALUES (:campaign_id, :phone, :id) IF NOT EXISTS", t("contacts_by_phone")), true).await?,
             contact_by_phone: prep(s, format!("SELECT id FROM {} WHERE campaign_id = :campaign_id AND phone = :phone", t("contacts_by_phone")), false).await?,
@@ -126,7 +133,7 @@ impl Statements {
 
             call_put: prep(s, call_insert(&t("calls"), &[]), false).await?,
             call_get: prep(s, format!("SELECT {CALL_COLUMNS} FROM {} WHERE call_id = :call_id", t("calls")), false).await?,
-            call_prior: prep(s, format!("SELECT status, due_at FROM {} WHERE call_id = :call_id", t("calls")), false).await?,
+            call_prior: prep(s, format!("SELECT status, due_at, origin FROM {} WHERE call_id = :call_id", t("calls")), false).await?,
             call_by_campaign_put: prep(s, call_insert(&t("calls_by_campaign"), &["campaign_id", "day"]), false).await?,
             call_by_campaign_page: prep(s, format!(
                 "SELECT {CALL_COLUMNS} FROM {} WHERE campaign_id = :campaign_id AND day = :day AND call_id < :before LIMIT :lim",
@@ -137,9 +144,9 @@ impl Statements {
             call_by_hour_page: prep(s, format!("SELECT {CALL_COLUMNS} FROM {} WHERE hour = :hour AND call_id < :before LIMIT :lim", t("calls_by_hour")), false).await?,
             call_hour_put: prep(s, format!("INSERT INTO {} (shard, hour) VALUES (0, :hour)", t("call_hours")), false).await?,
             call_hours: prep(s, format!("SELECT hour FROM {} WHERE shard = 0 AND hour <= :hour", t("call_hours")), false).await?,
-            call_open_put: prep(s, call_insert(&t("calls_open"), &["shard"]), false).await?,
-            call_open_delete: prep(s, format!("DELETE FROM {} WHERE shard = :shard AND call_id = :call_id", t("calls_open")), false).await?,
-            call_open_page: prep(s, format!("SELECT {CALL_COLUMNS} FROM {} WHERE shard = :shard AND call_id > :after LIMIT :lim", t("calls_open")), false).await?,
+            live_put: prep(s, call_insert(&t("calls_live"), &["campaign_id", "call_id"]), false).await?,
+            live_delete: prep(s, format!("DELETE FROM {} WHERE campaign_id = :campaign_id AND call_id = :call_id", t("calls_live")), false).await?,
+            live_page: prep(s, format!("SELECT {CALL_COLUMNS} FROM {} WHERE campaign_id = :campaign_id AND call_id > :after LIMIT :lim", t("calls_live")), false).await?,
             call_by_phone_put: prep(s, format!(
                 "INSERT INTO {} (campaign_id, phone, created_at, call_id) VALUES (:campaign_id, :phone, :created_at, :call_id)",
                 t("calls_by_phone")), false).await?,
@@ -147,13 +154,16 @@ impl Statements {
                 "SELECT call_id FROM {} WHERE campaign_id = :campaign_id AND phone = :phone AND created_at >= :since LIMIT 1",
                 t("calls_by_phone")), false).await?,
 
-            schedule_put: prep(s, format!("INSERT INTO {} (hour, due_at, call_id, campaign_id, origin) VALUES (:hour, :due_at, :call_id, :campaign_id, :origin)", t("schedule")), false).await?,
-            schedule_delete: prep(s, format!("DELETE FROM {} WHERE hour = :hour AND due_at = :due_at AND call_id = :call_id", t("schedule")), false).await?,
-            schedule_page: prep(s, format!(
-                "SELECT due_at, call_id, campaign_id, origin FROM {} WHERE hour = :hour AND (due_at, call_id) > (:after_due, :after_id) LIMIT :lim",
-                t("schedule")), false).await?,
-            schedule_hour_put: prep(s, format!("INSERT INTO {} (shard, hour) VALUES (0, :hour)", t("schedule_hours")), false).await?,
-            schedule_hours: prep(s, format!("SELECT hour FROM {} WHERE shard = 0 AND hour >= :from AND hour <= :to", t("schedule_hours")), false).await?,
+            pending_put: prep(s, call_insert(&t("calls_pending"), &["campaign_id", "lane", "hour", "due_at", "call_id"]), false).await?,
+            pending_delete: prep(s, format!(
+                "DELETE FROM {} WHERE campaign_id = :campaign_id AND lane = :lane AND hour = :hour AND due_at = :due_at AND call_id = :call_id",
+                t("calls_pending")), false).await?,
+            pending_page: prep(s, format!(
+                "SELECT {CALL_COLUMNS} FROM {} WHERE campaign_id = :campaign_id AND lane = :lane AND hour = :hour LIMIT :lim",
+                t("calls_pending")), false).await?,
+            pending_hour_put: prep(s, format!("INSERT INTO {} (campaign_id, lane, hour) VALUES (:campaign_id, :lane, :hour)", t("pending_hours")), false).await?,
+            pending_hour_delete: prep(s, format!("DELETE FROM {} WHERE campaign_id = :campaign_id AND lane = :lane AND hour = :hour", t("pending_hours")), false).await?,
+            pending_hours: prep(s, format!("SELECT hour FROM {} WHERE campaign_id = :campaign_id AND lane = :lane", t("pending_hours")), false).await?,
 
             event_put: prep(s, format!(
                 "INSERT INTO {} (call_id, seq, campaign_id, at, attempt, kind, from_status, to_status, detail) VALUES (:call_id, :seq, :campaign_id, :at, :attempt, :kind, :from_status, :to_status, :detail)",

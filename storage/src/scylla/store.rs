@@ -19,7 +19,7 @@ use super::rows::{
 use super::{ScyllaStore, unavailable};
 use crate::decode::{ms, settings_json};
 use crate::error::{Result, StorageError};
-use crate::model::{CallFilter, DncEntry, DncKind, WriteBatch};
+use crate::model::{CallFilter, CampaignDetails, DncEntry, DncKind, WriteBatch};
 use crate::traits::{CampaignStore, CounterStore, DncStore, Store};
 
 /// How many partitions one listing request may walk before it answers with what it found.
@@ -253,20 +253,31 @@ impl CampaignStore for ScyllaStore {
         Ok(out)
     }
 
-    async fn update_campaign(&self, campaign: &Campaign) -> Result<()> {
+    async fn update_campaign_details(
+        &self,
+        id: CampaignId,
+        details: CampaignDetails,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign> {
         self.open()?;
-        let existing =
-            self.fetch_campaign(campaign.id)
-                .await?
-                .ok_or_else(|| StorageError::NotFound {
-                    what: "campaign",
-                    id: campaign.id.to_string(),
-                })?;
-        self.put_campaign(&Campaign {
-            created_at: existing.created_at,
-            ..campaign.clone()
-        })
-        .await
+        // Only the columns an operator owns: state and dial cursor belong to the campaign's owner.
+        let v = values([
+            ("name", text(&details.name)),
+            ("description", text(&details.description)),
+            ("is_active", Some(CqlValue::Boolean(details.is_active))),
+            ("settings", text(settings_json(&details.settings)?)),
+            ("updated_at", big(ms(now))),
+            ("bucket", big(id.get() / CAMPAIGN_BUCKET)),
+            ("id", big(id.get())),
+        ]);
+        let not_found = || StorageError::NotFound {
+            what: "campaign",
+            id: id.to_string(),
+        };
+        if !lwt(&self.run(&self.st.campaign_details, v).await?)?.0 {
+            return Err(not_found());
+        }
+        self.fetch_campaign(id).await?.ok_or_else(not_found)
     }
 }
 

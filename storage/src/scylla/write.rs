@@ -3,21 +3,45 @@
 
 use std::collections::HashMap;
 
-use dialer_engine::{Call, CallAudit, CampaignId, ContactId};
+use dialer_engine::{CallAudit, CampaignId, ContactId};
 use futures::future::try_join_all;
 use scylla::statement::Consistency;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlValue;
 
+use dialer_engine::{CallStatus, Lane};
+
 use super::rows::{
-    CAMPAIGN_BUCKET, DAY_MS, HOUR_MS, Values, big, call_values, created_ms, int, open_shard, text,
+    CAMPAIGN_BUCKET, DAY_MS, HOUR_MS, Values, big, call_values, created_ms, int, lane_name, text,
     uuid,
 };
 use super::{ScyllaStore, unavailable};
 use crate::decode::{audit_detail, ms};
 use crate::error::{Result, StorageError};
-use crate::model::{DUE_STATUSES, WriteBatch};
+use crate::model::{PENDING_STATUSES, WriteBatch};
+
+/// Where a call's copies were before this write: its place in the pending index, and whether it
+/// was in flight. Read before writing (one writer per call: its campaign's owner), so that a
+/// move deletes the old copy.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Prior {
+    pending: Option<PendingKey>,
+    live: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PendingKey {
+    lane: Lane,
+    due_ms: i64,
+}
+
+impl PendingKey {
+    fn of(status: CallStatus, due: Option<i64>, lane: Lane) -> Option<Self> {
+        let due_ms = due.filter(|_| PENDING_STATUSES.contains(&status))?;
+        Some(Self { lane, due_ms })
+    }
+}
 
 /// The most statements one logged batch carries; a bigger `WriteBatch` is split between calls.
 pub const MAX_BATCH_STATEMENTS: usize = 200;
@@ -44,9 +68,17 @@ fn values<const N: usize>(pairs: [(&'static str, Option<CqlValue>); N]) -> Value
 impl ScyllaStore {
     pub(crate) async fn commit_batch(&self, batch: WriteBatch) -> Result<()> {
         self.open()?;
-        // Check before writing anything: a cursor for a missing campaign fails the whole batch.
+        // Check before writing anything: a missing campaign fails the whole batch.
         let cursors = self.resolve_cursors(&batch.cursors).await?;
-        let priors = try_join_all(batch.calls.iter().map(|c| self.prior_due(c))).await?;
+        for change in &batch.states {
+            if self.fetch_campaign(change.campaign_id).await?.is_none() {
+                return Err(StorageError::NotFound {
+                    what: "campaign",
+                    id: change.campaign_id.to_string(),
+                });
+            }
+        }
+        let priors = try_join_all(batch.calls.iter().map(|c| self.prior(c))).await?;
 
         let st = &self.st;
         let mut plan = Plan::default();
@@ -67,7 +99,7 @@ impl ScyllaStore {
                 group.push((&st.event_put, self.event_values(a)?));
             }
         }
-        if !cursors.is_empty() {
+        if !cursors.is_empty() || !batch.states.is_empty() {
             let group = plan.group();
             for (campaign, cursor) in cursors {
                 group.push((
@@ -76,6 +108,18 @@ impl ScyllaStore {
                         ("dial_cursor", big(cursor)),
                         ("bucket", big(campaign / CAMPAIGN_BUCKET)),
                         ("id", big(campaign)),
+                    ]),
+                ));
+            }
+            for change in &batch.states {
+                let id = change.campaign_id.get();
+                group.push((
+                    &st.campaign_state,
+                    values([
+                        ("state", text(change.state.as_str())),
+                        ("updated_at", big(ms(change.at))),
+                        ("bucket", big(id / CAMPAIGN_BUCKET)),
+                        ("id", big(id)),
                     ]),
                 ));
             }
@@ -130,8 +174,8 @@ impl ScyllaStore {
         Ok(())
     }
 
-    /// The schedule entry a call had before this write, so that a move can delete the old one.
-    async fn prior_due(&self, call: &Call) -> Result<Option<i64>> {
+    /// The call's copies before this write.
+    async fn prior(&self, call: &dialer_engine::Call) -> Result<Prior> {
         let result = self
             .session
             .execute_unpaged(
@@ -141,13 +185,18 @@ impl ScyllaStore {
             .await
             .map_err(unavailable)?;
         let rows = result.into_rows_result().map_err(unavailable)?;
-        let prior = rows
-            .maybe_first_row::<(String, Option<i64>)>()
-            .map_err(unavailable)?;
-        Ok(prior.and_then(|(status, due)| {
-            let due_now = DUE_STATUSES.iter().any(|s| s.as_str() == status);
-            if due_now { due } else { None }
-        }))
+        let Some((status, due, origin)) = rows
+            .maybe_first_row::<(String, Option<i64>, String)>()
+            .map_err(unavailable)?
+        else {
+            return Ok(Prior::default());
+        };
+        let status = crate::decode::status("status", &status)?;
+        let lane = Lane::of(crate::decode::origin("origin", &origin)?);
+        Ok(Prior {
+            pending: PendingKey::of(status, due, lane),
+            live: status.is_live(),
+        })
     }
 
     async fn resolve_cursors(
@@ -176,26 +225,26 @@ impl ScyllaStore {
 
     fn call_statements<'a>(
         &'a self,
-        c: &Call,
-        prior_due: Option<i64>,
+        c: &dialer_engine::Call,
+        prior: Prior,
         group: &mut Vec<(&'a PreparedStatement, Values)>,
     ) {
         let st = &self.st;
         let created = created_ms(c.call_id);
         let (day, hour) = (created / DAY_MS, created / HOUR_MS);
         let row = call_values(c);
-        let with = |extra: [(&'static str, Option<CqlValue>); 1]| {
+        let with = |extra: &[(&'static str, Option<CqlValue>)]| {
             let mut v = row.clone();
-            v.extend(extra);
+            v.extend(extra.iter().cloned());
             v
         };
         group.push((&st.call_put, row.clone()));
-        group.push((&st.call_by_campaign_put, with([("day", int(day))])));
+        group.push((&st.call_by_campaign_put, with(&[("day", int(day))])));
         group.push((
             &st.campaign_day_put,
             values([("campaign_id", big(c.campaign_id.get())), ("day", int(day))]),
         ));
-        group.push((&st.call_by_hour_put, with([("hour", int(hour))])));
+        group.push((&st.call_by_hour_put, with(&[("hour", int(hour))])));
         group.push((&st.call_hour_put, values([("hour", int(hour))])));
         group.push((
             &st.call_by_phone_put,
@@ -206,47 +255,45 @@ impl ScyllaStore {
                 ("call_id", uuid(c.call_id)),
             ]),
         ));
-        let shard = open_shard(c.call_id);
-        if c.status.is_terminal() {
+        let campaign = big(c.campaign_id.get());
+        // The pending index: the copy at its (due hour, due time) moves with the due time.
+        let lane = Lane::of(c.origin);
+        let now_pending = PendingKey::of(c.status, c.due_at.map(ms), lane);
+        if let Some(old) = prior.pending.filter(|old| Some(*old) != now_pending) {
             group.push((
-                &st.call_open_delete,
-                values([("shard", int(shard)), ("call_id", uuid(c.call_id))]),
+                &st.pending_delete,
+                values([
+                    ("campaign_id", campaign.clone()),
+                    ("lane", text(lane_name(old.lane))),
+                    ("hour", big(old.due_ms / HOUR_MS)),
+                    ("due_at", big(old.due_ms)),
+                    ("call_id", uuid(c.call_id)),
+                ]),
             ));
-        } else {
-            group.push((&st.call_open_put, with([("shard", int(shard))])));
         }
-        let due = if DUE_STATUSES.contains(&c.status) {
-            c.due_at.map(ms)
-        } else {
-            None
-        };
-        if prior_due != due {
-            if let Some(old) = prior_due {
-                group.push((
-                    &st.schedule_delete,
-                    values([
-                        ("hour", big(old / HOUR_MS)),
-                        ("due_at", big(old)),
-                        ("call_id", uuid(c.call_id)),
-                    ]),
-                ));
-            }
-            if let Some(new) = due {
-                group.push((
-                    &st.schedule_put,
-                    values([
-                        ("hour", big(new / HOUR_MS)),
-                        ("due_at", big(new)),
-                        ("call_id", uuid(c.call_id)),
-                        ("campaign_id", big(c.campaign_id.get())),
-                        ("origin", text(c.origin.as_str())),
-                    ]),
-                ));
-                group.push((
-                    &st.schedule_hour_put,
-                    values([("hour", big(new / HOUR_MS))]),
-                ));
-            }
+        if let Some(new) = now_pending {
+            let keys = [
+                ("lane", text(lane_name(new.lane))),
+                ("hour", big(new.due_ms / HOUR_MS)),
+            ];
+            group.push((&st.pending_put, with(&keys)));
+            group.push((
+                &st.pending_hour_put,
+                values([
+                    ("campaign_id", campaign.clone()),
+                    keys[0].clone(),
+                    keys[1].clone(),
+                ]),
+            ));
+        }
+        // Calls in flight, per campaign.
+        if c.status.is_live() {
+            group.push((&st.live_put, row.clone()));
+        } else if prior.live {
+            group.push((
+                &st.live_delete,
+                values([("campaign_id", campaign), ("call_id", uuid(c.call_id))]),
+            ));
         }
     }
 

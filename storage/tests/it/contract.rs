@@ -51,15 +51,15 @@ macro_rules! contract_tests {
 
 contract_tests!(
     campaigns_get_increasing_ids_and_read_back,
-    campaign_updates_replace_the_record,
+    campaign_details_change_but_never_the_owners_state_or_cursor,
     contacts_are_unique_per_campaign_and_merge_attributes,
     contacts_page_in_id_order,
     calls_round_trip_every_field,
     calls_list_newest_first_with_filters_and_cursor,
-    open_calls_are_every_non_terminal_call,
+    calls_in_flight_and_open_calls_are_found_per_campaign,
     latest_call_to_finds_the_duplicate_window,
     audits_append_in_order_per_call,
-    due_calls_follow_status_and_due_time,
+    pending_calls_come_per_lane_in_the_order_they_are_dialed,
     dnc_entries_add_check_remove_and_list,
     counters_add_up_per_campaign,
     dial_cursors_only_move_forward,

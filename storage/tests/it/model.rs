@@ -1,14 +1,14 @@
 //! The embedded backend against the in-memory model: random sequences of writes and reads give
 //! the same answers from both.
 
-use chrono::Duration;
-use dialer_engine::{CallEvent, CallOrigin, CallStatus, Disposition, Outcome};
+use dialer_engine::{CallEvent, CallOrigin, CallStatus, CampaignState, Disposition, Lane, Outcome};
 use dialer_storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use dialer_storage::memory::MemoryStore;
 use dialer_storage::testsuite::fixtures::{at, call, new_campaign, phone, t0};
 use dialer_storage::{
-    Attributes, CallFilter, CallStore, CampaignStore, ContactStore, CounterStore, DncEntry,
-    DncKind, DncStore, NewContact, ScheduleStore, Store, WriteBatch,
+    Attributes, CallFilter, CallStore, CampaignDetails, CampaignStore, ContactStore,
+    CounterStore, DncEntry, DncKind, DncStore, NewContact, ScheduleStore, StateChange, Store,
+    WriteBatch,
 };
 use proptest::prelude::*;
 
@@ -22,6 +22,7 @@ enum Op {
         campaign: usize,
         phone: u32,
         created: i64,
+        one_off: bool,
     },
     /// Moves the n-th call through the state machine.
     Step {
@@ -43,18 +44,31 @@ enum Op {
         campaign: usize,
         contact: i64,
     },
+    State {
+        campaign: usize,
+        state: u8,
+        at: i64,
+    },
+    Details {
+        campaign: usize,
+        lines: u32,
+        at: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (0..2usize, prop::collection::vec(0..30u32, 1..6))
             .prop_map(|(campaign, phones)| Op::AddContacts { campaign, phones }),
-        (0..2usize, 0..30u32, 0..100_000i64).prop_map(|(campaign, phone, created)| Op::NewCall {
-            campaign,
-            phone,
-            created
-        }),
-        (any::<usize>(), 0..6u8, 0..200_000i64).prop_map(|(call, step, at)| Op::Step {
+        (0..2usize, 0..30u32, 0..100_000i64, any::<bool>()).prop_map(
+            |(campaign, phone, created, one_off)| Op::NewCall {
+                campaign,
+                phone,
+                created,
+                one_off
+            }
+        ),
+        (any::<usize>(), 0..8u8, 0..200_000i64).prop_map(|(call, step, at)| Op::Step {
             call,
             step,
             at
@@ -70,6 +84,16 @@ fn op() -> impl Strategy<Value = Op> {
             add
         }),
         (0..2usize, 1..50i64).prop_map(|(campaign, contact)| Op::Cursor { campaign, contact }),
+        (0..2usize, 0..5u8, 0..200_000i64).prop_map(|(campaign, state, at)| Op::State {
+            campaign,
+            state,
+            at
+        }),
+        (0..2usize, 1..100u32, 0..200_000i64).prop_map(|(campaign, lines, at)| Op::Details {
+            campaign,
+            lines,
+            at
+        }),
     ]
 }
 
@@ -120,8 +144,14 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 campaign,
                 phone: p,
                 created,
+                one_off,
             } => {
-                let mut c = call(campaigns[campaign], p, at(created), CallOrigin::Campaign);
+                let origin = if one_off {
+                    CallOrigin::Api
+                } else {
+                    CallOrigin::Campaign
+                };
+                let mut c = call(campaigns[campaign], p, at(created), origin);
                 c.call_id = dialer_engine::CallId::generate(at(created));
                 calls.push(c.clone());
                 let b = WriteBatch {
@@ -150,9 +180,14 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         disposition: Disposition::Final,
                     },
                     4 => CallEvent::Cancel,
+                    5 => CallEvent::NotPlaced { retry_at: at(t) },
                     _ => CallEvent::Ringing,
                 };
-                c.apply(event, at(t));
+                if step == 7 {
+                    c.defer(at(t), at(t));
+                } else {
+                    c.apply(event, at(t));
+                }
                 let b = WriteBatch {
                     calls: vec![c.clone()],
                     ..WriteBatch::default()
@@ -207,6 +242,52 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .await?;
                 }
             }
+            Op::State {
+                campaign,
+                state,
+                at: t,
+            } => {
+                let b = WriteBatch {
+                    states: vec![StateChange {
+                        campaign_id: campaigns[campaign],
+                        state: [
+                            CampaignState::Draft,
+                            CampaignState::Running,
+                            CampaignState::Paused,
+                            CampaignState::Completed,
+                            CampaignState::Stopped,
+                        ][state as usize],
+                        at: at(t),
+                    }],
+                    ..WriteBatch::default()
+                };
+                real.commit(b.clone()).await.unwrap();
+                model.commit(b).await.unwrap();
+            }
+            Op::Details {
+                campaign,
+                lines,
+                at: t,
+            } => {
+                let mut details = CampaignDetails {
+                    name: format!("renamed {lines}"),
+                    description: "d".into(),
+                    is_active: lines % 2 == 0,
+                    settings: dialer_engine::CampaignSettings::default(),
+                };
+                details.settings.max_concurrent = lines;
+                same(
+                    "update_campaign_details",
+                    real.update_campaign_details(campaigns[campaign], details.clone(), at(t))
+                        .await
+                        .unwrap(),
+                    model
+                        .update_campaign_details(campaigns[campaign], details, at(t))
+                        .await
+                        .unwrap(),
+                )
+                .await?;
+            }
             Op::Cursor { campaign, contact } => {
                 let b = WriteBatch {
                     cursors: vec![(
@@ -260,6 +341,26 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             model.latest_call_to(*id, &p, t0()).await.unwrap(),
         )
         .await?;
+        same(
+            "live_calls",
+            real.live_calls(*id, None, 1000).await.unwrap(),
+            model.live_calls(*id, None, 1000).await.unwrap(),
+        )
+        .await?;
+        same(
+            "has_open_calls",
+            real.has_open_calls(*id).await.unwrap(),
+            model.has_open_calls(*id).await.unwrap(),
+        )
+        .await?;
+        for lane in Lane::ALL {
+            same(
+                "pending_calls",
+                real.pending_calls(*id, lane, 1000, t0()).await.unwrap(),
+                model.pending_calls(*id, lane, 1000, t0()).await.unwrap(),
+            )
+            .await?;
+        }
     }
     for c in &calls {
         same(
@@ -269,19 +370,6 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         )
         .await?;
     }
-    same(
-        "open_calls",
-        real.open_calls(None, 1000).await.unwrap(),
-        model.open_calls(None, 1000).await.unwrap(),
-    )
-    .await?;
-    let horizon = t0() + Duration::days(1);
-    same(
-        "due_calls",
-        real.due_calls(horizon, None, 1000).await.unwrap(),
-        model.due_calls(horizon, None, 1000).await.unwrap(),
-    )
-    .await?;
     same(
         "list_dnc",
         real.list_dnc(None, None, 1000).await.unwrap(),

@@ -1,9 +1,8 @@
-//! The contract for calls: round trips, listings and cursors, open calls, the duplicate
-//! window's lookup, the audit trail and the due schedule.
+//! The contract for calls: round trips, listings and cursors, calls in flight, the duplicate
+//! window's lookup, the audit trail and the pending schedule.
 
-use chrono::Duration;
 use dialer_engine::{
-    AuditKind, BlockReason, CallEvent, CallOrigin, CallStatus, Disposition, Outcome,
+    AuditKind, BlockReason, CallEvent, CallOrigin, CallStatus, Disposition, Lane, Outcome,
 };
 
 use crate::Store;
@@ -133,8 +132,10 @@ pub async fn calls_list_newest_first_with_filters_and_cursor<S: Store>(s: &S) {
     );
 }
 
-pub async fn open_calls_are_every_non_terminal_call<S: Store>(s: &S) {
-    let campaign = s.create_campaign(new_campaign("open"), t0()).await.unwrap();
+pub async fn calls_in_flight_and_open_calls_are_found_per_campaign<S: Store>(s: &S) {
+    let campaign = s.create_campaign(new_campaign("live"), t0()).await.unwrap();
+    let other = s.create_campaign(new_campaign("other"), t0()).await.unwrap();
+    assert!(!s.has_open_calls(campaign.id).await.unwrap());
     let mut calls = Vec::new();
     for i in 0..9 {
         let mut c = call(campaign.id, i, at(i64::from(i)), CallOrigin::Campaign);
@@ -149,42 +150,47 @@ pub async fn open_calls_are_every_non_terminal_call<S: Store>(s: &S) {
         }
         calls.push(c);
     }
+    let mut elsewhere = call(other.id, 50, t0(), CallOrigin::Api);
+    elsewhere.apply(CallEvent::DialStarted, at(100));
+    calls.push(elsewhere);
     s.commit(batch_of(calls.clone())).await.unwrap();
     let mut got = Vec::new();
     let mut after = None;
     loop {
-        let page = s.open_calls(after, 4).await.unwrap();
-        assert!(page.len() <= 4);
+        let page = s.live_calls(campaign.id, after, 2).await.unwrap();
+        assert!(page.len() <= 2);
         if page.is_empty() {
             break;
         }
         after = page.last().map(|c| c.call_id);
-        got.extend(
-            page.into_iter()
-                .filter(|c| c.campaign_id == campaign.id)
-                .map(|c| (c.call_id, c.status)),
-        );
+        got.extend(page.into_iter().map(|c| (c.call_id, c.status)));
     }
-    got.sort();
-    let mut want: Vec<_> = calls
+    let want: Vec<_> = calls
         .iter()
-        .filter(|c| !c.status.is_terminal())
+        .filter(|c| c.campaign_id == campaign.id && c.status.is_live())
         .map(|c| (c.call_id, c.status))
         .collect();
-    want.sort();
-    assert_eq!(got, want, "each open call exactly once, across pages");
-    // A call that ends leaves the open set.
-    let mut ended = calls[1].clone();
-    ended.apply(
-        CallEvent::Ended {
-            outcome: Outcome::Picked,
-            disposition: Disposition::Final,
-        },
-        at(200),
-    );
-    s.commit(batch_of(vec![ended.clone()])).await.unwrap();
-    let open = s.open_calls(None, 1000).await.unwrap();
-    assert!(!open.iter().any(|c| c.call_id == ended.call_id));
+    assert_eq!(got.len(), 3);
+    assert_eq!(got, want, "each call in flight exactly once, in id order, across pages");
+    assert!(s.has_open_calls(campaign.id).await.unwrap());
+    // A call that ends leaves the set; with every call final, nothing is open.
+    for c in calls.iter_mut().filter(|c| c.campaign_id == campaign.id) {
+        if c.status.is_live() {
+            c.apply(
+                CallEvent::Ended {
+                    outcome: Outcome::Picked,
+                    disposition: Disposition::Final,
+                },
+                at(200),
+            );
+        } else {
+            c.apply(CallEvent::Cancel, at(200));
+        }
+    }
+    s.commit(batch_of(calls.clone())).await.unwrap();
+    assert!(s.live_calls(campaign.id, None, 100).await.unwrap().is_empty());
+    assert!(!s.has_open_calls(campaign.id).await.unwrap());
+    assert!(s.has_open_calls(other.id).await.unwrap());
 }
 
 pub async fn latest_call_to_finds_the_duplicate_window<S: Store>(s: &S) {
@@ -284,11 +290,27 @@ pub async fn audits_append_in_order_per_call<S: Store>(s: &S) {
     assert_eq!(s.events_for_call(d.call_id).await.unwrap(), vec![for_d]);
 }
 
-pub async fn due_calls_follow_status_and_due_time<S: Store>(s: &S) {
+pub async fn pending_calls_come_per_lane_in_the_order_they_are_dialed<S: Store>(s: &S) {
     let campaign = s.create_campaign(new_campaign("due"), t0()).await.unwrap();
+    let other = s.create_campaign(new_campaign("other"), t0()).await.unwrap();
+    let pending = |lane, limit| async move {
+        s.pending_calls(campaign.id, lane, limit, at(0))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.due_at.unwrap(), c.call_id))
+            .collect::<Vec<_>>()
+    };
+    // One-off calls: a scheduled one, two queued ones (accepted in turn), one in another hour.
     let mut scheduled = call(campaign.id, 1, t0(), CallOrigin::Scheduled);
     scheduled.status = CallStatus::Scheduled;
     scheduled.due_at = Some(at(50_000));
+    let queued = call(campaign.id, 3, at(10), CallOrigin::Api);
+    let queued_later = call(campaign.id, 4, at(20), CallOrigin::Api);
+    let mut tomorrow = call(campaign.id, 5, t0(), CallOrigin::Scheduled);
+    tomorrow.status = CallStatus::Scheduled;
+    tomorrow.due_at = Some(at(86_400_000));
+    // List calls: one waiting for a retry, one queued, one in flight, one final.
     let mut retrying = call(campaign.id, 2, t0(), CallOrigin::Campaign);
     retrying.apply(CallEvent::DialStarted, t0());
     retrying.apply(
@@ -298,58 +320,67 @@ pub async fn due_calls_follow_status_and_due_time<S: Store>(s: &S) {
         },
         t0(),
     );
-    let queued = call(campaign.id, 3, t0(), CallOrigin::Api);
-    s.commit(batch_of(vec![scheduled.clone(), retrying.clone(), queued]))
-        .await
-        .unwrap();
-    let (scheduled_id, retrying_id) = (scheduled.call_id, retrying.call_id);
-    let due = |before| async move {
-        let all = s.due_calls(before, None, 100).await.unwrap();
-        all.into_iter()
-            .filter(|d| d.call_id == scheduled_id || d.call_id == retrying_id)
-            .map(|d| d.key())
-            .collect::<Vec<_>>()
-    };
-    // Entries carry what the scheduler needs to route them.
-    let entries = s.due_calls(at(100_000), None, 100).await.unwrap();
-    let entry = entries.iter().find(|d| d.call_id == scheduled_id).unwrap();
+    let listed = call(campaign.id, 6, at(30), CallOrigin::Campaign);
+    let mut dialing = call(campaign.id, 7, at(5), CallOrigin::Campaign);
+    dialing.apply(CallEvent::DialStarted, at(6));
+    let mut done = call(campaign.id, 8, at(5), CallOrigin::Campaign);
+    done.apply(CallEvent::Cancel, at(6));
+    let elsewhere = call(other.id, 9, t0(), CallOrigin::Api);
+    s.commit(batch_of(vec![
+        scheduled.clone(),
+        queued.clone(),
+        queued_later.clone(),
+        tomorrow.clone(),
+        retrying.clone(),
+        listed.clone(),
+        dialing,
+        done,
+        elsewhere,
+    ]))
+    .await
+    .unwrap();
+    let key = |c: &dialer_engine::Call| (c.due_at.unwrap(), c.call_id);
     assert_eq!(
-        (entry.campaign_id, entry.origin),
-        (campaign.id, CallOrigin::Scheduled)
-    );
-    assert_eq!(
-        due(at(100_000)).await,
+        pending(Lane::OneOff, 10).await,
         vec![
-            (at(20_000), retrying.call_id),
-            (at(50_000), scheduled.call_id)
+            key(&queued),
+            key(&queued_later),
+            key(&scheduled),
+            key(&tomorrow)
         ]
     );
-    assert_eq!(due(at(30_000)).await, vec![(at(20_000), retrying.call_id)]);
-    // Once due, a call leaves the schedule.
-    retrying.apply(CallEvent::Due, at(20_000));
-    s.commit(batch_of(vec![retrying.clone()])).await.unwrap();
     assert_eq!(
-        due(at(100_000)).await,
-        vec![(at(50_000), scheduled.call_id)]
+        pending(Lane::OneOff, 2).await,
+        vec![key(&queued), key(&queued_later)],
+        "the first ones, whether due yet or not"
     );
-    // The cursor skips what was already read, even at equal due times.
-    let mut twin = call(
-        campaign.id,
-        4,
-        t0() + Duration::milliseconds(1),
-        CallOrigin::Scheduled,
+    assert_eq!(
+        pending(Lane::List, 10).await,
+        vec![key(&listed), key(&retrying)]
     );
+    // Rows carry whole calls.
+    let first = s
+        .pending_calls(campaign.id, Lane::List, 1, at(0))
+        .await
+        .unwrap();
+    assert_eq!(first, vec![listed.clone()]);
+    // A call that is dialed leaves the index; one deferred moves within it.
+    let mut dialed = queued.clone();
+    dialed.apply(CallEvent::DialStarted, at(100));
+    let mut moved = queued_later.clone();
+    assert!(moved.defer(at(60_000), at(100)));
+    s.commit(batch_of(vec![dialed, moved.clone()])).await.unwrap();
+    assert_eq!(
+        pending(Lane::OneOff, 10).await,
+        vec![key(&scheduled), key(&moved), key(&tomorrow)]
+    );
+    // Equal due times keep id order.
+    let mut twin = call(campaign.id, 10, t0(), CallOrigin::Scheduled);
     twin.status = CallStatus::Scheduled;
     twin.due_at = Some(at(50_000));
     s.commit(batch_of(vec![twin.clone()])).await.unwrap();
-    let all = s.due_calls(at(100_000), None, 100).await.unwrap();
-    let pos = all
-        .iter()
-        .position(|k| k.call_id == scheduled.call_id)
-        .unwrap();
-    let rest = s
-        .due_calls(at(100_000), Some(all[pos].key()), 100)
-        .await
-        .unwrap();
-    assert_eq!(rest, all[pos + 1..].to_vec());
+    let got = pending(Lane::OneOff, 2).await;
+    let mut want = vec![key(&scheduled), key(&twin)];
+    want.sort();
+    assert_eq!(got, want);
 }

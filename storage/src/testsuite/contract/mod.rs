@@ -6,7 +6,10 @@
 use dialer_engine::{AuditKind, CallOrigin, CampaignState, PhoneNumber};
 
 use super::fixtures::{at, audit, call, new_campaign, phone, t0};
-use crate::model::{AddContact, Attributes, DncEntry, DncKind, NewContact, WriteBatch};
+use crate::model::{
+    AddContact, Attributes, CampaignDetails, DncEntry, DncKind, NewContact, StateChange,
+    WriteBatch,
+};
 use crate::{StorageError, Store};
 
 mod calls;
@@ -50,25 +53,66 @@ pub async fn campaigns_get_increasing_ids_and_read_back<S: Store>(s: &S) {
     assert_eq!(s.list_campaigns(None, 1).await.unwrap().len(), 1);
 }
 
-pub async fn campaign_updates_replace_the_record<S: Store>(s: &S) {
-    let mut c = s
+pub async fn campaign_details_change_but_never_the_owners_state_or_cursor<S: Store>(s: &S) {
+    let c = s
         .create_campaign(new_campaign("collections"), t0())
         .await
         .unwrap();
-    c.name = "collections (EU)".into();
-    c.state = CampaignState::Running;
-    c.is_active = false;
-    c.settings.max_concurrent = 42;
-    c.updated_at = at(5_000);
-    s.update_campaign(&c).await.unwrap();
-    assert_eq!(s.get_campaign(c.id).await.unwrap(), Some(c.clone()));
-    let mut ghost = c.clone();
-    ghost.id = dialer_engine::CampaignId::new(c.id.get() + 10_000).unwrap();
+    // The owner moves the campaign along and dials past contact 7.
+    s.commit(WriteBatch {
+        states: vec![StateChange {
+            campaign_id: c.id,
+            state: CampaignState::Running,
+            at: at(1_000),
+        }],
+        cursors: vec![(c.id, dialer_engine::ContactId::new(7).unwrap())],
+        ..WriteBatch::default()
+    })
+    .await
+    .unwrap();
+    let running = s.get_campaign(c.id).await.unwrap().unwrap();
+    assert_eq!(
+        (running.state, running.updated_at),
+        (CampaignState::Running, at(1_000))
+    );
+    // An operator's edit, made from a copy read before the owner's writes, cannot undo them.
+    let mut settings = c.settings.clone();
+    settings.max_concurrent = 42;
+    let details = CampaignDetails {
+        name: "collections (EU)".into(),
+        description: "edited".into(),
+        is_active: false,
+        settings,
+    };
+    let updated = s
+        .update_campaign_details(c.id, details.clone(), at(5_000))
+        .await
+        .unwrap();
+    let stored = s.get_campaign(c.id).await.unwrap().unwrap();
+    assert_eq!(updated, stored);
+    assert_eq!(
+        (
+            stored.name.as_str(),
+            stored.description.as_str(),
+            stored.is_active,
+            stored.settings.max_concurrent
+        ),
+        ("collections (EU)", "edited", false, 42)
+    );
+    assert_eq!(stored.state, CampaignState::Running, "the state is the owner's");
+    assert_eq!(
+        stored.dial_cursor,
+        dialer_engine::ContactId::new(7).ok(),
+        "the cursor is the owner's"
+    );
+    assert_eq!(stored.created_at, c.created_at);
+    assert_eq!(stored.updated_at, at(5_000));
+    let ghost = dialer_engine::CampaignId::new(c.id.get() + 10_000).unwrap();
     assert!(matches!(
-        s.update_campaign(&ghost).await,
+        s.update_campaign_details(ghost, details, at(6_000)).await,
         Err(StorageError::NotFound { .. })
     ));
-    assert_eq!(s.get_campaign(ghost.id).await.unwrap(), None);
+    assert_eq!(s.get_campaign(ghost).await.unwrap(), None);
 }
 
 pub async fn contacts_are_unique_per_campaign_and_merge_attributes<S: Store>(s: &S) {
@@ -305,16 +349,25 @@ pub async fn a_failed_batch_writes_nothing<S: Store>(s: &S) {
         },
     ));
     batch.counter(c.id, "attempts", 1);
-    batch
+    let mut with_cursor = batch.clone();
+    with_cursor
         .cursors
         .push((missing, dialer_engine::ContactId::new(1).unwrap()));
-    assert!(matches!(
-        s.commit(batch).await,
-        Err(StorageError::NotFound { .. })
-    ));
-    assert_eq!(s.get_call(x.call_id).await.unwrap(), None);
-    assert!(s.events_for_call(x.call_id).await.unwrap().is_empty());
-    assert!(s.counters(c.id).await.unwrap().is_empty());
+    let mut with_state = batch;
+    with_state.states.push(StateChange {
+        campaign_id: missing,
+        state: CampaignState::Running,
+        at: t0(),
+    });
+    for batch in [with_cursor, with_state] {
+        assert!(matches!(
+            s.commit(batch).await,
+            Err(StorageError::NotFound { .. })
+        ));
+        assert_eq!(s.get_call(x.call_id).await.unwrap(), None);
+        assert!(s.events_for_call(x.call_id).await.unwrap().is_empty());
+        assert!(s.counters(c.id).await.unwrap().is_empty());
+    }
 }
 
 pub async fn concurrent_commits_all_land<S: Store + 'static>(s: std::sync::Arc<S>) {
