@@ -12,6 +12,14 @@
 //! Two stores implement [`LeaseStore`]: [`RedisLeases`] (one atomic Lua script per operation,
 //! shared by every node) and [`InProcessLeases`] (the single-node default). When the store
 //! cannot be reached, `acquire` fails closed: an error, never a grant.
+//!
+//! A store can lose its leases while calls still hold them (Redis restarted without
+//! persistence). Counting from an empty pool would then let new calls take lines that are in
+//! use. So a pool the store no longer knows starts a new *epoch* in *quarantine*: only
+//! [`LeaseStore::reassert`] is granted until the quarantine ends, and a node that learns a pool
+//! it holds leases in changed ([`LeaseStore::changed`]) gets no fresh lease there until it has
+//! re-asserted its own and said so ([`LeaseStore::settled`]). Each node's lease keeper watches
+//! the pools it holds, so holders re-assert within a watch interval of Redis coming back.
 
 mod inproc;
 mod redis;
@@ -69,13 +77,15 @@ pub enum Acquire {
     Granted { token: u64 },
     /// `held` holders already fill the pool; try again when one releases.
     Full { held: u32 },
+    /// Not now: the pool lost its state and its holders are re-asserting their leases first.
+    Quarantined,
 }
 
 impl Acquire {
     pub fn token(self) -> Option<u64> {
         match self {
             Self::Granted { token } => Some(token),
-            Self::Full { .. } => None,
+            Self::Full { .. } | Self::Quarantined => None,
         }
     }
 }
@@ -99,6 +109,24 @@ pub trait LeaseStore: Send + Sync + fmt::Debug {
         ttl: Duration,
         limit: u32,
     ) -> Result<Acquire, LeaseError>;
+    /// Takes again a lease `holder` held before (its call is still in flight): granted during
+    /// a quarantine too, still within `limit`. A holder that still holds it renews it.
+    async fn reassert(
+        &self,
+        pool: &PoolId,
+        holder: &str,
+        ttl: Duration,
+        limit: u32,
+    ) -> Result<Acquire, LeaseError> {
+        self.acquire(pool, holder, ttl, limit).await
+    }
+    /// Of `pools`, those that lost their state since this node last looked (a new epoch). No
+    /// fresh lease is granted in them on this node until [`settled`](Self::settled).
+    async fn changed(&self, _pools: &[PoolId]) -> Result<Vec<PoolId>, LeaseError> {
+        Ok(Vec::new())
+    }
+    /// This node re-asserted every lease it holds in `pool`.
+    fn settled(&self, _pool: &PoolId) {}
     /// Extends a held lease; `false` when the holder lost it (expired or released).
     async fn renew(&self, pool: &PoolId, holder: &str, ttl: Duration) -> Result<bool, LeaseError>;
     /// Gives a lease back; `false` when the holder did not hold it.

@@ -4,7 +4,14 @@
 //! Scripts are loaded once and called by SHA (`EVALSHA`), reloaded on `NOSCRIPT` after a Redis
 //! restart. Commands time out (`command_timeout`): while Redis is unreachable every call fails
 //! with [`LeaseError::Unavailable`] — an acquire never succeeds without Redis's answer.
+//!
+//! Each pool has an epoch key. A pool Redis does not know (first use, or Redis came back empty)
+//! gets a new epoch and a quarantine (`quarantine`) in which only re-asserts are granted; a
+//! node that sees a pool's epoch differ from the one it knew refuses fresh leases there itself
+//! until its lease keeper has re-asserted what it holds ([`LeaseStore::settled`]).
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +24,7 @@ const ACQUIRE: &str = include_str!("lua/acquire.lua");
 const RENEW: &str = include_str!("lua/renew.lua");
 const RELEASE: &str = include_str!("lua/release.lua");
 const COUNT: &str = include_str!("lua/count.lua");
+const EPOCH: &str = include_str!("lua/epoch.lua");
 
 /// The SHA-1 under which Redis knows a lease script (`acquire`, `renew`, `release`, `count`), for
 /// tools that call it directly such as `redis-benchmark`.
@@ -25,6 +33,7 @@ pub fn script_sha(name: &str) -> String {
         "acquire" => ACQUIRE,
         "renew" => RENEW,
         "release" => RELEASE,
+        "epoch" => EPOCH,
         _ => COUNT,
     };
     Script::from_lua(lua).sha1().to_string()
@@ -40,6 +49,9 @@ pub struct RedisLeaseConfig {
     pub command_timeout: Duration,
     /// Delay between reconnection attempts.
     pub reconnect_delay: Duration,
+    /// How long a pool Redis no longer knows grants only re-asserts: long enough for every
+    /// node's lease keeper to notice and re-assert (it watches every quarter second).
+    pub quarantine: Duration,
 }
 
 impl RedisLeaseConfig {
@@ -49,6 +61,7 @@ impl RedisLeaseConfig {
             connections: 4,
             command_timeout: Duration::from_secs(1),
             reconnect_delay: Duration::from_millis(100),
+            quarantine: Duration::from_millis(1000),
         }
     }
 }
@@ -59,6 +72,12 @@ pub struct RedisLeases {
     renew: Script,
     release: Script,
     count: Script,
+    epoch: Script,
+    quarantine_ms: i64,
+    /// The epoch this node last saw of each pool it used.
+    known: Mutex<HashMap<PoolId, String>>,
+    /// Pools whose epoch changed under this node and that it has not re-asserted yet.
+    unsettled: Mutex<HashSet<PoolId>>,
 }
 
 impl std::fmt::Debug for RedisLeases {
@@ -80,7 +99,13 @@ fn keys(pool: &PoolId) -> Vec<String> {
         format!("dialer:lease:{{{p}}}:holders"),
         format!("dialer:lease:{{{p}}}:tokens"),
         format!("dialer:lease:{{{p}}}:fence"),
+        format!("dialer:lease:{{{p}}}:epoch"),
+        format!("dialer:lease:{{{p}}}:quarantine"),
     ]
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl RedisLeases {
@@ -105,12 +130,17 @@ impl RedisLeases {
             renew: Script::from_lua(RENEW),
             release: Script::from_lua(RELEASE),
             count: Script::from_lua(COUNT),
+            epoch: Script::from_lua(EPOCH),
+            quarantine_ms: i64::try_from(config.quarantine.as_millis()).unwrap_or(i64::MAX),
+            known: Mutex::new(HashMap::new()),
+            unsettled: Mutex::new(HashSet::new()),
         };
         for script in [
             &leases.acquire,
             &leases.renew,
             &leases.release,
             &leases.count,
+            &leases.epoch,
         ] {
             leases.load(script).await?;
         }
@@ -130,11 +160,9 @@ impl RedisLeases {
         &self,
         script: &Script,
         pool: &PoolId,
-        nkeys: usize,
         args: Vec<Value>,
     ) -> Result<R, LeaseError> {
-        let mut k = keys(pool);
-        k.truncate(nkeys);
+        let k = keys(pool);
         match self
             .pool
             .evalsha::<R, _, _, _>(script.sha1().clone(), k.clone(), args.clone())
@@ -160,6 +188,51 @@ impl RedisLeases {
     pub async fn quit(&self) {
         let _ = self.pool.quit().await;
     }
+
+    /// Records the epoch Redis answered for `pool`: a change from the one this node knew means
+    /// the pool lost its state under it.
+    fn saw_epoch(&self, pool: &PoolId, epoch: String) -> bool {
+        let previous = lock(&self.known).insert(pool.clone(), epoch.clone());
+        let changed = previous.is_some_and(|p| p != epoch);
+        if changed {
+            lock(&self.unsettled).insert(pool.clone());
+        }
+        changed
+    }
+
+    async fn take(
+        &self,
+        pool: &PoolId,
+        holder: &str,
+        ttl: Duration,
+        limit: u32,
+        reassert: bool,
+    ) -> Result<Acquire, LeaseError> {
+        let ttl = check_ttl(ttl)?;
+        if !reassert && lock(&self.unsettled).contains(pool) {
+            return Ok(Acquire::Quarantined);
+        }
+        let known = lock(&self.known).get(pool).cloned().unwrap_or_default();
+        let args = vec![
+            Value::from(holder),
+            Value::from(ttl as i64),
+            Value::from(i64::from(limit)),
+            Value::from(known),
+            Value::from(self.quarantine_ms),
+            Value::from(if reassert { "1" } else { "0" }),
+        ];
+        let (code, token, held, epoch): (i64, i64, i64, String) =
+            self.call(&self.acquire, pool, args).await?;
+        // A changed epoch refused a fresh acquire in the script already (code 2).
+        self.saw_epoch(pool, epoch);
+        Ok(match code {
+            1 => Acquire::Granted {
+                token: u64::try_from(token).unwrap_or(0),
+            },
+            2 => Acquire::Quarantined,
+            _ => Acquire::Full { held: u32_of(held) },
+        })
+    }
 }
 
 fn u32_of(v: i64) -> u32 {
@@ -175,21 +248,41 @@ impl LeaseStore for RedisLeases {
         ttl: Duration,
         limit: u32,
     ) -> Result<Acquire, LeaseError> {
-        let ttl = check_ttl(ttl)?;
-        let args = vec![
-            Value::from(holder),
-            Value::from(ttl as i64),
-            Value::from(i64::from(limit)),
-        ];
-        let (granted, token, held): (i64, i64, i64) =
-            self.call(&self.acquire, pool, 3, args).await?;
-        Ok(if granted == 1 {
-            Acquire::Granted {
-                token: u64::try_from(token).unwrap_or(0),
-            }
-        } else {
-            Acquire::Full { held: u32_of(held) }
-        })
+        self.take(pool, holder, ttl, limit, false).await
+    }
+
+    async fn reassert(
+        &self,
+        pool: &PoolId,
+        holder: &str,
+        ttl: Duration,
+        limit: u32,
+    ) -> Result<Acquire, LeaseError> {
+        self.take(pool, holder, ttl, limit, true).await
+    }
+
+    async fn changed(&self, pools: &[PoolId]) -> Result<Vec<PoolId>, LeaseError> {
+        let answers = futures::future::join_all(pools.iter().map(|pool| async move {
+            let epoch: String = self
+                .call(&self.epoch, pool, vec![Value::from(self.quarantine_ms)])
+                .await?;
+            Ok::<_, LeaseError>((pool, epoch))
+        }))
+        .await;
+        for answer in answers {
+            let (pool, epoch) = answer?;
+            self.saw_epoch(pool, epoch);
+        }
+        let unsettled = lock(&self.unsettled);
+        Ok(pools
+            .iter()
+            .filter(|p| unsettled.contains(*p))
+            .cloned()
+            .collect())
+    }
+
+    fn settled(&self, pool: &PoolId) {
+        lock(&self.unsettled).remove(pool);
     }
 
     async fn renew(&self, pool: &PoolId, holder: &str, ttl: Duration) -> Result<bool, LeaseError> {
@@ -198,7 +291,6 @@ impl LeaseStore for RedisLeases {
             .call(
                 &self.renew,
                 pool,
-                2,
                 vec![Value::from(holder), Value::from(ttl as i64)],
             )
             .await?;
@@ -207,13 +299,13 @@ impl LeaseStore for RedisLeases {
 
     async fn release(&self, pool: &PoolId, holder: &str) -> Result<bool, LeaseError> {
         let released: i64 = self
-            .call(&self.release, pool, 2, vec![Value::from(holder)])
+            .call(&self.release, pool, vec![Value::from(holder)])
             .await?;
         Ok(released == 1)
     }
 
     async fn count(&self, pool: &PoolId) -> Result<u32, LeaseError> {
-        let n: i64 = self.call(&self.count, pool, 1, Vec::new()).await?;
+        let n: i64 = self.call(&self.count, pool, Vec::new()).await?;
         Ok(u32_of(n))
     }
 

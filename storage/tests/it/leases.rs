@@ -17,8 +17,15 @@ use dialer_storage::testsuite::redis_server::RedisServer;
 const TTL: Duration = Duration::from_secs(30);
 
 async fn redis(server: &RedisServer) -> RedisLeases {
+    redis_with_quarantine(server, Duration::ZERO).await
+}
+
+/// A node's Redis lease store; `quarantine`: how long a pool Redis no longer knows grants only
+/// re-asserts.
+async fn redis_with_quarantine(server: &RedisServer, quarantine: Duration) -> RedisLeases {
     let config = RedisLeaseConfig {
         command_timeout: Duration::from_millis(500),
+        quarantine,
         ..RedisLeaseConfig::new(server.url())
     };
     RedisLeases::connect(&config).await.unwrap()
@@ -223,7 +230,7 @@ async fn redis_reclaims_a_holder_that_stops_renewing() {
 }
 
 #[tokio::test]
-async fn redis_down_fails_closed_and_recovers_after_a_restart() {
+async fn redis_down_fails_closed_and_a_holder_reasserts_before_it_takes_more() {
     let mut server = RedisServer::start().unwrap();
     let store = redis(&server).await;
     let pool = PoolId::global();
@@ -244,29 +251,85 @@ async fn redis_down_fails_closed_and_recovers_after_a_restart() {
     assert!(store.ping().await.is_err());
     server.restart().unwrap();
     store.wait_connected().await.unwrap();
-    // Redis came back empty (no persistence): the pool is free again, the scripts are reloaded
-    // on demand, and tokens still increase past every token granted before.
-    let after = store
-        .acquire(&pool, "b", TTL, 2)
+    // Redis came back empty (no persistence), but "a"'s call is still in flight: a fresh lease
+    // would let a third call in. This node knew the pool's old epoch, so it takes no fresh
+    // lease there until it has re-asserted what it holds.
+    assert_eq!(
+        store.acquire(&pool, "b", TTL, 2).await.unwrap(),
+        Acquire::Quarantined
+    );
+    assert_eq!(store.changed(std::slice::from_ref(&pool)).await.unwrap(), vec![pool.clone()]);
+    assert_eq!(
+        store.acquire(&pool, "b", TTL, 2).await.unwrap(),
+        Acquire::Quarantined,
+        "still not settled"
+    );
+    let again = store
+        .reassert(&pool, "a", TTL, 2)
         .await
         .unwrap()
         .token()
         .unwrap();
     assert!(
-        after > before,
-        "token {after} after the restart is not above {before}"
+        again > before,
+        "token {again} after the restart is not above {before}"
     );
-    assert_eq!(store.count(&pool).await.unwrap(), 1);
+    store.settled(&pool);
+    assert!(store.changed(std::slice::from_ref(&pool)).await.unwrap().is_empty());
+    // Now the pool counts "a" again: one more fits, then it is full.
     store
-        .acquire(&pool, "c", TTL, 2)
+        .acquire(&pool, "b", TTL, 2)
         .await
         .unwrap()
         .token()
         .unwrap();
+    assert_eq!(store.count(&pool).await.unwrap(), 2);
     assert!(matches!(
-        store.acquire(&pool, "d", TTL, 2).await.unwrap(),
+        store.acquire(&pool, "c", TTL, 2).await.unwrap(),
         Acquire::Full { held: 2 }
     ));
+}
+
+#[tokio::test]
+async fn a_pool_redis_lost_grants_only_reasserts_until_its_quarantine_ends() {
+    let mut server = RedisServer::start().unwrap();
+    let quarantine = Duration::from_millis(400);
+    // Two nodes: "a" holds two leases; "b" holds none and knows nothing of the pool.
+    let a = redis_with_quarantine(&server, quarantine).await;
+    let pool = PoolId::named("shared");
+    // A pool's first use starts in quarantine too (it might be one Redis lost).
+    assert_eq!(
+        a.acquire(&pool, "a1", TTL, 3).await.unwrap(),
+        Acquire::Quarantined
+    );
+    // Redis's own clock ends the quarantine, so this test waits for it in real time.
+    tokio::time::sleep(quarantine + Duration::from_millis(50)).await;
+    for holder in ["a1", "a2"] {
+        assert!(a.acquire(&pool, holder, TTL, 3).await.unwrap().token().is_some());
+    }
+    server.restart().unwrap();
+    a.wait_connected().await.unwrap();
+    let b = redis_with_quarantine(&server, quarantine).await;
+    // "b" comes first: the pool is new to Redis, so it is quarantined, and "b" waits although
+    // the pool looks empty.
+    assert_eq!(
+        b.acquire(&pool, "b1", TTL, 3).await.unwrap(),
+        Acquire::Quarantined
+    );
+    // "a"'s keeper notices and re-asserts during the quarantine.
+    assert_eq!(a.changed(std::slice::from_ref(&pool)).await.unwrap(), vec![pool.clone()]);
+    for holder in ["a1", "a2"] {
+        assert!(a.reassert(&pool, holder, TTL, 3).await.unwrap().token().is_some());
+    }
+    a.settled(&pool);
+    tokio::time::sleep(quarantine + Duration::from_millis(50)).await;
+    // After it, the pool holds "a"'s two: one more fits, whoever asks.
+    assert!(b.acquire(&pool, "b1", TTL, 3).await.unwrap().token().is_some());
+    assert!(matches!(
+        a.acquire(&pool, "a3", TTL, 3).await.unwrap(),
+        Acquire::Full { held: 3 }
+    ));
+    assert_eq!(b.count(&pool).await.unwrap(), 3);
 }
 
 #[tokio::test]
