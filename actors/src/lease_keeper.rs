@@ -1,23 +1,28 @@
-//! The LeaseKeeper holds the leases of calls in flight: it renews them every third of their TTL
-//! while the calls are live, and gives them back when the calls end. If the lease store loses
-//! a lease (expired during an outage, or a Redis restart), the keeper takes it again.
+//! The LeaseKeeper holds the leases of this node's calls in flight: it renews them every third
+//! of their TTL while the calls are live, gives them back when the calls end, and takes them
+//! again when the lease store lost them.
 //!
-//! Leases are named after the call (`holder = call id`), so re-acquiring after a restart renews
-//! the same lease rather than taking a second one.
+//! Leases are named after the call (`holder = call id`), so taking one again after a restart
+//! renews the same lease rather than adding a second. A store that lost its state (Redis back
+//! empty) starts the pool in quarantine: the keeper watches the pools its calls hold leases in
+//! (every `watch` interval), re-asserts every lease in a pool that changed, and only then lets
+//! this node take fresh leases there again — so the cap holds across a Redis restart.
+//!
+//! Nothing here waits on a caller: lease-store latency and outages never hold up dialing or
+//! provider reports, which reach the keeper only by fire-and-forget casts.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use dialer_engine::CallId;
-use dialer_storage::lease::{Acquire, PoolId};
+use dialer_engine::{CallId, Clock};
+use dialer_storage::lease::{Acquire, LeaseStore, PoolId};
 use futures::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::ctx::Ctx;
-
 pub(crate) enum LeaseKeeperMessage {
     /// The call holds these (pool, limit) leases until released. `held`: they were just granted;
-    /// otherwise (adopting a call after a restart) the keeper takes them again first.
+    /// otherwise (adopting a call after a restart) the keeper re-asserts them first.
     Track {
         call_id: CallId,
         pools: Vec<(PoolId, u32)>,
@@ -27,29 +32,81 @@ pub(crate) enum LeaseKeeperMessage {
         call_id: CallId,
     },
     Renew,
+    Watch,
+}
+
+/// How calls reach the lease keeper, whichever generation of it is running.
+#[derive(Debug, Default)]
+pub(crate) struct KeeperHandle {
+    actor: RwLock<Option<ActorRef<LeaseKeeperMessage>>>,
+}
+
+impl KeeperHandle {
+    pub(crate) fn set(&self, actor: Option<ActorRef<LeaseKeeperMessage>>) {
+        *self.actor.write().unwrap_or_else(|p| p.into_inner()) = actor;
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        self.actor
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    fn cast(&self, msg: LeaseKeeperMessage) {
+        let actor = self.actor.read().unwrap_or_else(|p| p.into_inner()).clone();
+        // A restarting keeper loses nothing that matters: a lease it does not renew expires by
+        // itself, and calls it does not know are re-tracked by their slots' adoption.
+        if let Some(actor) = actor {
+            let _ = actor.cast(msg);
+        }
+    }
+
+    pub(crate) fn track(&self, call_id: CallId, pools: Vec<(PoolId, u32)>, held: bool) {
+        self.cast(LeaseKeeperMessage::Track {
+            call_id,
+            pools,
+            held,
+        });
+    }
+
+    pub(crate) fn release(&self, call_id: CallId) {
+        self.cast(LeaseKeeperMessage::Release { call_id });
+    }
+}
+
+pub(crate) struct KeeperArgs {
+    pub leases: Arc<dyn LeaseStore>,
+    pub clock: Arc<dyn Clock>,
+    pub ttl: Duration,
+    /// How often the pools in use are checked for lost state (real time).
+    pub watch: Duration,
 }
 
 pub(crate) struct LeaseKeeperActor;
 
 pub(crate) struct LeaseKeeperState {
-    ctx: Arc<Ctx>,
+    leases: Arc<dyn LeaseStore>,
+    ttl: Duration,
     held: HashMap<CallId, Vec<(PoolId, u32)>>,
 }
 
 impl Actor for LeaseKeeperActor {
     type Msg = LeaseKeeperMessage;
     type State = LeaseKeeperState;
-    type Arguments = Arc<Ctx>;
+    type Arguments = KeeperArgs;
 
     async fn pre_start(
         &self,
         me: ActorRef<Self::Msg>,
-        ctx: Arc<Ctx>,
+        args: KeeperArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let every = ctx.clock.real_duration(ctx.config.lease_ttl / 3);
+        let every = args.clock.real_duration(args.ttl / 3);
         me.send_interval(every, || LeaseKeeperMessage::Renew);
+        me.send_interval(args.watch, || LeaseKeeperMessage::Watch);
         Ok(LeaseKeeperState {
-            ctx,
+            leases: args.leases,
+            ttl: args.ttl,
             held: HashMap::new(),
         })
     }
@@ -68,6 +125,7 @@ impl Actor for LeaseKeeperActor {
             } => state.on_track(call_id, pools, held).await,
             LeaseKeeperMessage::Release { call_id } => state.on_release(call_id).await,
             LeaseKeeperMessage::Renew => state.on_renew().await,
+            LeaseKeeperMessage::Watch => state.on_watch().await,
         }
         crate::metrics::leases_held(state.held.len());
         Ok(())
@@ -80,16 +138,29 @@ const RENEW_CHUNK: usize = 256;
 
 impl LeaseKeeperState {
     async fn on_track(&mut self, call_id: CallId, pools: Vec<(PoolId, u32)>, held: bool) {
-        // Re-acquiring is idempotent: a call that still holds a lease renews it, same token.
-        let holder = call_id.to_string();
-        let ttl = self.ctx.config.lease_ttl;
-        for (pool, limit) in pools.iter().filter(|_| !held) {
-            if let Err(e) = self.ctx.leases.acquire(pool, &holder, ttl, *limit).await {
-                crate::metrics::lease_error();
-                tracing::warn!(%call_id, pool = %pool, error = %e, "could not take the lease of a call in flight");
+        if !held {
+            let holder = call_id.to_string();
+            for (pool, limit) in &pools {
+                self.reassert(call_id, &holder, pool, *limit).await;
             }
         }
         self.held.insert(call_id, pools);
+    }
+
+    /// Takes a lease of a call in flight again (renewing it when it is still held).
+    async fn reassert(&self, call_id: CallId, holder: &str, pool: &PoolId, limit: u32) {
+        match self.leases.reassert(pool, holder, self.ttl, limit).await {
+            Ok(Acquire::Granted { .. }) => {}
+            Ok(other) => {
+                // The pool filled meanwhile: this call runs over the cap until it ends.
+                crate::metrics::lease_error();
+                tracing::warn!(%call_id, pool = %pool, answer = ?other, "could not re-assert the lease of a call in flight");
+            }
+            Err(e) => {
+                crate::metrics::lease_error();
+                tracing::warn!(%call_id, pool = %pool, error = %e, "could not re-assert the lease of a call in flight");
+            }
+        }
     }
 
     async fn on_release(&mut self, call_id: CallId) {
@@ -97,19 +168,62 @@ impl LeaseKeeperState {
             return;
         };
         let holder = call_id.to_string();
-        let leases = &self.ctx.leases;
         for (pool, _) in pools {
-            if let Err(e) = leases.release(&pool, &holder).await {
+            if let Err(e) = self.leases.release(&pool, &holder).await {
                 crate::metrics::lease_error();
                 tracing::warn!(%call_id, pool = %pool, error = %e, "lease release failed; it will expire by itself");
             }
         }
     }
 
+    /// Re-asserts every lease in the pools whose state the store lost.
+    async fn on_watch(&mut self) {
+        let pools: Vec<PoolId> = self
+            .held
+            .values()
+            .flat_map(|p| p.iter().map(|(pool, _)| pool.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if pools.is_empty() {
+            return;
+        }
+        let changed = match self.leases.changed(&pools).await {
+            Ok(changed) => changed,
+            Err(_) => {
+                // Unreachable: nothing is granted meanwhile; the next watch asks again.
+                crate::metrics::lease_error();
+                return;
+            }
+        };
+        for pool in changed {
+            tracing::warn!(pool = %pool, "the lease store lost this pool's leases; re-asserting them");
+            let holders: Vec<(CallId, u32)> = self
+                .held
+                .iter()
+                .filter_map(|(call_id, pools)| {
+                    pools
+                        .iter()
+                        .find(|(p, _)| *p == pool)
+                        .map(|(_, limit)| (*call_id, *limit))
+                })
+                .collect();
+            let this = &*self;
+            join_all(holders.iter().map(|(call_id, limit)| {
+                let holder = call_id.to_string();
+                let pool = &pool;
+                async move { this.reassert(*call_id, &holder, pool, *limit).await }
+            }))
+            .await;
+            self.leases.settled(&pool);
+        }
+    }
+
     async fn on_renew(&mut self) {
-        let ttl = self.ctx.config.lease_ttl;
-        let leases = &self.ctx.leases;
-        let all: Vec<(&CallId, &PoolId, u32)> = self
+        let this = &*self;
+        let ttl = this.ttl;
+        let leases = &this.leases;
+        let all: Vec<(&CallId, &PoolId, u32)> = this
             .held
             .iter()
             .flat_map(|(call_id, pools)| pools.iter().map(move |(p, limit)| (call_id, p, *limit)))
@@ -122,17 +236,8 @@ impl LeaseKeeperState {
                 let holder = call_id.to_string();
                 match leases.renew(pool, &holder, ttl).await {
                     Ok(true) => {}
-                    Ok(false) => {
-                        // Lost (expired during an outage): take it again; a full pool means the
-                        // call runs over the cap until it ends, which is logged.
-                        match leases.acquire(pool, &holder, ttl, limit).await {
-                            Ok(Acquire::Granted { .. }) => {}
-                            Ok(Acquire::Full { held }) => {
-                                tracing::warn!(%call_id, pool = %pool, held, "lease lost and its pool is full")
-                            }
-                            Err(_) => crate::metrics::lease_error(),
-                        }
-                    }
+                    // Lost (expired during an outage): take it again.
+                    Ok(false) => this.reassert(*call_id, &holder, pool, limit).await,
                     Err(_) => crate::metrics::lease_error(),
                 }
             }))

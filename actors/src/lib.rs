@@ -1,24 +1,34 @@
 //! The actor engine of dialer: a ractor supervision tree that carries out what `dialer_engine`
 //! decides. See `Engine` for its handle, and ARCHITECTURE.md for the tree.
+//!
+//! ```text
+//! EngineSupervisor ── Recorder, LeaseKeeper
+//!   └─ CampaignActor ×campaigns with work   (owner of a campaign and of its pending calls)
+//!        └─ DialerSlot ×calls in flight      (owner of one call while it is in flight)
+//! ```
+//!
+//! Modules import downward only: `engine` → `supervisor` → `campaign` → `slot` → `ctx` and the
+//! services' handles (`recorder`, `lease_keeper`, `live`); children report to their parents
+//! through narrow message types (`SlotDone`, `Idle`), never through the parent's messages.
 
-mod apply;
-pub mod campaign;
+mod campaign;
 pub mod clock;
 mod ctx;
 pub mod engine;
+mod error;
 mod lease_keeper;
+mod live;
 pub mod metrics;
 pub mod provider;
 pub mod rate;
 mod recent;
 mod recorder;
-mod scheduler;
 mod slot;
+mod supervision;
 mod supervisor;
-mod window;
 
-pub use apply::CallbackOutcome;
-pub use campaign::DispatchSnapshot;
-pub use ctx::{CallNotice, EngineConfig, EngineError, Restarts};
+pub use campaign::{CommandOutcome, DispatchSnapshot};
+pub use ctx::{CallNotice, EngineConfig, Restarts};
 pub use engine::{Engine, EngineDeps};
-pub use window::WindowSnapshot;
+pub use error::EngineError;
+pub use live::CallbackOutcome;

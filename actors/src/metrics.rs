@@ -18,7 +18,7 @@ pub const QUEUE_DEPTH: &str = "dialer_dispatch_queue_depth";
 pub const PROVIDER_REQUEST: &str = "dialer_provider_request_duration_seconds";
 pub const PROVIDER_ERRORS: &str = "dialer_provider_errors_total";
 pub const PROVIDER_REPORTS: &str = "dialer_provider_reports_total";
-pub const WHEEL_TIMERS: &str = "dialer_scheduler_timers";
+pub const PERSIST_RETRIES: &str = "dialer_storage_write_retries_total";
 pub const LEASES_HELD: &str = "dialer_leases_held";
 pub const LEASE_WAITS: &str = "dialer_lease_waits_total";
 pub const LEASE_ERRORS: &str = "dialer_lease_errors_total";
@@ -48,7 +48,10 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
         DISPATCH_LAG,
         "Seconds from a call being due to its dial request.",
     ),
-    (QUEUE_DEPTH, "Calls queued for a line, by campaign."),
+    (
+        QUEUE_DEPTH,
+        "Calls due and waiting for a line, by campaign.",
+    ),
     (
         PROVIDER_REQUEST,
         "Seconds a provider took to accept a dial request, by provider.",
@@ -62,8 +65,8 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
         "Provider status reports received, by provider and whether they changed the call.",
     ),
     (
-        WHEEL_TIMERS,
-        "Timers pending on the scheduler's timing wheel.",
+        PERSIST_RETRIES,
+        "State changes retried because storage was unavailable (never dropped).",
     ),
     (
         LEASES_HELD,
@@ -111,13 +114,13 @@ pub(crate) fn retry(id: CampaignId) {
     counter!(RETRIES, "campaign" => campaign(id)).increment(1);
 }
 
-pub(crate) fn active(delta: f64) {
-    gauge!(CALLS_ACTIVE).increment(delta);
+/// The number of calls in flight on this node (it is the number of routes to slots).
+pub(crate) fn active(n: usize) {
+    gauge!(CALLS_ACTIVE).set(n as f64);
 }
 
-pub(crate) fn queue_depth(id: Option<CampaignId>, depth: usize) {
-    let label = id.map_or_else(|| "one_off".to_owned(), campaign);
-    gauge!(QUEUE_DEPTH, "campaign" => label).set(depth as f64);
+pub(crate) fn queue_depth(id: CampaignId, depth: usize) {
+    gauge!(QUEUE_DEPTH, "campaign" => campaign(id)).set(depth as f64);
 }
 
 pub(crate) fn provider_request(provider: &str, took: Duration, ok: bool) {
@@ -133,8 +136,8 @@ pub(crate) fn provider_report(provider: &str, applied: bool) {
         .increment(1);
 }
 
-pub(crate) fn wheel_timers(n: usize) {
-    gauge!(WHEEL_TIMERS).set(n as f64);
+pub(crate) fn persist_retry() {
+    counter!(PERSIST_RETRIES).increment(1);
 }
 
 pub(crate) fn leases_held(n: usize) {

@@ -7,13 +7,14 @@
 //! write cannot fail the others.
 //!
 //! Backpressure is by acknowledgement: every writer awaits its answer before it goes on.
+//!
+//! Writers reach it through a [`RecorderHandle`], which its supervisor points at the running
+//! recorder; while it restarts, a write is answered [`RecordError::Restarting`].
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use dialer_storage::{StorageError, WriteBatch};
+use dialer_storage::{StorageError, Store, WriteBatch};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-
-use crate::ctx::Ctx;
 
 pub(crate) enum RecorderMessage {
     Record {
@@ -24,10 +25,66 @@ pub(crate) enum RecorderMessage {
     Flushed,
 }
 
+/// Why a write was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RecordError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The recorder is not running (restarting, or the engine is stopping).
+    #[error("the recorder is restarting")]
+    Restarting,
+}
+
+/// How writers reach the recorder, whichever generation of it is running.
+#[derive(Debug, Default)]
+pub(crate) struct RecorderHandle {
+    actor: RwLock<Option<ActorRef<RecorderMessage>>>,
+}
+
+impl RecorderHandle {
+    pub(crate) fn set(&self, actor: Option<ActorRef<RecorderMessage>>) {
+        *self.actor.write().unwrap_or_else(|p| p.into_inner()) = actor;
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        self.actor
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Writes a batch; returns once it is durable.
+    pub(crate) async fn record(&self, batch: WriteBatch) -> Result<(), RecordError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let actor = self
+            .actor
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(RecordError::Restarting)?;
+        match actor
+            .call(|reply| RecorderMessage::Record { batch, reply }, None)
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(result)) => result.map_err(RecordError::Storage),
+            _ => Err(RecordError::Restarting),
+        }
+    }
+}
+
+pub(crate) struct RecorderArgs {
+    pub store: Arc<dyn Store>,
+    /// The most call updates one commit carries.
+    pub max_batch: usize,
+}
+
 pub(crate) struct RecorderActor;
 
 pub(crate) struct RecorderState {
-    ctx: Arc<Ctx>,
+    store: Arc<dyn Store>,
+    max_batch: usize,
     pending: Vec<(WriteBatch, RpcReplyPort<Result<(), StorageError>>)>,
     in_flight: bool,
 }
@@ -35,15 +92,16 @@ pub(crate) struct RecorderState {
 impl Actor for RecorderActor {
     type Msg = RecorderMessage;
     type State = RecorderState;
-    type Arguments = Arc<Ctx>;
+    type Arguments = RecorderArgs;
 
     async fn pre_start(
         &self,
         _: ActorRef<Self::Msg>,
-        ctx: Arc<Ctx>,
+        args: RecorderArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(RecorderState {
-            ctx,
+            store: args.store,
+            max_batch: args.max_batch.max(1),
             pending: Vec::new(),
             in_flight: false,
         })
@@ -84,7 +142,7 @@ impl RecorderState {
     }
 
     fn flush(&mut self, me: &ActorRef<RecorderMessage>) {
-        let max = self.ctx.config.recorder_max_batch.max(1);
+        let max = self.max_batch;
         let mut calls = 0;
         let take = self
             .pending
@@ -97,24 +155,27 @@ impl RecorderState {
             .max(1);
         let parts: Vec<_> = self.pending.drain(..take).collect();
         self.in_flight = true;
-        let (ctx, me) = (Arc::clone(&self.ctx), me.clone());
+        let (store, me) = (Arc::clone(&self.store), me.clone());
         // The commit runs beside the actor, so writes keep queueing meanwhile; the writers are
         // answered from the task, even if this actor is restarted in between.
         tokio::spawn(async move {
-            commit(&ctx, parts).await;
+            commit(store.as_ref(), parts).await;
             let _ = me.cast(RecorderMessage::Flushed);
         });
     }
 }
 
-async fn commit(ctx: &Ctx, parts: Vec<(WriteBatch, RpcReplyPort<Result<(), StorageError>>)>) {
+async fn commit(
+    store: &dyn Store,
+    parts: Vec<(WriteBatch, RpcReplyPort<Result<(), StorageError>>)>,
+) {
     let calls: usize = parts.iter().map(|(b, _)| b.calls.len()).sum();
     let started = tokio::time::Instant::now();
     let mut combined = WriteBatch::default();
     for (batch, _) in &parts {
         combined.extend(batch.clone());
     }
-    let result = ctx.store.commit(combined).await;
+    let result = store.commit(combined).await;
     crate::metrics::storage_commit(started.elapsed(), calls, result.is_ok());
     match result {
         Ok(()) => {
@@ -124,7 +185,7 @@ async fn commit(ctx: &Ctx, parts: Vec<(WriteBatch, RpcReplyPort<Result<(), Stora
         }
         Err(_) if parts.len() > 1 => {
             for (batch, reply) in parts {
-                let _ = reply.send(ctx.store.commit(batch).await);
+                let _ = reply.send(store.commit(batch).await);
             }
         }
         Err(e) => {

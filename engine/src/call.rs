@@ -386,7 +386,11 @@ mod tests {
         check(&c);
         c.apply(CallEvent::Due, t(5));
         check(&c);
-        assert_eq!(c.due_at, Some(t(5)), "a due call keeps its place in the queue");
+        assert_eq!(
+            c.due_at,
+            Some(t(5)),
+            "a due call keeps its place in the queue"
+        );
         assert!(c.defer(t(60), t(6)));
         assert_eq!((c.status, c.due_at), (CallStatus::Initiated, Some(t(60))));
         c.apply(CallEvent::DialStarted, t(60));

@@ -76,6 +76,11 @@ impl Step {
         matches!(self.transition, Transition::To(_))
     }
 
+    /// A step that changes nothing (to fold later steps into).
+    pub fn unchanged(call: &Call) -> Self {
+        Self::new(Transition::To(call.status))
+    }
+
     /// Folds a later step of the same call into this one, to be written together: the later
     /// transition is the result, the audit lines and counters add up, the effects follow.
     pub fn then(mut self, later: Step) -> Step {

@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use crate::campaign::CampaignSettings;
 use crate::call::CallOrigin;
+use crate::campaign::CampaignSettings;
 use crate::hours::HoursCheck;
 use crate::ids::CallId;
 use crate::phone::PhoneNumber;
@@ -142,7 +142,9 @@ pub struct Listed {
 pub enum Gate {
     Dial,
     /// Calling hours are closed for the number; they open at `until`.
-    Defer { until: DateTime<Utc> },
+    Defer {
+        until: DateTime<Utc>,
+    },
     Block(BlockReason),
 }
 
@@ -338,14 +340,15 @@ impl<T> LaneQueue<T> {
         all
     }
 
-    /// When the queue next needs attention: the earliest waiting call, or — when storage holds
-    /// calls it has not read — the horizon.
-    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        let waiting = self.waiting.first_key_value().map(|(k, _)| k.0);
+    /// When, after `now`, the queue next needs attention: the earliest waiting call, or — when
+    /// storage holds calls it has not read — the horizon. (A horizon already passed needs no
+    /// timer: the queue reads storage when its ready calls run low, which a freed line shows.)
+    pub fn next_wake(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let waiting = self.waiting.keys().map(|k| k.0).find(|t| *t > now);
         let horizon = if self.drained {
             None
         } else {
-            self.horizon.map(|h| h.0)
+            self.horizon.map(|h| h.0).filter(|t| *t > now)
         };
         match (waiting, horizon) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -394,12 +397,19 @@ impl<T> Board<T> {
     /// The next call to give a line, if a line is free for a lane with a ready call; the line
     /// is counted as held until [`release`](Self::release). `open` says which lanes may dial
     /// now (a paused campaign dials none, an unstarted one only its one-off calls).
-    pub fn next(&mut self, now: DateTime<Utc>, open: impl Fn(Lane) -> bool) -> Option<(Lane, Key, T)> {
-        for lane in &mut self.lanes {
-            lane.advance(now);
-        }
+    pub fn next(
+        &mut self,
+        now: DateTime<Utc>,
+        open: impl Fn(Lane) -> bool,
+    ) -> Option<(Lane, Key, T)> {
+        self.advance(now);
         let ready = |l: Lane| open(l) && self.lanes[l.index()].ready() > 0;
-        let lane = next_lane(self.lines, self.busy, ready(Lane::OneOff), ready(Lane::List))?;
+        let lane = next_lane(
+            self.lines,
+            self.busy,
+            ready(Lane::OneOff),
+            ready(Lane::List),
+        )?;
         let (key, item) = self.lanes[lane.index()].pop()?;
         *self.busy.slot(lane) += 1;
         Some((lane, key, item))
@@ -417,9 +427,21 @@ impl<T> Board<T> {
         *held = held.saturating_sub(1);
     }
 
-    /// The earliest instant either lane needs attention.
-    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        self.lanes.iter().filter_map(LaneQueue::next_wake).min()
+    /// The earliest instant after `now` either lane needs attention.
+    pub fn next_wake(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.lanes.iter().filter_map(|l| l.next_wake(now)).min()
+    }
+
+    /// Moves what has become due to ready, in both lanes.
+    pub fn advance(&mut self, now: DateTime<Utc>) {
+        for lane in &mut self.lanes {
+            lane.advance(now);
+        }
+    }
+
+    /// Calls held in both lanes, ready or waiting.
+    pub fn held(&self) -> usize {
+        self.lanes.iter().map(LaneQueue::len).sum()
     }
 }
 

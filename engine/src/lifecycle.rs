@@ -219,7 +219,10 @@ mod tests {
 
     #[test]
     fn a_list_is_done_only_once_pulled_exhausted_and_idle() {
-        assert!(!list_done(false, true, 0), "no contacts yet: idle, not done");
+        assert!(
+            !list_done(false, true, 0),
+            "no contacts yet: idle, not done"
+        );
         assert!(!list_done(true, false, 0));
         assert!(!list_done(true, true, 1));
         assert!(list_done(true, true, 0));

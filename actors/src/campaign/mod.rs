@@ -1,157 +1,204 @@
-//! A CampaignActor dispatches the calls of one running campaign: it pulls the contact list in
-//! pages as lines free up, creates a call per contact, checks each call at the moment it is due
-//! (do-not-call and opt-outs, duplicate guard, calling hours), and routes callable calls to the
-//! WindowActor of their recipients' zones — spawning it when that window opens. Calls outside
-//! calling hours are deferred on the timing wheel to the next opening.
+//! A CampaignActor owns one campaign: it is the only writer of the campaign's state and dial
+//! cursor, and of its calls while they are pending; a [`DialerSlot`](crate::slot) owns a call
+//! while it is in flight. One actor runs per campaign that is running or paused, or that has
+//! calls not yet final (one-off calls of any campaign); an idle one asks its supervisor to stop
+//! it.
 //!
-//! The one-off pool is the same actor with a different feed: calls come from `initiate-call`
-//! and scheduled one-offs of any campaign instead of a contact list.
+//! It dials from two lanes ([`dialer_engine::dispatch`]): the contact list, pulled in pages as
+//! lines free up (the calls of a page and the cursor past it are written together), and one-off
+//! calls, which go first and keep a share of the lines. Both are read from storage's pending
+//! index in due order — the calls accepted by the API are found there, never only through a
+//! message, so none is lost to a crash between acceptance and dispatch. What it holds in memory
+//! is bounded per lane ([`pull`]).
 //!
-//! It supervises its windows with the engine's restart policy; a window that fails is
-//! restarted and its calls are recovered from storage (queued again, or adopted when the dial
-//! was already recorded).
+//! For each call it gives a line ([`lines`]) it takes the campaign's and the engine's leases
+//! (off its mailbox, in a task) and a rate token, then starts a slot. Lifecycle commands, stop,
+//! completion, reports and cancels of pending calls are in [`owner`].
 
-mod admit;
-mod feed;
+mod lines;
+mod owner;
+mod pull;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use chrono::{DateTime, Utc};
+use dialer_engine::dispatch::{Board, Key, Lane, Lines};
 use dialer_engine::{
-    Call, CallId, CallOrigin, CallStatus, Campaign, CampaignId, ContactId, PhoneNumber,
-    ProviderReport, RestartTracker,
+    Call, CallId, Campaign, CampaignCommand, CampaignId, CampaignState as Lifecycle, PhoneNumber,
+    ProviderReport,
 };
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{
+    Actor, ActorId, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort, SupervisionEvent,
+};
 
-use crate::ctx::{Ctx, EngineError};
-use crate::slot::ReportReply;
-use crate::window::{WindowMessage, WindowSnapshot};
+use crate::ctx::Ctx;
+use crate::error::EngineError;
+use crate::live::ReportReply;
+use crate::slot::{SlotDone, SlotMessage};
+use crate::supervision::Restarts;
 
-pub enum CampaignMessage {
-    /// New calls to dispatch (one-off calls from the API).
-    Admit {
-        calls: Vec<Call>,
+/// What a campaign's owner is told of work it may not have seen.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Hint {
+    /// A call of this campaign was accepted (an `initiate-call`, a scheduled call).
+    Call(CallId),
+    /// Contacts were imported.
+    Contacts,
+    /// A request for the owner follows.
+    Request,
+}
+
+/// A lease request's answer.
+#[derive(Debug, Clone)]
+pub(crate) enum Leased {
+    Granted {
+        token: u64,
     },
-    /// A call on the timing wheel is due.
-    Due {
-        call_id: CallId,
+    /// A pool is full, or in quarantine after the lease store lost its state.
+    Wait,
+    Failed(String),
+}
+
+pub(crate) enum CampaignMessage {
+    Command {
+        command: CampaignCommand,
+        reply: RpcReplyPort<Result<CommandOutcome, EngineError>>,
     },
+    /// The campaign's settings changed (its state and cursor are the actor's own).
+    Settings(Box<Campaign>),
+    Nudge {
+        seq: u64,
+        hint: Hint,
+    },
+    /// A provider report for a call that no slot carries.
     Report {
         call_id: CallId,
         report: ProviderReport,
         reply: Option<ReportReply>,
     },
-    /// A window is done with a call (its line is free).
-    Finished {
-        call_id: CallId,
-        status: CallStatus,
-    },
-    /// A closing window hands back calls it could not dial.
-    Returned {
-        calls: Vec<Call>,
-    },
-    /// Pull the next page of contacts if there is room.
-    Pull,
-    Pause {
-        reply: RpcReplyPort<()>,
-    },
-    Resume {
-        reply: RpcReplyPort<()>,
-    },
-    /// Cancel pending work (of one campaign, for the one-off pool); calls in flight finish.
-    Stop {
-        campaign_id: CampaignId,
-        reply: RpcReplyPort<Result<u32, EngineError>>,
-    },
-    CancelCall {
+    Cancel {
         call_id: CallId,
         reply: RpcReplyPort<Result<Call, EngineError>>,
     },
-    /// The scheduler restarted: put deferrals back on its wheel.
-    Reregister,
-    /// A campaign's settings changed.
-    Updated {
-        campaign: Box<Campaign>,
+    Leased {
+        call_id: CallId,
+        answer: Leased,
     },
-    RestartWindow {
-        key: String,
+    SlotDone(SlotDone),
+    Wake {
+        generation: u64,
+    },
+    RestartSlot {
+        call_id: CallId,
     },
     Snapshot(RpcReplyPort<DispatchSnapshot>),
+    /// The supervisor found no hint since the idle report numbered `activity`: stop, if
+    /// nothing else happened since either.
+    Retire {
+        activity: u64,
+    },
 }
 
-/// Where a dispatcher's calls come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feed {
-    /// A running campaign's contact list.
-    List(CampaignId),
-    /// `initiate-call` and scheduled one-off calls, of any campaign.
-    OneOff,
+impl From<SlotDone> for CampaignMessage {
+    fn from(d: SlotDone) -> Self {
+        Self::SlotDone(d)
+    }
 }
 
-impl Feed {
-    fn owns(self, call: &Call) -> bool {
-        match self {
-            Self::List(id) => call.campaign_id == id && call.origin == CallOrigin::Campaign,
-            Self::OneOff => call.origin != CallOrigin::Campaign,
+impl TryFrom<CampaignMessage> for SlotDone {
+    type Error = ();
+    fn try_from(m: CampaignMessage) -> Result<Self, ()> {
+        match m {
+            CampaignMessage::SlotDone(d) => Ok(d),
+            _ => Err(()),
         }
     }
 }
 
-/// A dispatcher's state, for status pages and tests.
+/// A campaign's owner has nothing to do: it may be retired, unless told of more since its
+/// `seen`-th hint; `activity` numbers the report, so that the owner can tell whether anything
+/// happened since.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Idle {
+    pub campaign_id: CampaignId,
+    pub seen: u64,
+    pub activity: u64,
+}
+
+/// What a lifecycle command did.
+#[derive(Debug, Clone)]
+pub struct CommandOutcome {
+    pub campaign: Campaign,
+    /// Pending calls cancelled (stop).
+    pub cancelled: u32,
+}
+
+/// A campaign's dispatch state, for status pages and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DispatchSnapshot {
-    pub queued_or_in_flight: usize,
-    pub deferred: usize,
-    pub outstanding: usize,
-    pub windows: usize,
-    pub exhausted: bool,
-    pub paused: bool,
-    pub lines: WindowSnapshot,
+    /// Calls due and waiting for a line, per lane.
+    pub ready_one_off: usize,
+    pub ready_list: usize,
+    /// Pending calls held in memory (due or soon due).
+    pub held: usize,
+    /// Calls in slots.
+    pub in_flight: usize,
+    /// Calls waiting for their leases.
+    pub leasing: usize,
+    pub lines: u32,
+    pub reserved_for_one_off: u32,
+    pub busy_one_off: u32,
+    pub busy_list: u32,
+    pub list_exhausted: bool,
 }
 
-pub struct CampaignArgs {
+pub(crate) struct CampaignArgs {
     pub ctx: Arc<Ctx>,
-    pub feed: Feed,
-    /// Open calls of this feed found at engine start; `None`: load them from storage.
-    pub open_calls: Option<Vec<Call>>,
-    pub paused: bool,
+    pub campaign_id: CampaignId,
+    pub parent: DerivedActorRef<Idle>,
 }
 
-pub struct CampaignActor;
+pub(crate) struct CampaignActor;
 
-struct WindowEntry {
-    key: String,
-    actor: ActorRef<WindowMessage>,
-    closes_at: Option<DateTime<Utc>>,
+/// A call holding one of the campaign's lines: waiting for its leases, or in a slot.
+struct Line {
+    lane: Lane,
+    key: Key,
+    call: Call,
+    slot: Option<ActorRef<SlotMessage>>,
+    /// Leases asked for and not answered yet.
+    leasing: bool,
+    /// Changed (cancelled, reported on) while its leases were being taken: it is not dialed.
+    void: Option<Call>,
 }
 
-pub struct CampaignState {
+pub(crate) struct CampaignState {
     ctx: Arc<Ctx>,
-    feed: Feed,
-    campaigns: HashMap<CampaignId, Arc<Campaign>>,
-    /// Accepting windows by zone key.
-    windows: HashMap<String, ActorId>,
-    /// Every window alive (accepting or draining) by actor id.
-    by_id: HashMap<ActorId, WindowEntry>,
-    window_trackers: HashMap<String, RestartTracker>,
-    /// Which window holds each routed call.
-    window_of: HashMap<CallId, ActorId>,
-    /// The numbers of the calls this dispatcher routed (their claims in the shared guard).
-    numbers: HashMap<CallId, (CampaignId, PhoneNumber)>,
-    /// Calls deferred to the opening of their calling hours.
-    deferred: HashMap<CallId, (DateTime<Utc>, CampaignId, CallOrigin)>,
-    /// List feed: calls created and not yet terminal.
-    outstanding: HashSet<CallId>,
-    cursor: Option<ContactId>,
-    exhausted: bool,
-    paused: bool,
-    stopping: bool,
-    started: tokio::time::Instant,
-    /// Open calls loaded in `pre_start`, taken up in `post_start`.
-    pending_open: Option<Vec<Call>>,
-    /// Calls of failed windows, by zone key, waiting for the window's restart.
-    orphans: HashMap<String, Vec<CallId>>,
+    campaign: Arc<Campaign>,
+    parent: DerivedActorRef<Idle>,
+    board: Board<Call>,
+    lines: HashMap<CallId, Line>,
+    slots: HashMap<ActorId, CallId>,
+    /// Numbers with a call holding a line: the duplicate guard.
+    numbers: HashMap<PhoneNumber, CallId>,
+    list_exhausted: bool,
+    /// No new lease requests before this (a pool was full).
+    lease_wait: Option<tokio::time::Instant>,
+    /// No new dial before this (a rate bucket was empty).
+    rate_wait: Option<tokio::time::Instant>,
+    /// No storage read before this (the last one failed).
+    pull_wait: Option<tokio::time::Instant>,
+    timer: Option<(tokio::time::Instant, u64)>,
+    timer_generation: u64,
+    nudges_seen: u64,
+    idle_reported: bool,
+    /// Messages handled (other than retirement offers).
+    activity: u64,
+    restarts: Restarts<CallId>,
+    /// Whether the campaign is stopped, shared with its slots: a slot between its last checks
+    /// and its dial request cancels rather than dials.
+    stopped: Arc<AtomicBool>,
 }
 
 impl Actor for CampaignActor {
@@ -164,39 +211,37 @@ impl Actor for CampaignActor {
         _: ActorRef<Self::Msg>,
         args: CampaignArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut state = CampaignState {
+        let campaign = args
+            .ctx
+            .store
+            .get_campaign(args.campaign_id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                what: "campaign",
+                id: args.campaign_id.to_string(),
+            })?;
+        let per_lane = read_ahead(&args.ctx, &campaign);
+        let stopped = Arc::new(AtomicBool::new(campaign.state == Lifecycle::Stopped));
+        Ok(CampaignState {
+            stopped,
+            board: Board::new(Lines::of(&campaign.settings), per_lane),
+            restarts: Restarts::new(args.ctx.config.restart.clone(), "dialer_slot"),
             ctx: args.ctx,
-            feed: args.feed,
-            campaigns: HashMap::new(),
-            windows: HashMap::new(),
-            by_id: HashMap::new(),
-            window_trackers: HashMap::new(),
-            window_of: HashMap::new(),
+            campaign: Arc::new(campaign),
+            parent: args.parent,
+            lines: HashMap::new(),
+            slots: HashMap::new(),
             numbers: HashMap::new(),
-            deferred: HashMap::new(),
-            outstanding: HashSet::new(),
-            cursor: None,
-            exhausted: false,
-            paused: args.paused,
-            stopping: false,
-            started: tokio::time::Instant::now(),
-            pending_open: None,
-            orphans: HashMap::new(),
-        };
-        if let Feed::List(id) = state.feed {
-            let campaign = state.campaign(id).await?;
-            state.cursor = campaign.dial_cursor;
-        }
-        let open = match args.open_calls {
-            Some(calls) => calls,
-            None => feed::load_open_calls(&state.ctx, state.feed).await?,
-        };
-        if matches!(state.feed, Feed::List(_)) {
-            state.outstanding = open.iter().map(|c| c.call_id).collect();
-        }
-        // Stash them for post_start, when this actor can be the parent of windows.
-        state.pending_open = Some(open);
-        Ok(state)
+            list_exhausted: false,
+            lease_wait: None,
+            rate_wait: None,
+            pull_wait: None,
+            timer: None,
+            timer_generation: 0,
+            nudges_seen: 0,
+            idle_reported: false,
+            activity: 0,
+        })
     }
 
     async fn post_start(
@@ -204,9 +249,10 @@ impl Actor for CampaignActor {
         me: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let open = state.pending_open.take().unwrap_or_default();
-        state.recover(&me, open).await?;
-        let _ = me.cast(CampaignMessage::Pull);
+        // Calls that were in flight when the last owner stopped (or crashed) are adopted first:
+        // they hold their lines until their outcomes are known.
+        state.adopt_live(&me).await?;
+        state.settle(&me).await;
         Ok(())
     }
 
@@ -216,52 +262,44 @@ impl Actor for CampaignActor {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if let CampaignMessage::Retire { activity } = msg {
+            if activity == state.activity && state.is_idle() {
+                me.stop(Some("idle".into()));
+            }
+            return Ok(());
+        }
+        state.activity += 1;
+        state.idle_reported = false;
         match msg {
-            CampaignMessage::Admit { calls } => state.admit_all(&me, calls).await?,
-            CampaignMessage::Due { call_id } => state.on_due(&me, call_id).await?,
+            CampaignMessage::Retire { .. } => {}
+            CampaignMessage::Command { command, reply } => {
+                let result = state.on_command(command).await;
+                let _ = reply.send(result);
+            }
+            CampaignMessage::Settings(campaign) => state.on_settings(*campaign),
+            CampaignMessage::Nudge { seq, hint } => state.on_nudge(seq, hint).await,
             CampaignMessage::Report {
                 call_id,
                 report,
                 reply,
-            } => state.on_report(call_id, report, reply).await,
-            CampaignMessage::Finished { call_id, status } => {
-                state.on_finished(&me, call_id, status).await?
+            } => state.on_report(&me, call_id, report, reply).await,
+            CampaignMessage::Cancel { call_id, reply } => {
+                let result = state.on_cancel(call_id).await;
+                let _ = reply.send(result);
             }
-            CampaignMessage::Returned { calls } => {
-                for call in &calls {
-                    state.unroute(call.call_id);
+            CampaignMessage::Leased { call_id, answer } => {
+                state.on_leased(&me, call_id, answer).await
+            }
+            CampaignMessage::SlotDone(done) => state.on_slot_done(done.call).await,
+            CampaignMessage::Wake { generation } => {
+                if state.timer.is_some_and(|(_, g)| g == generation) {
+                    state.timer = None;
                 }
-                state.admit_all(&me, calls).await?
             }
-            CampaignMessage::Pull => state.pull(&me).await?,
-            CampaignMessage::Pause { reply } => {
-                state.set_paused(true);
-                let _ = reply.send(());
-            }
-            CampaignMessage::Resume { reply } => {
-                state.set_paused(false);
-                let _ = reply.send(());
-                let _ = me.cast(CampaignMessage::Pull);
-            }
-            CampaignMessage::Stop { campaign_id, reply } => {
-                let result = state.stop(campaign_id).await;
-                let _ = reply.send(result);
-            }
-            CampaignMessage::CancelCall { call_id, reply } => {
-                let result = state.cancel_call(call_id).await;
-                let _ = reply.send(result);
-            }
-            CampaignMessage::Reregister => state.reregister(),
-            CampaignMessage::Updated { campaign } => {
-                state.campaigns.insert(campaign.id, Arc::new(*campaign));
-            }
-            CampaignMessage::RestartWindow { key } => state.restart_window(&me, &key).await?,
-            CampaignMessage::Snapshot(reply) => {
-                let snapshot = state.snapshot().await;
-                let _ = reply.send(snapshot);
-            }
+            CampaignMessage::RestartSlot { call_id } => state.on_restart_slot(&me, call_id).await,
+            CampaignMessage::Snapshot(reply) => drop(reply.send(state.snapshot())),
         }
-        state.check_complete(&me).await?;
+        state.settle(&me).await;
         Ok(())
     }
 
@@ -272,11 +310,13 @@ impl Actor for CampaignActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match evt {
-            SupervisionEvent::ActorTerminated(cell, _, _) => state.forget_window(cell.get_id()),
             SupervisionEvent::ActorFailed(cell, err) => {
-                tracing::warn!(error = %err, "window failed");
-                state.window_failed(&me, cell.get_id())?;
+                tracing::warn!(error = %err, "dialer slot failed");
+                state.slot_failed(&me, cell.get_id());
             }
+            // A slot is stopped by its campaign once done; one that ended any other way left
+            // its call behind: recover it as after a failure.
+            SupervisionEvent::ActorTerminated(cell, _, _) => state.slot_failed(&me, cell.get_id()),
             _ => {}
         }
         Ok(())
@@ -287,88 +327,106 @@ impl Actor for CampaignActor {
         _: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        for entry in state.by_id.values() {
-            entry.actor.stop(None);
+        for line in state.lines.values() {
+            if let Some(slot) = &line.slot {
+                slot.stop(None);
+            }
         }
+        crate::metrics::queue_depth(state.campaign.id, 0);
         Ok(())
     }
 }
 
+/// How many pending calls of a lane the campaign holds in memory.
+fn read_ahead(ctx: &Ctx, campaign: &Campaign) -> usize {
+    let lines = campaign.settings.max_concurrent.max(1) as usize;
+    (lines * ctx.config.read_ahead_per_line.max(1) as usize).max(4)
+}
+
 impl CampaignState {
-    /// A campaign's settings, cached.
-    async fn campaign(&mut self, id: CampaignId) -> Result<Arc<Campaign>, EngineError> {
-        if let Some(c) = self.campaigns.get(&id) {
-            return Ok(Arc::clone(c));
-        }
-        let campaign =
-            self.ctx
-                .store
-                .get_campaign(id)
-                .await?
-                .ok_or_else(|| EngineError::NotFound {
-                    what: "campaign",
-                    id: id.to_string(),
-                })?;
-        let campaign = Arc::new(campaign);
-        self.campaigns.insert(id, Arc::clone(&campaign));
-        Ok(campaign)
+    fn id(&self) -> CampaignId {
+        self.campaign.id
     }
 
-    /// A call is no longer at a window.
-    fn unroute(&mut self, call_id: CallId) {
-        self.window_of.remove(&call_id);
-        if let Some((campaign, phone)) = self.numbers.remove(&call_id) {
-            self.ctx.release_number(campaign, &phone, call_id);
+    fn lifecycle(&self) -> Lifecycle {
+        self.campaign.state
+    }
+
+    /// Whether a lane may dial now: the list only while running; one-off calls unless the
+    /// campaign is paused or stopped.
+    fn open(&self, lane: Lane) -> bool {
+        match (self.lifecycle(), lane) {
+            (Lifecycle::Running, _) => true,
+            (Lifecycle::Draft | Lifecycle::Completed, Lane::OneOff) => true,
+            _ => false,
         }
     }
 
-    fn set_paused(&mut self, paused: bool) {
-        self.paused = paused;
-        let msg = || {
-            if paused {
-                WindowMessage::Pause
-            } else {
-                WindowMessage::Resume
-            }
-        };
-        for entry in self.by_id.values() {
-            let _ = entry.actor.cast(msg());
+    fn on_settings(&mut self, mut campaign: Campaign) {
+        // An operator's edit carries settings; the state and the cursor are this owner's.
+        campaign.state = self.campaign.state;
+        campaign.dial_cursor = self.campaign.dial_cursor;
+        self.board.lines = Lines::of(&campaign.settings);
+        let per_lane = read_ahead(&self.ctx, &campaign);
+        for lane in Lane::ALL {
+            self.board.lane_mut(lane).set_limit(per_lane);
         }
+        self.campaign = Arc::new(campaign);
     }
 
-    fn reregister(&self) {
-        for (call_id, (at, campaign_id, origin)) in &self.deferred {
-            if let Some(s) = self.ctx.routes.scheduler() {
-                let _ = s.cast(crate::scheduler::SchedulerMessage::Schedule {
-                    call_id: *call_id,
-                    campaign_id: *campaign_id,
-                    origin: *origin,
-                    at: *at,
-                });
-            }
-        }
-    }
-
-    async fn snapshot(&self) -> DispatchSnapshot {
-        let mut lines = WindowSnapshot::default();
-        for entry in self.by_id.values() {
-            if let Ok(ractor::rpc::CallResult::Success(s)) =
-                entry.actor.call(WindowMessage::Snapshot, None).await
-            {
-                lines.queued += s.queued;
-                lines.in_flight += s.in_flight;
-                lines.lines += s.lines;
-                lines.slots += s.slots;
-            }
-        }
+    fn snapshot(&self) -> DispatchSnapshot {
+        let busy = self.board.busy();
         DispatchSnapshot {
-            queued_or_in_flight: self.window_of.len(),
-            deferred: self.deferred.len(),
-            outstanding: self.outstanding.len(),
-            windows: self.by_id.len(),
-            exhausted: self.exhausted,
-            paused: self.paused,
-            lines,
+            ready_one_off: self.board.lane(Lane::OneOff).ready(),
+            ready_list: self.board.lane(Lane::List).ready(),
+            held: self.board.held(),
+            in_flight: self.lines.values().filter(|l| l.slot.is_some()).count(),
+            leasing: self.lines.values().filter(|l| l.leasing).count(),
+            lines: self.board.lines.total,
+            reserved_for_one_off: self.board.lines.reserved,
+            busy_one_off: busy.one_off,
+            busy_list: busy.list,
+            list_exhausted: self.list_exhausted,
         }
+    }
+
+    /// After every message: read and dial what can be, complete or go idle, and keep one timer
+    /// for the next thing that needs doing.
+    async fn settle(&mut self, me: &ActorRef<CampaignMessage>) {
+        self.pump(me).await;
+        self.check_complete().await;
+        self.check_idle();
+        self.arm(me);
+        crate::metrics::queue_depth(
+            self.id(),
+            self.board.lane(Lane::OneOff).ready() + self.board.lane(Lane::List).ready(),
+        );
+    }
+
+    /// One timer, for the earliest of: a held call falling due, the lanes' horizons, the end of
+    /// a lease, rate or storage wait.
+    fn arm(&mut self, me: &ActorRef<CampaignMessage>) {
+        let now = tokio::time::Instant::now();
+        let wall = self
+            .board
+            .next_wake(self.ctx.now())
+            .map(|t| now + self.ctx.real_until(t));
+        let next = [wall, self.lease_wait, self.rate_wait, self.pull_wait]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .min();
+        let Some(at) = next else {
+            return;
+        };
+        if self.timer.is_some_and(|(armed, _)| armed <= at) {
+            return;
+        }
+        self.timer_generation += 1;
+        let generation = self.timer_generation;
+        self.timer = Some((at, generation));
+        // Never zero for an instant still ahead: a zero wait would wake before it, again.
+        let wait = (at - now).max(std::time::Duration::from_micros(1));
+        me.send_after(wait, move || CampaignMessage::Wake { generation });
     }
 }

@@ -1,21 +1,41 @@
 //! The engine's calls: one-off calls with the duplicate window, provider reports, cancel.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use dialer_engine::{
     Call, CallId, CallOrigin, CampaignId, CampaignState, NewCall, PhoneNumber, ProviderReport,
     decide,
 };
+use dialer_storage::WriteBatch;
 
-use crate::apply::{CallbackOutcome, apply_direct, apply_to};
-use crate::campaign::CampaignMessage;
-use crate::ctx::EngineError;
+use super::Engine;
+use crate::campaign::{CampaignMessage, Hint};
+use crate::error::EngineError;
+use crate::live::{CallbackOutcome, Reported};
+use crate::supervisor::Registry;
 
-use super::{Engine, rpc};
+/// Tells a campaign's owner of a call when dropped — after the call was written, or when the
+/// request writing it is abandoned midway (a timeout): the write may still land, and the owner
+/// must not wait for a restart to find it. A hint for a call that was not written is harmless.
+struct HintOnDrop {
+    registry: Arc<Registry>,
+    campaign_id: CampaignId,
+    call_id: CallId,
+}
+
+impl Drop for HintOnDrop {
+    fn drop(&mut self) {
+        self.registry
+            .hint(self.campaign_id, Hint::Call(self.call_id));
+    }
+}
 
 impl Engine {
     /// Accepts a one-off call: dialed as soon as caps allow, or at `at`. Returns once the call
-    /// is durable. A call to the same number in the same campaign within `dedupe` of an earlier
-    /// one is refused with [`EngineError::Duplicate`].
+    /// is durable; its campaign's owner finds it in storage. A call to the same number in the
+    /// same campaign within `dedupe` of an earlier one is refused with
+    /// [`EngineError::Duplicate`].
     pub async fn initiate_call(
         &self,
         campaign_id: CampaignId,
@@ -48,26 +68,32 @@ impl Engine {
                 call_id: CallId::generate(now),
                 campaign_id,
                 contact_id: None,
-                phone_number: phone,
+                phone_number: phone.clone(),
                 origin,
                 max_attempts: campaign.settings.retry.max_attempts(),
                 scheduled_at: at,
             },
             now,
         );
-        self.ctx
-            .record_step(&call, &decide::created(&call, now))
-            .await?;
-        match call.due_at.filter(|_| origin == CallOrigin::Scheduled) {
-            Some(due) => self.ctx.schedule(&call, due),
-            None => {
-                let pool = self.ctx.routes.one_off().ok_or(EngineError::Stopped)?;
-                let _ = pool.cast(CampaignMessage::Admit {
-                    calls: vec![call.clone()],
-                });
+        let _hint = HintOnDrop {
+            registry: Arc::clone(&self.registry),
+            campaign_id,
+            call_id: call.call_id,
+        };
+        let step = decide::created(&call, now);
+        match self.ctx.record(crate::ctx::batch_of(&call, &step)).await {
+            Ok(()) => {
+                self.ctx.notify(&call);
+                Ok(call)
+            }
+            Err(e) => {
+                self.recent
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .release(&(campaign_id, phone));
+                Err(e)
             }
         }
-        Ok(call)
     }
 
     /// The duplicate window, checked and claimed atomically in this process and against
@@ -107,77 +133,73 @@ impl Engine {
         }
     }
 
-    /// How many calls this node's dialer slots are carrying now (0 once every call has ended).
-    pub fn calls_in_slots(&self) -> usize {
-        self.ctx
-            .live_calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
-    }
-
-    /// Applies a provider report (a callback) to its call and answers with the result.
+    /// Applies a provider report (a callback) to its call and answers with the result: in
+    /// the slot that carries it, through its campaign's owner when it is pending, or — late or
+    /// repeated for a call that ended — in this task, where a final state absorbs it.
     pub async fn report(
         &self,
         call_id: CallId,
         report: ProviderReport,
     ) -> Result<CallbackOutcome, EngineError> {
-        // A call in flight is routed from memory; any other is looked up (and may be unknown).
-        let (campaign_id, origin) = match self.ctx.live_route(call_id) {
-            Some(route) => route,
-            None => {
-                let call = self.ctx.call(call_id).await?;
-                if call.status.is_terminal() {
-                    // A late or repeated report: a terminal state absorbs it, so no actor needs
-                    // to order it, and it must not queue behind the campaign's dispatching.
-                    return apply_to(&self.ctx, call, &report)
-                        .await
-                        .map(|(c, s)| CallbackOutcome::of(&c, &s));
+        if let Some(slot) = self.ctx.live.route(call_id) {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let sent = slot.send_message(Reported {
+                call_id,
+                report: report.clone(),
+                reply: Some(tx.into()),
+            });
+            if sent.is_ok() {
+                match rx.await {
+                    // The slot let go of the call meanwhile: look it up again.
+                    Ok(Err(EngineError::NotFound { what: "slot", .. })) | Err(_) => {}
+                    Ok(answer) => return answer,
                 }
-                (call.campaign_id, call.origin)
             }
-        };
-        match self.ctx.routes.dispatcher(campaign_id, origin) {
-            Some(actor) => {
-                let r = actor
-                    .call(
-                        |reply| CampaignMessage::Report {
-                            call_id,
-                            report,
-                            reply: Some(reply),
-                        },
-                        None,
-                    )
-                    .await;
-                rpc(r)?
-            }
-            // No dispatcher runs this campaign (a late report after it stopped): apply directly.
-            None => apply_direct(&self.ctx, call_id, &report)
-                .await
-                .map(|(c, s)| CallbackOutcome::of(&c, &s)),
         }
+        let call = self.ctx.call(call_id).await?;
+        if call.status.is_terminal() {
+            return self.absorb(call, &report).await;
+        }
+        self.ask_owner(call.campaign_id, |reply| CampaignMessage::Report {
+            call_id,
+            report: report.clone(),
+            reply: Some(reply),
+        })
+        .await?
+    }
+
+    /// A report for a call that ended changes nothing; it is recorded in the call's audit
+    /// trail, where it says why it was ignored.
+    async fn absorb(
+        &self,
+        mut call: Call,
+        report: &ProviderReport,
+    ) -> Result<CallbackOutcome, EngineError> {
+        let campaign = self.campaign(call.campaign_id).await?;
+        let step = decide::reported(&mut call, &campaign.settings, report, self.ctx.now());
+        self.ctx
+            .record(WriteBatch {
+                audits: step.audits.clone(),
+                ..WriteBatch::default()
+            })
+            .await?;
+        crate::metrics::provider_report(&report.provider, step.applied());
+        Ok(CallbackOutcome::of(&call, &step))
     }
 
     /// Cancels a call that is not in flight.
     pub async fn cancel_call(&self, call_id: CallId) -> Result<Call, EngineError> {
         let call = self.ctx.call(call_id).await?;
-        match self.ctx.routes.dispatcher(call.campaign_id, call.origin) {
-            Some(actor) => rpc(actor
-                .call(|reply| CampaignMessage::CancelCall { call_id, reply }, None)
-                .await)?,
-            None => {
-                let mut call = call;
-                if !call.status.is_pending() {
-                    return Err(EngineError::Conflict(format!(
-                        "call {call_id} is {}",
-                        call.status
-                    )));
-                }
-                let step = decide::cancelled(&mut call, "operator", self.ctx.now());
-                self.ctx.record_step(&call, &step).await?;
-                self.ctx.unschedule(call_id);
-                Ok(call)
-            }
+        if call.status.is_terminal() {
+            return Err(EngineError::Conflict(format!(
+                "call {call_id} is already {}",
+                call.status
+            )));
         }
+        self.ask_owner(call.campaign_id, |reply| CampaignMessage::Cancel {
+            call_id,
+            reply,
+        })
+        .await?
     }
 }

@@ -1,11 +1,13 @@
 //! The engine's handle: how the API (and tests) start the actor system and talk to it. Routes
 //! use these methods, never actor messages.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use dialer_engine::{
-    CallId, Campaign, CampaignId, CampaignState, Clock, PhoneNumber, ProviderReport,
+    CallId, Campaign, CampaignCommand, CampaignId, CampaignState, Clock, PhoneNumber,
+    ProviderReport,
 };
 use dialer_storage::Store;
 use dialer_storage::lease::LeaseStore;
@@ -13,13 +15,13 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef};
 use tokio::sync::broadcast;
 
-use crate::campaign::{CampaignMessage, DispatchSnapshot};
-use crate::ctx::{CallNotice, Ctx, EngineConfig, EngineError, Restarts, Routes};
+use crate::campaign::{CampaignMessage, CommandOutcome, DispatchSnapshot, Hint};
+use crate::ctx::{CallNotice, Ctx, EngineConfig, Restarts};
+use crate::error::EngineError;
 use crate::provider::{Providers, ReportSink};
 use crate::rate::RateLimits;
 use crate::recent::Recent;
-use crate::scheduler::SchedulerMessage;
-use crate::supervisor::{EngineSupervisor, SupervisorMessage};
+use crate::supervisor::{EngineSupervisor, Registry, SupervisorArgs, SupervisorMessage};
 
 mod calls;
 
@@ -34,6 +36,7 @@ pub struct EngineDeps {
 /// A running engine.
 pub struct Engine {
     ctx: Arc<Ctx>,
+    registry: Arc<Registry>,
     supervisor: ActorRef<SupervisorMessage>,
     join: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Recent initiations per (campaign, number), for the duplicate window without a race.
@@ -59,7 +62,8 @@ fn rpc<T>(result: Result<CallResult<T>, impl std::fmt::Display>) -> Result<T, En
 }
 
 impl Engine {
-    /// Starts the actor tree: reloads running campaigns and every open call from storage.
+    /// Starts the actor tree: an owner for every campaign with something to do, each of which
+    /// adopts its calls in flight and reads its pending calls from storage.
     pub async fn start(deps: EngineDeps, config: EngineConfig) -> Result<Arc<Self>, EngineError> {
         let (notices, _) = broadcast::channel(4096);
         let (lifecycle, _) = broadcast::channel(256);
@@ -70,18 +74,25 @@ impl Engine {
             providers: deps.providers,
             clock: deps.clock,
             config,
-            routes: Routes::default(),
             restarts: Restarts::default(),
             notices,
             lifecycle,
-            live_numbers: std::sync::Mutex::default(),
-            live_calls: std::sync::Mutex::default(),
+            recorder: Default::default(),
+            keeper: Default::default(),
+            live: Default::default(),
+            stopping: Default::default(),
         });
-        let (supervisor, join) = Actor::spawn(None, EngineSupervisor, Arc::clone(&ctx))
+        let registry = Arc::new(Registry::default());
+        let args = SupervisorArgs {
+            ctx: Arc::clone(&ctx),
+            registry: Arc::clone(&registry),
+        };
+        let (supervisor, join) = Actor::spawn(None, EngineSupervisor, args)
             .await
             .map_err(|e| EngineError::Unavailable(format!("engine start: {e}")))?;
         Ok(Arc::new(Self {
             ctx,
+            registry,
             supervisor,
             join: Mutex::new(Some(join)),
             recent: Mutex::new(Recent::default()),
@@ -91,6 +102,7 @@ impl Engine {
     /// Stops every actor (calls in flight stay recorded as live and are adopted by the next
     /// start). Does not close the store.
     pub async fn shutdown(&self) {
+        self.ctx.stopping.store(true, Ordering::Relaxed);
         self.supervisor.stop(Some("shutdown".into()));
         let join = self.join.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(join) = join {
@@ -162,148 +174,95 @@ impl Engine {
             })
     }
 
-    async fn set_state(
+    /// Asks a campaign's owner something, starting one if there is none. An owner that
+    /// retired just as the request reached it (it was idle) is replaced, once.
+    pub(crate) async fn ask_owner<T: Send + 'static>(
         &self,
         id: CampaignId,
-        allowed: &[CampaignState],
-        to: CampaignState,
-    ) -> Result<Campaign, EngineError> {
-        let mut campaign = self.campaign(id).await?;
-        if campaign.state == to {
-            return Ok(campaign);
+        make: impl Fn(ractor::RpcReplyPort<T>) -> CampaignMessage,
+    ) -> Result<T, EngineError> {
+        let mut last = EngineError::Stopped;
+        for _ in 0..2 {
+            let owner = self.registry.ensure(id).await?;
+            match owner.call(&make, None).await {
+                Ok(CallResult::Success(v)) => return Ok(v),
+                Ok(CallResult::Timeout) => {
+                    return Err(EngineError::Unavailable("no answer from the engine".into()));
+                }
+                // Gone before it answered: retired, or failing and about to be restarted.
+                Ok(CallResult::SenderError) | Err(_) => {
+                    last = EngineError::Unavailable(format!(
+                        "the owner of campaign {id} stopped; try again"
+                    ));
+                }
+            }
         }
-        if !allowed.contains(&campaign.state) {
-            return Err(EngineError::Conflict(format!(
-                "campaign {id} is {}; it cannot become {}",
-                campaign.state.as_str(),
-                to.as_str()
-            )));
-        }
-        campaign.state = to;
-        campaign.updated_at = self.ctx.now();
-        self.ctx.store.update_campaign(&campaign).await?;
-        let _ = self.ctx.lifecycle.send((id, to));
-        Ok(campaign)
+        Err(last)
     }
 
-    /// Starts dialing a campaign's contact list (or resumes a paused one).
+    /// Asks a campaign's owner (started if needed) to apply a lifecycle command.
+    pub async fn command(
+        &self,
+        id: CampaignId,
+        command: CampaignCommand,
+    ) -> Result<CommandOutcome, EngineError> {
+        self.ask_owner(id, |reply| CampaignMessage::Command { command, reply })
+            .await?
+    }
+
+    /// Starts dialing a campaign's contact list (or resumes a paused one, or starts a
+    /// completed one again).
     pub async fn start_campaign(&self, id: CampaignId) -> Result<Campaign, EngineError> {
-        let campaign = self
-            .set_state(
-                id,
-                &[CampaignState::Draft, CampaignState::Paused],
-                CampaignState::Running,
-            )
-            .await?;
-        self.run_campaign(id).await?;
-        Ok(campaign)
-    }
-
-    /// Has the supervisor run (or keep running) a campaign's actor.
-    async fn run_campaign(&self, id: CampaignId) -> Result<(), EngineError> {
-        let r = self
-            .supervisor
-            .call(
-                |reply| SupervisorMessage::StartCampaign {
-                    campaign_id: id,
-                    reply,
-                },
-                None,
-            )
-            .await;
-        rpc(r)?
+        Ok(self.command(id, CampaignCommand::Start).await?.campaign)
     }
 
     /// No new dials; calls in flight finish.
     pub async fn pause_campaign(&self, id: CampaignId) -> Result<Campaign, EngineError> {
-        let campaign = self
-            .set_state(id, &[CampaignState::Running], CampaignState::Paused)
-            .await?;
-        if let Some(actor) = self.ctx.routes.campaign(id) {
-            rpc(actor
-                .call(|reply| CampaignMessage::Pause { reply }, None)
-                .await)?;
-        }
-        Ok(campaign)
+        Ok(self.command(id, CampaignCommand::Pause).await?.campaign)
     }
 
     pub async fn resume_campaign(&self, id: CampaignId) -> Result<Campaign, EngineError> {
-        let campaign = self
-            .set_state(id, &[CampaignState::Paused], CampaignState::Running)
-            .await?;
-        self.run_campaign(id).await?;
-        Ok(campaign)
+        Ok(self.command(id, CampaignCommand::Resume).await?.campaign)
     }
 
     /// Cancels the campaign's pending work (list and one-off calls); calls in flight finish and
     /// are not retried. Returns the campaign and how many calls were cancelled.
     pub async fn stop_campaign(&self, id: CampaignId) -> Result<(Campaign, u32), EngineError> {
-        let allowed = [
-            CampaignState::Draft,
-            CampaignState::Running,
-            CampaignState::Paused,
-            CampaignState::Completed,
-        ];
-        let campaign = self.set_state(id, &allowed, CampaignState::Stopped).await?;
-        let mut cancelled = 0;
-        let mut targets: Vec<ActorRef<CampaignMessage>> =
-            self.ctx.routes.campaign(id).into_iter().collect();
-        targets.extend(self.ctx.routes.one_off());
-        for actor in targets {
-            cancelled += rpc(actor
-                .call(
-                    |reply| CampaignMessage::Stop {
-                        campaign_id: id,
-                        reply,
-                    },
-                    None,
-                )
-                .await)??;
-        }
-        Ok((campaign, cancelled))
+        let outcome = self.command(id, CampaignCommand::Stop).await?;
+        Ok((outcome.campaign, outcome.cancelled))
     }
 
     /// New settings for a campaign apply to calls dispatched from now on.
     pub fn campaign_updated(&self, campaign: &Campaign) {
-        let mut targets: Vec<ActorRef<CampaignMessage>> =
-            self.ctx.routes.campaign(campaign.id).into_iter().collect();
-        targets.extend(self.ctx.routes.one_off());
-        for actor in targets {
-            let _ = actor.cast(CampaignMessage::Updated {
-                campaign: Box::new(campaign.clone()),
-            });
+        if let Some(owner) = self.registry.route(campaign.id) {
+            let _ = owner.cast(CampaignMessage::Settings(Box::new(campaign.clone())));
         }
     }
 
-    /// A running campaign's dispatcher state.
+    /// Contacts were imported into a campaign: a running one dials them at once.
+    pub fn contacts_added(&self, id: CampaignId) {
+        self.registry.hint(id, Hint::Contacts);
+    }
+
+    /// A running campaign owner's dispatch state.
     pub async fn campaign_snapshot(&self, id: CampaignId) -> Option<DispatchSnapshot> {
-        let actor = self.ctx.routes.campaign(id)?;
-        rpc(actor.call(CampaignMessage::Snapshot, None).await).ok()
+        let owner = self.registry.route(id)?;
+        rpc(owner.call(CampaignMessage::Snapshot, None).await).ok()
     }
 
-    pub async fn one_off_snapshot(&self) -> Option<DispatchSnapshot> {
-        let actor = self.ctx.routes.one_off()?;
-        rpc(actor.call(CampaignMessage::Snapshot, None).await).ok()
-    }
-
-    /// Whether a campaign has a dispatcher on this node.
+    /// Whether a campaign has an owner on this node.
     pub fn is_running(&self, id: CampaignId) -> bool {
-        self.ctx.routes.campaign(id).is_some()
+        self.registry.route(id).is_some()
     }
 
-    /// Timers on the scheduler's wheel.
-    pub async fn pending_timers(&self) -> Option<usize> {
-        let s = self.ctx.routes.scheduler()?;
-        rpc(s.call(SchedulerMessage::Pending, None).await).ok()
+    /// How many calls this node's dialer slots are carrying now (0 once every call has ended).
+    pub fn calls_in_slots(&self) -> usize {
+        self.ctx.live.len()
     }
 
     /// Whether the engine's actors are up (for `/readyz`).
     pub fn is_alive(&self) -> bool {
-        let r = &self.ctx.routes;
-        r.recorder().is_some()
-            && r.scheduler().is_some()
-            && r.lease_keeper().is_some()
-            && r.one_off().is_some()
+        self.ctx.recorder.is_up() && self.ctx.keeper.is_up() && !self.ctx.is_stopping()
     }
 }
 

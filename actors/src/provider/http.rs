@@ -1,6 +1,15 @@
-//! A generic JSON call API — the "Call API" of the seed documents: `POST /api/call` places a
-//! call and answers with its id, `GET /api/call/{id}` answers with its status. Status reports
-//! arrive at dialer's `PUT /api/v1/callback/` in the seed-004 shape.
+//! A generic JSON call API — the "Call API" of the seed documents, with the one addition a
+//! dialer needs to never ring a person twice for one attempt:
+//!
+//! - `POST /api/call` places a call and answers with its id. Every request carries
+//!   `Idempotency-Key: {call_id}:{attempt}`; the provider creates at most one call per key and
+//!   answers a repeated key with the call it created the first time.
+//! - `GET /api/call/{id}` answers with a call's status; `GET /api/call?idempotency_key=K` with
+//!   the status of the call created for a key, or 404 when none was.
+//!
+//! Status reports arrive at dialer's `PUT /api/v1/callback/` in the seed-004 shape. Because the
+//! key makes a repeat harmless, a create request whose answer was lost is sent again (a few
+//! times), and an attempt still in doubt is settled by asking for its key.
 
 use std::time::Duration;
 
@@ -8,7 +17,10 @@ use async_trait::async_trait;
 use dialer_engine::ProviderReport;
 use serde::{Deserialize, Serialize};
 
-use super::{DialRequest, Dialed, Provider, ProviderError, normalize_status, send_with_retry};
+use super::send::{Tries, create, get};
+use super::{
+    Attempt, AttemptStatus, DialOutcome, Provider, ProviderError, normalize_status, status_of,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,9 +38,13 @@ pub struct HttpProviderConfig {
     pub callback_url: Option<String>,
     #[serde(default)]
     pub max_cps: Option<u32>,
+    /// How long a request may take before its answer is given up on.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }
+
+/// The name of the header that carries a create request's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 fn default_name() -> String {
     "http".into()
@@ -64,6 +80,8 @@ struct Created {
 
 #[derive(Deserialize)]
 struct Status {
+    #[serde(default, alias = "id")]
+    call_id: Option<serde_json::Value>,
     status: String,
     #[serde(default, alias = "call_duration")]
     duration: Option<u32>,
@@ -71,10 +89,18 @@ struct Status {
     error: Option<String>,
 }
 
+fn id_text(v: serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
 impl HttpProvider {
     pub fn new(config: HttpProviderConfig) -> Result<Self, ProviderError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
+            .connect_timeout(Duration::from_millis(config.timeout_ms.min(3_000)))
             .build()
             .map_err(|e| ProviderError::Unavailable(format!("http client: {e}")))?;
         Ok(Self { config, client })
@@ -98,42 +124,78 @@ impl Provider for HttpProvider {
         &self.config.name
     }
 
-    async fn dial(&self, r: DialRequest) -> Result<Dialed, ProviderError> {
-        let body = CreateCall {
-            phone_number: r.to.as_str(),
-            from: r.from.as_ref().map(|f| f.as_str()),
-            call_id: r.call_id.to_string(),
-            attempt: r.attempt,
-            callback_url: self.config.callback_url.as_deref(),
-            ring_timeout: r.ring_timeout_secs,
-        };
-        let url = self.url("/api/call");
-        let response = send_with_retry(|| self.auth(self.client.post(&url).json(&body)), 4).await?;
-        let created: Created = response
-            .json()
-            .await
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable answer: {e}")))?;
-        let external_id = match created.call_id {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        };
-        Ok(Dialed { external_id })
+    fn idempotent(&self) -> bool {
+        true
     }
 
-    async fn status(&self, external_id: &str) -> Result<Option<ProviderReport>, ProviderError> {
-        let url = self.url(&format!("/api/call/{external_id}"));
-        let response = send_with_retry(|| self.auth(self.client.get(&url)), 2).await?;
+    async fn dial(&self, a: &Attempt) -> DialOutcome {
+        let body = CreateCall {
+            phone_number: a.to.as_str(),
+            from: a.from.as_ref().map(|f| f.as_str()),
+            call_id: a.call_id.to_string(),
+            attempt: a.attempt,
+            callback_url: self.config.callback_url.as_deref(),
+            ring_timeout: a.ring_timeout_secs,
+        };
+        let url = self.url("/api/call");
+        let key = a.idempotency_key();
+        let build = || {
+            self.auth(self.client.post(&url).json(&body))
+                .header(IDEMPOTENCY_KEY, &key)
+        };
+        let tries = Tries {
+            tries: 3,
+            idempotent: true,
+        };
+        let response = match create(build, tries).await {
+            Ok(r) => r,
+            Err(outcome) => return outcome,
+        };
+        match response.json::<Created>().await {
+            Ok(created) => DialOutcome::Placed {
+                external_id: id_text(created.call_id),
+            },
+            // It answered 2xx: the call exists, but its id was not readable.
+            Err(e) => DialOutcome::Uncertain {
+                reason: format!("unreadable answer: {e}"),
+            },
+        }
+    }
+
+    async fn status(&self, a: &Attempt) -> Result<Option<AttemptStatus>, ProviderError> {
+        let response = match &a.external_id {
+            Some(id) => {
+                let url = self.url(&format!("/api/call/{id}"));
+                get(|| self.auth(self.client.get(&url))).await?
+            }
+            None => {
+                // The key is a UUID, a colon and a number: nothing to escape in a query.
+                let url = self.url(&format!(
+                    "/api/call?idempotency_key={}",
+                    a.idempotency_key()
+                ));
+                get(|| self.auth(self.client.get(&url))).await?
+            }
+        };
+        let Some(response) = response else {
+            // Asked by key: no call was ever created for this attempt.
+            return Ok(a.external_id.is_none().then_some(AttemptStatus::Unknown));
+        };
         let status: Status = response
             .json()
             .await
             .map_err(|e| ProviderError::Unavailable(format!("unreadable answer: {e}")))?;
-        Ok(Some(ProviderReport {
+        let external_id = status
+            .call_id
+            .map(id_text)
+            .or_else(|| a.external_id.clone());
+        Ok(Some(status_of(ProviderReport {
             provider: self.config.name.clone(),
             event: normalize_status(&status.status, status.duration, status.error),
             raw_status: status.status,
-            external_id: Some(external_id.to_owned()),
+            external_id,
             payload: None,
-        }))
+        })))
     }
 
     fn max_cps(&self) -> Option<u32> {

@@ -1,28 +1,38 @@
-//! Telephony providers behind one trait: place a call, optionally query its status; their
+//! Telephony providers behind one trait: place an attempt, and say what became of one; their
 //! callbacks are parsed by each adapter into the engine's [`ProviderReport`].
 //!
 //! - [`sim`]: in-process simulated network for demos, tests and benchmarks; never reaches a
 //!   network.
-//! - [`http`]: a generic JSON call API (create a call, get its status); callbacks arrive at
-//!   `PUT /api/v1/callback/`.
+//! - [`http`]: a generic JSON call API (create a call with an idempotency key, get its status);
+//!   callbacks arrive at `PUT /api/v1/callback/`.
 //! - [`twilio`]: Twilio's `Calls.json`, with status callbacks signed by `X-Twilio-Signature`.
+//!
+//! A dial request that may have reached the provider is never sent again for the same attempt
+//! unless the provider takes an idempotency key ([`Provider::idempotent`]): every adapter tells
+//! a request that provably never left (the connection was refused) from one whose fate is
+//! unknown (a timeout after it was sent, a 5xx), and answers the latter
+//! [`DialOutcome::Uncertain`] — the engine then waits for the provider to say ([`send`]).
 
 pub mod http;
+mod send;
 pub mod sim;
 pub mod twilio;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dialer_engine::{
-    CallId, CampaignId, Outcome, PhoneNumber, ProviderEvent, ProviderReport, SimProfile,
+    Call, CallId, CampaignId, CampaignSettings, Outcome, PhoneNumber, ProviderEvent,
+    ProviderReport, SimProfile,
 };
 
-/// What a provider needs to place one attempt.
+/// One attempt of a call, as a provider needs it to place it or to say what became of it.
 #[derive(Debug, Clone)]
-pub struct DialRequest {
+pub struct Attempt {
     pub call_id: CallId,
     pub campaign_id: CampaignId,
     pub attempt: u32,
@@ -32,24 +42,83 @@ pub struct DialRequest {
     pub max_call_duration_secs: u32,
     /// The campaign's simulated outcome mix, for the sim provider.
     pub sim: Option<SimProfile>,
+    /// When the dial was recorded (the attempt's start).
+    pub dialed_at: DateTime<Utc>,
+    /// The provider's id for the attempt, once it answered the dial request.
+    pub external_id: Option<String>,
 }
 
-/// The provider accepted the call.
+impl Attempt {
+    /// The attempt a call recorded as dialing is on.
+    pub fn of(call: &Call, settings: &CampaignSettings) -> Self {
+        Self {
+            call_id: call.call_id,
+            campaign_id: call.campaign_id,
+            attempt: call.attempt_count,
+            to: call.phone_number.clone(),
+            from: settings.caller_id.clone(),
+            ring_timeout_secs: settings.ring_timeout_secs,
+            max_call_duration_secs: settings.max_call_duration_secs,
+            sim: settings.sim.clone(),
+            dialed_at: call.last_attempt_at.unwrap_or(call.updated_at),
+            external_id: call.external_call_id.clone(),
+        }
+    }
+
+    /// The key that makes a repeated create-call request for this attempt harmless at a
+    /// provider that honours it: `{call_id}:{attempt}`.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.call_id, self.attempt)
+    }
+}
+
+/// What became of a dial request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dialed {
-    pub external_id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProviderError {
-    /// The provider refused this call (bad number, account limits): the attempt fails.
-    #[error("provider refused the call ({status}): {message}")]
+pub enum DialOutcome {
+    /// The provider created the call.
+    Placed { external_id: String },
+    /// Provably no call was created: the request never left (the connection was refused), or
+    /// the provider turned it away before creating anything (429). The attempt is given back.
+    NotPlaced {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The provider refused this call (a bad number, account limits): the attempt failed.
     Rejected {
         status: u16,
         code: Option<String>,
         message: String,
     },
-    /// The provider could not be reached or kept failing after retries.
+    /// The request may have created a call, or not (a timeout after it was sent, a 5xx, an
+    /// unreadable answer). It is never sent again; the provider's callbacks, a status query,
+    /// or the attempt's deadline settle it.
+    Uncertain { reason: String },
+}
+
+/// What a provider says about an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptStatus {
+    /// It has no such attempt: no call was created.
+    Unknown,
+    /// The call is in progress; `report` says how far, when the provider said.
+    Live {
+        external_id: Option<String>,
+        report: Option<ProviderReport>,
+    },
+    /// The call ended.
+    Ended(ProviderReport),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider refused the request.
+    #[error("provider refused the request ({status}): {message}")]
+    Rejected {
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+    /// The provider could not be reached or answered unreadably.
     #[error("provider unavailable: {0}")]
     Unavailable(String),
 }
@@ -58,9 +127,15 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync + fmt::Debug {
     /// The name campaigns refer to it by.
     fn name(&self) -> &str;
-    async fn dial(&self, request: DialRequest) -> Result<Dialed, ProviderError>;
-    /// Asks the provider for a call's status, when it supports that.
-    async fn status(&self, _external_id: &str) -> Result<Option<ProviderReport>, ProviderError> {
+    /// Whether the provider honours an idempotency key on create-call requests, so that a
+    /// request repeated for the same attempt never creates a second call, and whether it can
+    /// find an attempt by that key (then [`AttemptStatus::Unknown`] proves it was never placed).
+    fn idempotent(&self) -> bool {
+        false
+    }
+    async fn dial(&self, attempt: &Attempt) -> DialOutcome;
+    /// What became of an attempt; `Ok(None)` when this provider cannot tell.
+    async fn status(&self, _attempt: &Attempt) -> Result<Option<AttemptStatus>, ProviderError> {
         Ok(None)
     }
     /// The account's calls-per-second limit, which the engine paces dials to.
@@ -111,63 +186,15 @@ pub fn normalize_status(
     }
 }
 
-/// Sends a request built by `build`, retrying 429 and 5xx answers and connection errors with
-/// exponential backoff (honouring `Retry-After`, capped); other 4xx answers are refusals.
-pub(crate) async fn send_with_retry(
-    build: impl Fn() -> reqwest::RequestBuilder,
-    attempts: u32,
-) -> Result<reqwest::Response, ProviderError> {
-    let mut delay = std::time::Duration::from_millis(250);
-    let mut last = String::new();
-    for attempt in 1..=attempts.max(1) {
-        match build().send().await {
-            Ok(r) if r.status().is_success() => return Ok(r),
-            Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                let retry_after = r
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .map(std::time::Duration::from_secs);
-                last = format!("HTTP {}", r.status());
-                if attempt < attempts {
-                    tokio::time::sleep(
-                        retry_after
-                            .unwrap_or(delay)
-                            .min(std::time::Duration::from_secs(5)),
-                    )
-                    .await;
-                }
-            }
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let body: serde_json::Value = r.json().await.unwrap_or_default();
-                let code = body
-                    .get("code")
-                    .map(|c| c.to_string().trim_matches('"').to_owned());
-                let message = body
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or("refused")
-                    .to_owned();
-                return Err(ProviderError::Rejected {
-                    status,
-                    code,
-                    message,
-                });
-            }
-            Err(e) => {
-                last = e.to_string();
-                if attempt < attempts {
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-        delay *= 2;
+/// A provider's answer about an attempt, as a status: ended, in progress, or not yet reported.
+pub(crate) fn status_of(report: ProviderReport) -> AttemptStatus {
+    match report.event {
+        Some(ProviderEvent::Ended { .. }) => AttemptStatus::Ended(report),
+        _ => AttemptStatus::Live {
+            external_id: report.external_id.clone(),
+            report: report.event.is_some().then_some(report),
+        },
     }
-    Err(ProviderError::Unavailable(format!(
-        "after {attempts} attempts: {last}"
-    )))
 }
 
 /// The configured providers by name.

@@ -9,6 +9,13 @@
 //! calls, dials repeated for the same attempt — as an independent witness of what the engine
 //! did. Reports it cannot deliver (the engine is restarting) are kept and redelivered when an
 //! engine attaches again, as a real provider retries its callbacks.
+//!
+//! Asked about an attempt ([`Provider::status`]), it answers from the attempt's fate and the
+//! time its dial was recorded — so a new simulator, after a crash of the process that held the
+//! old one, still knows how every call in flight went, as a real network would, and carries on
+//! reporting the calls not finished yet. Faults can be injected per number
+//! ([`SimProvider::fault_on`]): a refused connection, a timeout after the call was placed, a
+//! failure before it was, and callbacks that never come.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +29,7 @@ use dialer_engine::{
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use super::{DialRequest, Dialed, Provider, ProviderError, ReportSink};
+use super::{Attempt, AttemptStatus, DialOutcome, Provider, ProviderError, ReportSink};
 
 /// One dial as the simulator saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,14 +78,31 @@ impl SimRecord {
     }
 }
 
+/// A fault the simulator injects into the next dial to a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimFault {
+    /// The connection is refused: nothing reaches the network.
+    Refused,
+    /// The request times out after the call was placed (the dial is uncertain; it rings).
+    TimeoutAfterPlacing,
+    /// The request fails before anything was placed, in a way that looks uncertain (a 5xx).
+    FailBeforePlacing,
+    /// The call is placed but none of its callbacks ever arrives.
+    NoCallbacks,
+    /// The call is placed, then the caller crashes (a panic in the dialing slot).
+    PanicAfterPlacing,
+}
+
 #[derive(Default)]
 struct State {
     record: SimRecord,
     dialed: HashSet<(CallId, u32)>,
+    /// Attempts asked for and not placed.
+    refused: HashSet<(CallId, u32)>,
     live: HashSet<CallId>,
     sink: Option<Arc<dyn ReportSink>>,
     undelivered: Vec<(CallId, ProviderReport)>,
-    panic_after_dial: HashSet<PhoneNumber>,
+    faults: HashMap<PhoneNumber, SimFault>,
 }
 
 /// The simulated provider.
@@ -87,6 +111,8 @@ pub struct SimProvider {
     seed: u64,
     profile: SimProfile,
     max_cps: Option<u32>,
+    /// Answers no status query (like a provider that cannot look a call up).
+    blind: bool,
     clock: Arc<dyn Clock>,
     state: Arc<Mutex<State>>,
 }
@@ -119,6 +145,7 @@ impl SimProvider {
             seed,
             profile,
             max_cps: None,
+            blind: false,
             clock,
             state: Arc::new(Mutex::new(State::default())),
         }
@@ -127,6 +154,12 @@ impl SimProvider {
     /// Paces dials to `cps` per second, as a provider account would.
     pub fn with_max_cps(mut self, cps: u32) -> Self {
         self.max_cps = Some(cps);
+        self
+    }
+
+    /// A simulator that cannot say how a call went: only its reports tell.
+    pub fn blind(mut self) -> Self {
+        self.blind = true;
         self
     }
 
@@ -155,7 +188,12 @@ impl SimProvider {
     /// Fault injection for tests: dialing this number records the dial, starts the call, and
     /// then panics inside the caller — a crash after the request reached the network.
     pub fn panic_after_dialing(&self, number: PhoneNumber) {
-        lock(&self.state).panic_after_dial.insert(number);
+        self.fault_on(number, SimFault::PanicAfterPlacing);
+    }
+
+    /// Injects `fault` into the next dial to `number` (once).
+    pub fn fault_on(&self, number: PhoneNumber, fault: SimFault) {
+        lock(&self.state).faults.insert(number, fault);
     }
 
     /// A copy of the simulator's record.
@@ -222,7 +260,12 @@ fn report(event: Option<ProviderEvent>, raw: &str, external: &str) -> ProviderRe
     }
 }
 
-/// The reports of one attempt with the wall delay before each.
+/// The simulator's id for an attempt.
+fn external_id(call_id: CallId, attempt: u32) -> String {
+    format!("SIM-{call_id}-{attempt}")
+}
+
+/// The reports of one attempt with the wall delay (from the dial) before each.
 fn timeline(f: SimFate, ring_timeout_secs: u32, external: &str) -> Vec<(Duration, ProviderReport)> {
     let ended = |outcome, secs, code: Option<&str>| {
         Some(ProviderEvent::Ended {
@@ -309,38 +352,22 @@ async fn deliver(state: &Arc<Mutex<State>>, call_id: CallId, report: ProviderRep
     }
 }
 
-#[async_trait]
-impl Provider for SimProvider {
-    fn name(&self) -> &str {
-        &self.name
+impl SimProvider {
+    fn fate_of(&self, a: &Attempt) -> SimFate {
+        let profile = a.sim.clone().unwrap_or_else(|| self.profile.clone());
+        fate(self.seed, &a.to, a.attempt, &profile)
     }
 
-    async fn dial(&self, r: DialRequest) -> Result<Dialed, ProviderError> {
-        let profile = r.sim.clone().unwrap_or_else(|| self.profile.clone());
-        let f = fate(self.seed, &r.to, r.attempt, &profile);
-        let external = format!("SIM-{}-{}", r.call_id, r.attempt);
-        let panic_now = {
-            let mut s = lock(&self.state);
-            let duplicate = !s.dialed.insert((r.call_id, r.attempt)) || !s.live.insert(r.call_id);
-            if duplicate {
-                s.record.duplicate_dials += 1;
-            }
-            s.record.dials.push(SimDial {
-                call_id: r.call_id,
-                attempt: r.attempt,
-                to: r.to.clone(),
-                at: self.clock.now(),
-                outcome: f.outcome,
-            });
-            s.record.active += 1;
-            s.record.max_active = s.record.max_active.max(s.record.active);
-            s.panic_after_dial.remove(&r.to)
-        };
-        let (state, clock, call_id) = (Arc::clone(&self.state), Arc::clone(&self.clock), r.call_id);
-        let events = timeline(f, r.ring_timeout_secs, &external);
+    /// Runs an attempt's reports from `from` (a wall offset since its dial) to its end.
+    fn play(&self, call_id: CallId, events: Vec<(Duration, ProviderReport)>, from: Duration) {
+        let (state, clock) = (Arc::clone(&self.state), Arc::clone(&self.clock));
         tokio::spawn(async move {
-            let mut elapsed = Duration::ZERO;
-            for (at, report) in events {
+            let mut elapsed = from;
+            // What already happened by `from` is not played again.
+            let ahead = events
+                .into_iter()
+                .filter(|(at, _)| from.is_zero() || *at > from);
+            for (at, report) in ahead {
                 tokio::time::sleep(clock.real_duration(at.saturating_sub(elapsed))).await;
                 elapsed = elapsed.max(at);
                 if let Some(ProviderEvent::Ended { outcome, .. }) = &report.event {
@@ -352,12 +379,122 @@ impl Provider for SimProvider {
                 deliver(&state, call_id, report).await;
             }
         });
-        if panic_now {
-            panic!("sim fault injection: crash after dialing {}", r.to.masked());
+    }
+}
+
+#[async_trait]
+impl Provider for SimProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn dial(&self, a: &Attempt) -> DialOutcome {
+        let f = self.fate_of(a);
+        let external = external_id(a.call_id, a.attempt);
+        let fault = {
+            let mut s = lock(&self.state);
+            let fault = s.faults.remove(&a.to);
+            if matches!(fault, Some(SimFault::Refused | SimFault::FailBeforePlacing)) {
+                s.refused.insert((a.call_id, a.attempt));
+            } else {
+                let duplicate =
+                    !s.dialed.insert((a.call_id, a.attempt)) || !s.live.insert(a.call_id);
+                if duplicate {
+                    s.record.duplicate_dials += 1;
+                }
+                s.record.dials.push(SimDial {
+                    call_id: a.call_id,
+                    attempt: a.attempt,
+                    to: a.to.clone(),
+                    at: self.clock.now(),
+                    outcome: f.outcome,
+                });
+                s.record.active += 1;
+                s.record.max_active = s.record.max_active.max(s.record.active);
+            }
+            fault
+        };
+        match fault {
+            Some(SimFault::Refused) => {
+                return DialOutcome::NotPlaced {
+                    reason: "sim: connection refused".into(),
+                    retry_after: None,
+                };
+            }
+            Some(SimFault::FailBeforePlacing) => {
+                return DialOutcome::Uncertain {
+                    reason: "sim: HTTP 500".into(),
+                };
+            }
+            _ => {}
         }
-        Ok(Dialed {
-            external_id: external,
-        })
+        let events = timeline(f, a.ring_timeout_secs, &external);
+        if fault == Some(SimFault::NoCallbacks) {
+            // The call runs its course on the network; nobody hears of it.
+            let (state, clock, call_id) =
+                (Arc::clone(&self.state), Arc::clone(&self.clock), a.call_id);
+            let end = events.last().map(|(at, _)| *at).unwrap_or_default();
+            tokio::spawn(async move {
+                tokio::time::sleep(clock.real_duration(end)).await;
+                let mut s = lock(&state);
+                s.record.active = s.record.active.saturating_sub(1);
+                s.live.remove(&call_id);
+            });
+        } else {
+            self.play(a.call_id, events, Duration::ZERO);
+        }
+        match fault {
+            Some(SimFault::PanicAfterPlacing) => {
+                panic!("sim fault injection: crash after dialing {}", a.to.masked())
+            }
+            Some(SimFault::TimeoutAfterPlacing) => DialOutcome::Uncertain {
+                reason: "sim: timed out after the call was placed".into(),
+            },
+            _ => DialOutcome::Placed {
+                external_id: external,
+            },
+        }
+    }
+
+    /// How the attempt went, from its fate and its dial time: a simulator that never saw the
+    /// attempt (a new process) answers as the network would, and plays the rest of the call.
+    async fn status(&self, a: &Attempt) -> Result<Option<AttemptStatus>, ProviderError> {
+        if self.blind {
+            return Ok(None);
+        }
+        let key = (a.call_id, a.attempt);
+        let (refused, tracked) = {
+            let s = lock(&self.state);
+            (s.refused.contains(&key), s.dialed.contains(&key))
+        };
+        if refused {
+            return Ok(Some(AttemptStatus::Unknown));
+        }
+        let external = external_id(a.call_id, a.attempt);
+        let events = timeline(self.fate_of(a), a.ring_timeout_secs, &external);
+        let since = (self.clock.now() - a.dialed_at)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let last = events.iter().rev().find(|(at, _)| *at <= since);
+        if let Some((_, r)) = last
+            && matches!(r.event, Some(ProviderEvent::Ended { .. }))
+        {
+            return Ok(Some(AttemptStatus::Ended(r.clone())));
+        }
+        if !tracked {
+            {
+                let mut s = lock(&self.state);
+                s.dialed.insert(key);
+                s.live.insert(a.call_id);
+                s.record.active += 1;
+                s.record.max_active = s.record.max_active.max(s.record.active);
+            }
+            self.play(a.call_id, events.clone(), since);
+        }
+        Ok(Some(AttemptStatus::Live {
+            external_id: Some(external),
+            report: last.map(|(_, r)| r.clone()),
+        }))
     }
 
     fn max_cps(&self) -> Option<u32> {

@@ -2,6 +2,10 @@
 //! (form-encoded, basic auth with the account SID and auth token), status callbacks posted to
 //! dialer with an `X-Twilio-Signature`, and the signature scheme itself:
 //! base64(HMAC-SHA1(auth token, URL + each POST parameter's name and value sorted by name)).
+//!
+//! `Calls.json` takes no idempotency key, so a create request is sent again only when it never
+//! left (the connection was refused); any other failure leaves the attempt uncertain until a
+//! status callback (which carries dialer's `call_id` in its URL) or the attempt's deadline.
 
 use std::time::Duration;
 
@@ -12,7 +16,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 
-use super::{DialRequest, Dialed, Provider, ProviderError, normalize_status, send_with_retry};
+use super::send::{Tries, create, get};
+use super::{
+    Attempt, AttemptStatus, DialOutcome, Provider, ProviderError, normalize_status, status_of,
+};
 
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +86,7 @@ impl TwilioProvider {
     pub fn new(config: TwilioConfig) -> Result<Self, ProviderError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| ProviderError::Unavailable(format!("http client: {e}")))?;
         Ok(Self { config, client })
@@ -107,7 +115,7 @@ impl Provider for TwilioProvider {
         &self.config.name
     }
 
-    async fn dial(&self, r: DialRequest) -> Result<Dialed, ProviderError> {
+    async fn dial(&self, r: &Attempt) -> DialOutcome {
         let from = r
             .from
             .as_ref()
@@ -130,47 +138,58 @@ impl Provider for TwilioProvider {
         }
         let url = self.calls_url();
         let (sid, token) = (&self.config.account_sid, &self.config.auth_token);
-        let response = send_with_retry(
-            || {
-                self.client
-                    .post(&url)
-                    .basic_auth(sid, Some(token))
-                    .form(&form)
+        let build = || {
+            self.client
+                .post(&url)
+                .basic_auth(sid, Some(token))
+                .form(&form)
+        };
+        let tries = Tries {
+            tries: 3,
+            idempotent: false,
+        };
+        let response = match create(build, tries).await {
+            Ok(r) => r,
+            Err(outcome) => return outcome,
+        };
+        match response.json::<CallResource>().await {
+            Ok(call) => DialOutcome::Placed {
+                external_id: call.sid,
             },
-            4,
-        )
-        .await?;
-        let call: CallResource = response
-            .json()
-            .await
-            .map_err(|e| ProviderError::Unavailable(format!("unreadable answer: {e}")))?;
-        Ok(Dialed {
-            external_id: call.sid,
-        })
+            Err(e) => DialOutcome::Uncertain {
+                reason: format!("unreadable answer: {e}"),
+            },
+        }
     }
 
-    async fn status(&self, external_id: &str) -> Result<Option<ProviderReport>, ProviderError> {
+    async fn status(&self, a: &Attempt) -> Result<Option<AttemptStatus>, ProviderError> {
+        // Without the call's SID there is nothing to ask for: its callbacks will say.
+        let Some(external_id) = &a.external_id else {
+            return Ok(None);
+        };
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Calls/{external_id}.json",
             self.config.api_base.trim_end_matches('/'),
             self.config.account_sid
         );
         let (sid, token) = (&self.config.account_sid, &self.config.auth_token);
-        let response =
-            send_with_retry(|| self.client.get(&url).basic_auth(sid, Some(token)), 2).await?;
+        let Some(response) = get(|| self.client.get(&url).basic_auth(sid, Some(token))).await?
+        else {
+            return Ok(None);
+        };
         let call: CallResource = response
             .json()
             .await
             .map_err(|e| ProviderError::Unavailable(format!("unreadable answer: {e}")))?;
         let raw = call.status.unwrap_or_default();
         let duration = call.duration.and_then(|d| d.parse().ok());
-        Ok(Some(ProviderReport {
+        Ok(Some(status_of(ProviderReport {
             provider: self.config.name.clone(),
             event: normalize_status(&raw, duration, None),
             raw_status: raw,
             external_id: Some(call.sid),
             payload: None,
-        }))
+        })))
     }
 
     fn max_cps(&self) -> Option<u32> {

@@ -180,15 +180,16 @@ async fn retries_fire_at_exactly_the_policys_instants() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_window_spawns_slots_for_the_calls_it_carries_not_for_every_line() {
+async fn a_campaign_holds_slots_for_the_calls_it_carries_not_for_every_line() {
     let h = Harness::start(always_picked(), config()).await;
     let campaign = h.campaign(settings(10_000, 1, 10), 20).await;
     h.engine.start_campaign(campaign.id).await.unwrap();
     // Every call rings for 5 s: one second in, all 20 are in flight.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let snapshot = h.engine.campaign_snapshot(campaign.id).await.unwrap();
-    assert_eq!(snapshot.lines.in_flight, 20);
-    assert_eq!(snapshot.lines.lines, 10_000);
-    assert_eq!(snapshot.lines.slots, 20, "one slot per call in flight");
+    assert_eq!(snapshot.in_flight, 20, "one slot per call in flight");
+    assert_eq!(snapshot.lines, 10_000);
+    assert_eq!(h.engine.calls_in_slots(), 20);
     wait_for(&h, campaign.id, CampaignState::Completed, WEEK).await;
+    assert_eq!(h.engine.calls_in_slots(), 0);
 }

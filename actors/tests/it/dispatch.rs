@@ -83,17 +83,54 @@ async fn a_second_call_to_a_number_already_in_flight_is_blocked_as_a_duplicate()
 }
 
 #[tokio::test(start_paused = true)]
-async fn silence_past_the_max_call_duration_fails_the_attempt_and_frees_the_line() {
+async fn silence_past_the_deadline_is_settled_by_asking_the_provider() {
     let h = Harness::start(always_picked(), config()).await;
     // The network takes calls but no report reaches the engine.
     h.sim.detach();
     let s = CampaignSettings {
         max_call_duration_secs: 60,
+        ring_timeout_secs: 30,
         ..settings(1, 2, 10)
     };
     let campaign = h.campaign(s, 2).await;
     h.engine.start_campaign(campaign.id).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(61)).await;
+    // The first call is answered after 5 s and talks 30 s; its deadline is 30 + 60 s.
+    tokio::time::sleep(Duration::from_secs(91)).await;
+    let record = h.sim.record();
+    assert_eq!(
+        record.dials.len(),
+        2,
+        "the line was freed for the second contact"
+    );
+    assert_eq!((record.dials[1].at - record.dials[0].at).num_seconds(), 90);
+    let calls = h.calls(campaign.id).await;
+    let first = calls.iter().find(|c| c.phone_number == number(0)).unwrap();
+    assert_eq!(
+        (first.status, first.attempt_count, first.total_call_time),
+        (CallStatus::Picked, 1, 30),
+        "the provider said it was answered: it is never dialed again"
+    );
+    let events = h.store.events_for_call(first.call_id).await.unwrap();
+    assert!(
+        events.iter().any(
+            |e| matches!(&e.kind, AuditKind::Resolved { answer } if answer.starts_with("ended"))
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_nobody_can_account_for_fails_the_attempt_at_its_deadline_and_frees_the_line() {
+    // A provider that cannot be asked, and whose reports never come.
+    let h = Harness::start_with(always_picked(), config(), |sim| sim.blind()).await;
+    h.sim.detach();
+    let s = CampaignSettings {
+        max_call_duration_secs: 60,
+        ring_timeout_secs: 30,
+        ..settings(1, 2, 10)
+    };
+    let campaign = h.campaign(s, 2).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(91)).await;
 
     let record = h.sim.record();
     assert_eq!(
@@ -101,18 +138,22 @@ async fn silence_past_the_max_call_duration_fails_the_attempt_and_frees_the_line
         2,
         "the line was freed for the second contact"
     );
-    assert_eq!((record.dials[1].at - record.dials[0].at).num_seconds(), 60);
+    assert_eq!((record.dials[1].at - record.dials[0].at).num_seconds(), 90);
     let first = h.calls(campaign.id).await;
     let first = first.iter().find(|c| c.phone_number == number(0)).unwrap();
     assert_eq!(
         (first.status, first.last_outcome),
         (CallStatus::Retrying, Some(Outcome::Failed))
     );
+    assert_eq!(
+        first.error_message.as_deref(),
+        Some("no report from the provider: no outcome within 90 s")
+    );
     let events = h.store.events_for_call(first.call_id).await.unwrap();
     assert!(
         events
             .iter()
-            .any(|e| matches!(e.kind, AuditKind::TimedOut { after_secs: 60 }))
+            .any(|e| matches!(e.kind, AuditKind::TimedOut { after_secs: 90 }))
     );
     use dialer_storage::lease::{LeaseStore, PoolId};
     assert_eq!(

@@ -51,23 +51,31 @@ impl Harness {
     }
 
     pub async fn start(profile: SimProfile, config: EngineConfig) -> Self {
-        Self::start_with(profile, config, None).await
+        Self::start_with(profile, config, |sim| sim).await
     }
 
     /// With a provider account limited to `cps` calls per second.
     pub async fn start_with_cps(profile: SimProfile, config: EngineConfig, cps: u32) -> Self {
-        Self::start_with(profile, config, Some(cps)).await
+        Self::start_with(profile, config, |sim| sim.with_max_cps(cps)).await
     }
 
-    async fn start_with(profile: SimProfile, config: EngineConfig, cps: Option<u32>) -> Self {
+    /// With the simulator made by `sim` from the default one.
+    pub async fn start_with(
+        profile: SimProfile,
+        config: EngineConfig,
+        sim: impl FnOnce(SimProvider) -> SimProvider,
+    ) -> Self {
+        // `DIALER_TEST_LOG=debug cargo test …` shows the engine's logs.
+        if let Ok(filter) = std::env::var("DIALER_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let clock: Arc<dyn Clock> = Arc::new(ScaledClock::tokio(epoch()));
         let store = Arc::new(MemoryStore::new());
         let leases = Arc::new(InProcessLeases::new(Arc::clone(&clock)));
-        let mut sim = SimProvider::new(42, profile, Arc::clone(&clock));
-        if let Some(cps) = cps {
-            sim = sim.with_max_cps(cps);
-        }
-        let sim = Arc::new(sim);
+        let sim = Arc::new(sim(SimProvider::new(42, profile, Arc::clone(&clock))));
         let engine = start_engine(&store, &leases, &sim, &clock, config.clone()).await;
         Self {
             engine,

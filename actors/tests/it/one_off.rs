@@ -92,9 +92,7 @@ async fn the_same_number_within_the_duplicate_window_is_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn a_report_for_a_call_not_yet_dialed_is_applied_and_the_call_is_not_dialed() {
-    let mut config = config();
-    config.one_off_lines = 1;
-    let h = Harness::start(always_picked(), config).await;
+    let h = Harness::start(always_picked(), config()).await;
     let campaign = h.campaign(settings(1, 1, 10), 0).await;
     // Fill the only line, then queue a second call behind it.
     h.engine

@@ -156,8 +156,13 @@ fn an_attempt_that_was_never_placed_is_given_back() {
     assert_eq!(counter(&dial, "attempts") + counter(&step, "attempts"), 0);
     assert_eq!(counter(&dial, "in_flight") + counter(&step, "in_flight"), 0);
     assert!(step.effects.contains(&Effect::ReleaseLeases));
-    assert!(matches!(&step.audits[0].kind, AuditKind::NotPlaced { reason } if reason == "connection refused"));
-    assert_eq!(step.audits[0].attempt, 1, "audited against the attempt it gives back");
+    assert!(
+        matches!(&step.audits[0].kind, AuditKind::NotPlaced { reason } if reason == "connection refused")
+    );
+    assert_eq!(
+        step.audits[0].attempt, 1,
+        "audited against the attempt it gives back"
+    );
     // The next dial is attempt 1 again, and the policy still allows every attempt.
     dial_started(&mut c, "http", Some(4), t(1));
     assert_eq!(c.attempt_count, 1);
@@ -195,7 +200,10 @@ fn a_closed_calling_window_moves_the_due_time_and_keeps_the_call_queued() {
         AuditKind::Deferred { until: Some(u), .. } if u == t(600)
     ));
     dial_started(&mut c, "sim", None, t(600));
-    assert!(!deferred(&mut c, t(700), t(601)).applied(), "a dialed call is not deferred");
+    assert!(
+        !deferred(&mut c, t(700), t(601)).applied(),
+        "a dialed call is not deferred"
+    );
 }
 
 #[test]

@@ -47,7 +47,11 @@ fn one_off_calls_take_the_next_free_line_and_the_list_keeps_out_of_the_reserve()
         "two lines stay free for one-off calls"
     );
     assert_eq!(next_lane(lines, busy(0, 8), true, true), Some(Lane::OneOff));
-    assert_eq!(next_lane(lines, busy(2, 8), true, true), None, "every line held");
+    assert_eq!(
+        next_lane(lines, busy(2, 8), true, true),
+        None,
+        "every line held"
+    );
     assert_eq!(
         next_lane(lines, busy(9, 0), false, true),
         Some(Lane::List),
@@ -137,22 +141,31 @@ fn a_queue_holds_the_first_calls_and_knows_where_its_view_ends() {
     assert!(q.wants_pull(t(0)), "never read");
     let rows = vec![((t(-5), id(1)), 1), ((t(0), id(2)), 2), ((t(30), id(3)), 3)];
     q.replace(rows, 3, t(0), |_| false);
-    assert!(!q.drained(), "three asked, three came: storage may hold more");
+    assert!(
+        !q.drained(),
+        "three asked, three came: storage may hold more"
+    );
     assert_eq!(q.ready(), 2);
-    assert_eq!(q.next_wake(), Some(t(30)));
+    assert_eq!(q.next_wake(t(0)), Some(t(30)));
     assert!(!q.wants_pull(t(0)), "two ready: enough for now");
     assert_eq!(q.pop().map(|(_, v)| v), Some(1));
     assert_eq!(q.pop().map(|(_, v)| v), Some(2));
     assert_eq!(q.pop(), None, "the third is not due yet");
-    assert!(!q.wants_pull(t(10)), "nothing more can be due before the horizon");
-    assert!(q.wants_pull(t(30)), "at the horizon, storage may hold due calls");
+    assert!(
+        !q.wants_pull(t(10)),
+        "nothing more can be due before the horizon"
+    );
+    assert!(
+        q.wants_pull(t(30)),
+        "at the horizon, storage may hold due calls"
+    );
     q.advance(t(30));
     assert_eq!(q.pop().map(|(_, v)| v), Some(3));
     // A short pull drains the lane: then what the owner offers is kept.
     q.replace(vec![((t(40), id(4)), 4)], 3, t(31), |_| false);
     assert!(q.drained());
     assert!(q.offer((t(35), id(5)), 5, t(31)));
-    assert_eq!(q.next_wake(), Some(t(35)));
+    assert_eq!(q.next_wake(t(31)), Some(t(35)));
     // In flight calls read back from storage are not held twice.
     q.replace(vec![((t(1), id(6)), 6)], 3, t(31), |c| c == id(6));
     assert!(q.is_empty());
@@ -171,8 +184,12 @@ fn an_offer_outside_the_view_narrows_it_instead_of_being_lost() {
     assert!(!q.offer((t(30), id(3)), 3, t(0)));
     // Full, and before the horizon: the view now ends at it.
     assert!(!q.offer((t(5), id(4)), 4, t(0)));
-    assert_eq!(q.next_wake(), Some(t(5)));
-    assert!(q.wants_pull(t(5)), "at its due time the queue reads storage again");
+    assert_eq!(q.next_wake(t(0)), Some(t(5)));
+    assert!(
+        q.wants_pull(t(5)),
+        "at its due time the queue reads storage again"
+    );
+    assert_eq!(q.next_wake(t(5)), Some(t(10)), "a wake-up is always ahead");
 }
 
 /// One step of the model test.
@@ -282,12 +299,19 @@ proptest! {
 #[test]
 fn the_board_gives_lines_to_ready_lanes_and_counts_them() {
     let mut b: Board<u32> = Board::new(Lines::new(3, 33), 10);
-    b.lane_mut(Lane::List)
-        .replace((1..=5).map(|i| ((t(0), id(i)), i)).collect(), 10, t(0), |_| false);
+    b.lane_mut(Lane::List).replace(
+        (1..=5).map(|i| ((t(0), id(i)), i)).collect(),
+        10,
+        t(0),
+        |_| false,
+    );
     let all = |_: Lane| true;
     assert!(matches!(b.next(t(0), all), Some((Lane::List, _, 1))));
     assert!(matches!(b.next(t(0), all), Some((Lane::List, _, 2))));
-    assert!(b.next(t(0), all).is_none(), "the third line is kept for one-off calls");
+    assert!(
+        b.next(t(0), all).is_none(),
+        "the third line is kept for one-off calls"
+    );
     b.lane_mut(Lane::OneOff)
         .replace(vec![((t(0), id(9)), 9)], 10, t(0), |_| false);
     assert!(
@@ -295,7 +319,13 @@ fn the_board_gives_lines_to_ready_lanes_and_counts_them() {
         "a lane that may not dial gets nothing"
     );
     assert!(matches!(b.next(t(0), all), Some((Lane::OneOff, _, 9))));
-    assert_eq!(b.busy(), Busy { one_off: 1, list: 2 });
+    assert_eq!(
+        b.busy(),
+        Busy {
+            one_off: 1,
+            list: 2
+        }
+    );
     b.release(Lane::List);
     assert!(matches!(b.next(t(0), all), Some((Lane::List, _, 3))));
 }

@@ -4,8 +4,8 @@ use dialer_engine::{Call, CallAudit, CallId, Campaign};
 use rusqlite::Row;
 
 use crate::decode::{
-    attributes, audit_kind, call_id, campaign_id, campaign_state, contact_id, count,
-    dnc_kind, opt_status, opt_time, origin, outcome, phone, settings, status, time,
+    attributes, audit_kind, call_id, campaign_id, campaign_state, contact_id, count, dnc_kind,
+    opt_status, opt_time, origin, outcome, phone, settings, status, time,
 };
 use crate::error::Result;
 use crate::model::{Contact, DncEntry};
@@ -103,4 +103,3 @@ pub(crate) fn dnc_from_row(r: &Row<'_>) -> Result<DncEntry> {
         added_at: time("added_at", r.get(3)?)?,
     })
 }
-

@@ -11,9 +11,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use dialer_engine::{
-    Call, CallAudit, CallId, Campaign, CampaignId, ContactId, Lane, PhoneNumber,
-};
+use dialer_engine::{Call, CallAudit, CallId, Campaign, CampaignId, ContactId, Lane, PhoneNumber};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value};
 
 use super::codec::{
@@ -349,9 +347,9 @@ mod tests {
                 .map(|d| d.unwrap())
                 .collect();
             assert!(
-                plan.iter().all(|d| (!d.starts_with("SCAN")
-                    || d == "SCAN CONSTANT ROW")
-                    && !d.contains("TEMP B-TREE")),
+                plan.iter()
+                    .all(|d| (!d.starts_with("SCAN") || d == "SCAN CONSTANT ROW")
+                        && !d.contains("TEMP B-TREE")),
                 "{sql}: {plan:?}"
             );
             for i in 1..=20 {

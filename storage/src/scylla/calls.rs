@@ -83,7 +83,9 @@ impl CallStore for ScyllaStore {
             ("campaign_id", big(campaign.get())),
             (
                 "after",
-                Some(CqlValue::Uuid(after.map_or_else(Uuid::nil, |a| *a.as_uuid()))),
+                Some(CqlValue::Uuid(
+                    after.map_or_else(Uuid::nil, |a| *a.as_uuid()),
+                )),
             ),
             ("lim", lim(limit as usize)),
         ]);

@@ -79,7 +79,10 @@ async fn backfill_pending(session: &Session, keyspace: &str) -> Result<()> {
                     .await
                     .map_err(unavailable)?;
                 let mut h = std::collections::HashMap::from(keys);
-                h.insert("campaign_id", Some(CqlValue::BigInt(call.campaign_id.get())));
+                h.insert(
+                    "campaign_id",
+                    Some(CqlValue::BigInt(call.campaign_id.get())),
+                );
                 session
                     .execute_unpaged(&hour_put, h)
                     .await

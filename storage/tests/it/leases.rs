@@ -258,7 +258,10 @@ async fn redis_down_fails_closed_and_a_holder_reasserts_before_it_takes_more() {
         store.acquire(&pool, "b", TTL, 2).await.unwrap(),
         Acquire::Quarantined
     );
-    assert_eq!(store.changed(std::slice::from_ref(&pool)).await.unwrap(), vec![pool.clone()]);
+    assert_eq!(
+        store.changed(std::slice::from_ref(&pool)).await.unwrap(),
+        vec![pool.clone()]
+    );
     assert_eq!(
         store.acquire(&pool, "b", TTL, 2).await.unwrap(),
         Acquire::Quarantined,
@@ -275,7 +278,13 @@ async fn redis_down_fails_closed_and_a_holder_reasserts_before_it_takes_more() {
         "token {again} after the restart is not above {before}"
     );
     store.settled(&pool);
-    assert!(store.changed(std::slice::from_ref(&pool)).await.unwrap().is_empty());
+    assert!(
+        store
+            .changed(std::slice::from_ref(&pool))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Now the pool counts "a" again: one more fits, then it is full.
     store
         .acquire(&pool, "b", TTL, 2)
@@ -305,7 +314,13 @@ async fn a_pool_redis_lost_grants_only_reasserts_until_its_quarantine_ends() {
     // Redis's own clock ends the quarantine, so this test waits for it in real time.
     tokio::time::sleep(quarantine + Duration::from_millis(50)).await;
     for holder in ["a1", "a2"] {
-        assert!(a.acquire(&pool, holder, TTL, 3).await.unwrap().token().is_some());
+        assert!(
+            a.acquire(&pool, holder, TTL, 3)
+                .await
+                .unwrap()
+                .token()
+                .is_some()
+        );
     }
     server.restart().unwrap();
     a.wait_connected().await.unwrap();
@@ -317,14 +332,29 @@ async fn a_pool_redis_lost_grants_only_reasserts_until_its_quarantine_ends() {
         Acquire::Quarantined
     );
     // "a"'s keeper notices and re-asserts during the quarantine.
-    assert_eq!(a.changed(std::slice::from_ref(&pool)).await.unwrap(), vec![pool.clone()]);
+    assert_eq!(
+        a.changed(std::slice::from_ref(&pool)).await.unwrap(),
+        vec![pool.clone()]
+    );
     for holder in ["a1", "a2"] {
-        assert!(a.reassert(&pool, holder, TTL, 3).await.unwrap().token().is_some());
+        assert!(
+            a.reassert(&pool, holder, TTL, 3)
+                .await
+                .unwrap()
+                .token()
+                .is_some()
+        );
     }
     a.settled(&pool);
     tokio::time::sleep(quarantine + Duration::from_millis(50)).await;
     // After it, the pool holds "a"'s two: one more fits, whoever asks.
-    assert!(b.acquire(&pool, "b1", TTL, 3).await.unwrap().token().is_some());
+    assert!(
+        b.acquire(&pool, "b1", TTL, 3)
+            .await
+            .unwrap()
+            .token()
+            .is_some()
+    );
     assert!(matches!(
         a.acquire(&pool, "a3", TTL, 3).await.unwrap(),
         Acquire::Full { held: 3 }

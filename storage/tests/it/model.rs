@@ -6,9 +6,8 @@ use dialer_storage::embedded::{EmbeddedConfig, EmbeddedStore};
 use dialer_storage::memory::MemoryStore;
 use dialer_storage::testsuite::fixtures::{at, call, new_campaign, phone, t0};
 use dialer_storage::{
-    Attributes, CallFilter, CallStore, CampaignDetails, CampaignStore, ContactStore,
-    CounterStore, DncEntry, DncKind, DncStore, NewContact, ScheduleStore, StateChange, Store,
-    WriteBatch,
+    Attributes, CallFilter, CallStore, CampaignDetails, CampaignStore, ContactStore, CounterStore,
+    DncEntry, DncKind, DncStore, NewContact, ScheduleStore, StateChange, Store, WriteBatch,
 };
 use proptest::prelude::*;
 

@@ -134,7 +134,10 @@ pub async fn calls_list_newest_first_with_filters_and_cursor<S: Store>(s: &S) {
 
 pub async fn calls_in_flight_and_open_calls_are_found_per_campaign<S: Store>(s: &S) {
     let campaign = s.create_campaign(new_campaign("live"), t0()).await.unwrap();
-    let other = s.create_campaign(new_campaign("other"), t0()).await.unwrap();
+    let other = s
+        .create_campaign(new_campaign("other"), t0())
+        .await
+        .unwrap();
     assert!(!s.has_open_calls(campaign.id).await.unwrap());
     let mut calls = Vec::new();
     for i in 0..9 {
@@ -171,7 +174,10 @@ pub async fn calls_in_flight_and_open_calls_are_found_per_campaign<S: Store>(s: 
         .map(|c| (c.call_id, c.status))
         .collect();
     assert_eq!(got.len(), 3);
-    assert_eq!(got, want, "each call in flight exactly once, in id order, across pages");
+    assert_eq!(
+        got, want,
+        "each call in flight exactly once, in id order, across pages"
+    );
     assert!(s.has_open_calls(campaign.id).await.unwrap());
     // A call that ends leaves the set; with every call final, nothing is open.
     for c in calls.iter_mut().filter(|c| c.campaign_id == campaign.id) {
@@ -188,7 +194,12 @@ pub async fn calls_in_flight_and_open_calls_are_found_per_campaign<S: Store>(s: 
         }
     }
     s.commit(batch_of(calls.clone())).await.unwrap();
-    assert!(s.live_calls(campaign.id, None, 100).await.unwrap().is_empty());
+    assert!(
+        s.live_calls(campaign.id, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(!s.has_open_calls(campaign.id).await.unwrap());
     assert!(s.has_open_calls(other.id).await.unwrap());
 }
@@ -292,7 +303,10 @@ pub async fn audits_append_in_order_per_call<S: Store>(s: &S) {
 
 pub async fn pending_calls_come_per_lane_in_the_order_they_are_dialed<S: Store>(s: &S) {
     let campaign = s.create_campaign(new_campaign("due"), t0()).await.unwrap();
-    let other = s.create_campaign(new_campaign("other"), t0()).await.unwrap();
+    let other = s
+        .create_campaign(new_campaign("other"), t0())
+        .await
+        .unwrap();
     let pending = |lane, limit| async move {
         s.pending_calls(campaign.id, lane, limit, at(0))
             .await
@@ -369,7 +383,9 @@ pub async fn pending_calls_come_per_lane_in_the_order_they_are_dialed<S: Store>(
     dialed.apply(CallEvent::DialStarted, at(100));
     let mut moved = queued_later.clone();
     assert!(moved.defer(at(60_000), at(100)));
-    s.commit(batch_of(vec![dialed, moved.clone()])).await.unwrap();
+    s.commit(batch_of(vec![dialed, moved.clone()]))
+        .await
+        .unwrap();
     assert_eq!(
         pending(Lane::OneOff, 10).await,
         vec![key(&scheduled), key(&moved), key(&tomorrow)]

@@ -7,8 +7,7 @@ use dialer_engine::{AuditKind, CallOrigin, CampaignState, PhoneNumber};
 
 use super::fixtures::{at, audit, call, new_campaign, phone, t0};
 use crate::model::{
-    AddContact, Attributes, CampaignDetails, DncEntry, DncKind, NewContact, StateChange,
-    WriteBatch,
+    AddContact, Attributes, CampaignDetails, DncEntry, DncKind, NewContact, StateChange, WriteBatch,
 };
 use crate::{StorageError, Store};
 
@@ -99,7 +98,11 @@ pub async fn campaign_details_change_but_never_the_owners_state_or_cursor<S: Sto
         ),
         ("collections (EU)", "edited", false, 42)
     );
-    assert_eq!(stored.state, CampaignState::Running, "the state is the owner's");
+    assert_eq!(
+        stored.state,
+        CampaignState::Running,
+        "the state is the owner's"
+    );
     assert_eq!(
         stored.dial_cursor,
         dialer_engine::ContactId::new(7).ok(),

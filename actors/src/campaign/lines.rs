@@ -1,0 +1,328 @@
+//! Giving calls lines: the board picks the next call ([`dialer_engine::dispatch::Board`]); the
+//! duplicate guard, the rate buckets and the leases (campaign, then engine; taken in a task, so
+//! the lease store's latency or an outage never holds up this actor) must let it through; then
+//! a slot dials it. A slot that fails is restarted with backoff and adopts its call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dialer_engine::dispatch::Lane;
+use dialer_engine::{BlockReason, Call, CallId, decide};
+use dialer_storage::lease::{Acquire, LeaseStore, PoolId};
+use dialer_storage::pending_key;
+use ractor::{ActorId, ActorRef};
+
+use super::{CampaignMessage, CampaignState, Leased, Line};
+use crate::ctx::Restarts as Counters;
+use crate::slot::Job;
+use crate::supervision::jitter;
+
+impl CampaignState {
+    /// Reads what is needed and gives lines to ready calls while lines, rates and leases allow.
+    pub(super) async fn pump(&mut self, me: &ActorRef<CampaignMessage>) {
+        self.refill().await;
+        let now = self.ctx.now();
+        self.board.advance(now);
+        let real_now = tokio::time::Instant::now();
+        if self.lease_wait.is_some_and(|t| t > real_now)
+            || self.rate_wait.is_some_and(|t| t > real_now)
+        {
+            return;
+        }
+        let open = [self.open(Lane::OneOff), self.open(Lane::List)];
+        while let Some((lane, key, call)) = self.board.next(now, |l| open[l as usize]) {
+            if self.duplicate_due(&call, now) {
+                self.board.release(lane);
+                self.block_duplicate(call).await;
+                continue;
+            }
+            let settings = &self.campaign.settings;
+            let cps = self
+                .ctx
+                .providers
+                .get(&settings.provider)
+                .and_then(|p| p.max_cps());
+            if let Err(wait) =
+                self.ctx
+                    .rates
+                    .try_take(call.campaign_id, settings, &settings.provider, cps)
+            {
+                crate::metrics::rate_wait(call.campaign_id);
+                self.board.lane_mut(lane).put_back(key, call, now);
+                self.board.release(lane);
+                self.rate_wait = Some(real_now + wait);
+                return;
+            }
+            self.request_leases(me, lane, key, call);
+        }
+    }
+
+    /// Whether `call` is due while another call to its number is being dialed or in flight:
+    /// the duplicate guard (one call per number and campaign at a time).
+    pub(super) fn duplicate_due(&self, call: &Call, now: chrono::DateTime<chrono::Utc>) -> bool {
+        call.status.is_pending()
+            && call.due_at.is_some_and(|d| d <= now)
+            && self
+                .numbers
+                .get(&call.phone_number)
+                .is_some_and(|holder| *holder != call.call_id)
+    }
+
+    pub(super) async fn block_duplicate(&mut self, mut call: Call) {
+        let step = decide::blocked(&mut call, BlockReason::Duplicate, self.ctx.now());
+        crate::metrics::decision(call.campaign_id, "blocked_duplicate");
+        if let Err(e) = self.ctx.persist_step(&call, &step).await {
+            tracing::warn!(error = %e, "could not record a duplicate block");
+        }
+    }
+
+    /// Takes the call's leases in a task; the answer comes back as a message.
+    fn request_leases(
+        &mut self,
+        me: &ActorRef<CampaignMessage>,
+        lane: Lane,
+        key: dialer_engine::dispatch::Key,
+        call: Call,
+    ) {
+        let call_id = call.call_id;
+        self.numbers.insert(call.phone_number.clone(), call_id);
+        self.lines.insert(
+            call_id,
+            Line {
+                lane,
+                key,
+                call,
+                slot: None,
+                leasing: true,
+                void: None,
+            },
+        );
+        let leases = Arc::clone(&self.ctx.leases);
+        let pools = self
+            .ctx
+            .pools(self.id(), self.campaign.settings.max_concurrent);
+        let ttl = self.ctx.config.lease_ttl;
+        let me = me.clone();
+        tokio::spawn(async move {
+            let holder = call_id.to_string();
+            let answer = take_leases(leases.as_ref(), &pools, &holder, ttl).await;
+            let granted = matches!(answer, Leased::Granted { .. });
+            if me
+                .cast(CampaignMessage::Leased { call_id, answer })
+                .is_err()
+                && granted
+            {
+                // Nobody will dial it: give the lines back at once rather than at expiry.
+                release(leases.as_ref(), &pools, &holder).await;
+            }
+        });
+    }
+
+    pub(super) async fn on_leased(
+        &mut self,
+        me: &ActorRef<CampaignMessage>,
+        call_id: CallId,
+        answer: Leased,
+    ) {
+        let campaign_id = self.id();
+        let Some(line) = self.lines.get_mut(&call_id) else {
+            return;
+        };
+        line.leasing = false;
+        let void = line.void.take();
+        let granted = match answer {
+            Leased::Granted { token } => Some(token),
+            Leased::Wait => {
+                crate::metrics::lease_wait(campaign_id);
+                None
+            }
+            Leased::Failed(e) => {
+                crate::metrics::lease_error();
+                tracing::warn!(error = %e, "lease store unavailable; dialing waits");
+                None
+            }
+        };
+        if void.is_some() || granted.is_none() {
+            if granted.is_some() {
+                let pools = self
+                    .ctx
+                    .pools(self.id(), self.campaign.settings.max_concurrent);
+                release(self.ctx.leases.as_ref(), &pools, &call_id.to_string()).await;
+            }
+            let Some(line) = self.free_line(call_id) else {
+                return;
+            };
+            match void {
+                // Changed while it waited: take it as it now is.
+                Some(call) => self.take_back(me, call).await,
+                None => {
+                    let now = self.ctx.now();
+                    self.board
+                        .lane_mut(line.lane)
+                        .put_back(line.key, line.call, now);
+                    self.lease_wait = Some(
+                        tokio::time::Instant::now()
+                            + self.ctx.clock.real_duration(self.ctx.config.capacity_retry),
+                    );
+                }
+            }
+            return;
+        }
+        let call = line.call.clone();
+        self.start_slot(
+            me,
+            call_id,
+            Job::Dial {
+                call,
+                token: granted,
+            },
+        )
+        .await;
+    }
+
+    /// Frees a call's line; returns what held it.
+    pub(super) fn free_line(&mut self, call_id: CallId) -> Option<Line> {
+        let line = self.lines.remove(&call_id)?;
+        if let Some(slot) = &line.slot {
+            self.slots.remove(&slot.get_id());
+            slot.stop(None);
+        }
+        if self.numbers.get(&line.call.phone_number) == Some(&call_id) {
+            self.numbers.remove(&line.call.phone_number);
+        }
+        self.board.release(line.lane);
+        Some(line)
+    }
+
+    /// A call comes back from a line, as stored: pending again (a retry, a deferral, not
+    /// placed) goes back to its lane — or is cancelled if the campaign stopped; in flight gets
+    /// a slot to adopt it; final is done.
+    pub(super) async fn take_back(&mut self, me: &ActorRef<CampaignMessage>, call: Call) {
+        if call.status.is_live() {
+            self.adopt(me, call).await;
+        } else {
+            self.take_back_pending(call).await;
+        }
+    }
+
+    pub(super) async fn on_slot_done(&mut self, call: Call) {
+        let call_id = call.call_id;
+        if self.free_line(call_id).is_none() {
+            return;
+        }
+        self.restarts.forget(&call_id);
+        // Nothing in flight is taken back here: a slot is done only once its call is not.
+        if !call.status.is_live() {
+            self.take_back_pending(call).await;
+        }
+    }
+
+    async fn take_back_pending(&mut self, mut call: Call) {
+        if !call.status.is_pending() {
+            return;
+        }
+        if self.lifecycle() == dialer_engine::CampaignState::Stopped {
+            let step = decide::cancelled(&mut call, "campaign stopped", self.ctx.now());
+            if let Err(e) = self.ctx.persist_step(&call, &step).await {
+                tracing::warn!(error = %e, "could not cancel a call of a stopped campaign");
+            }
+            return;
+        }
+        if let Some(key) = pending_key(&call) {
+            let now = self.ctx.now();
+            self.board
+                .lane_mut(Lane::of(call.origin))
+                .offer(key, call, now);
+        }
+    }
+
+    /// A slot failed (or ended without handing its call back): its call keeps its line, and a
+    /// new slot takes it over after the restart policy's backoff.
+    pub(super) fn slot_failed(&mut self, me: &ActorRef<CampaignMessage>, slot: ActorId) {
+        let Some(call_id) = self.slots.remove(&slot) else {
+            return;
+        };
+        if let Some(line) = self.lines.get_mut(&call_id) {
+            line.slot = None;
+        }
+        self.schedule_slot_restart(me, call_id);
+    }
+
+    pub(super) fn schedule_slot_restart(
+        &mut self,
+        me: &ActorRef<CampaignMessage>,
+        call_id: CallId,
+    ) {
+        let restart = self.restarts.failed(&call_id, jitter());
+        Counters::count(&self.ctx.restarts.slots);
+        me.send_after(restart.after, move || CampaignMessage::RestartSlot {
+            call_id,
+        });
+    }
+
+    /// Restarts the slot of a call whose slot failed, from what storage says of the call.
+    pub(super) async fn on_restart_slot(
+        &mut self,
+        me: &ActorRef<CampaignMessage>,
+        call_id: CallId,
+    ) {
+        if !self
+            .lines
+            .get(&call_id)
+            .is_some_and(|l| l.slot.is_none() && !l.leasing)
+        {
+            return;
+        }
+        let call = match self.ctx.store.get_call(call_id).await {
+            Ok(Some(call)) => call,
+            Ok(None) => {
+                self.free_line(call_id);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the call of a failed slot; trying again");
+                self.schedule_slot_restart(me, call_id);
+                return;
+            }
+        };
+        if call.status.is_live() {
+            // The dial was recorded: adopt it, never dial it again.
+            self.start_slot(me, call_id, Job::Adopt { call }).await;
+            return;
+        }
+        // Not dialed yet, or already ended: the line is free.
+        self.ctx.keeper.release(call_id);
+        self.free_line(call_id);
+        self.take_back_pending(call).await;
+    }
+}
+
+/// The campaign's lease, then the engine's; none when either pool is full.
+async fn take_leases(
+    leases: &dyn LeaseStore,
+    pools: &[(PoolId, u32)],
+    holder: &str,
+    ttl: Duration,
+) -> Leased {
+    let mut token = 0;
+    for (i, (pool, limit)) in pools.iter().enumerate() {
+        let answer = leases.acquire(pool, holder, ttl, *limit).await;
+        match answer {
+            Ok(Acquire::Granted { token: t }) => token = t,
+            Ok(Acquire::Full { .. } | Acquire::Quarantined) | Err(_) => {
+                release(leases, &pools[..i], holder).await;
+                return match answer {
+                    Err(e) => Leased::Failed(e.to_string()),
+                    _ => Leased::Wait,
+                };
+            }
+        }
+    }
+    Leased::Granted { token }
+}
+
+async fn release(leases: &dyn LeaseStore, pools: &[(PoolId, u32)], holder: &str) {
+    for (pool, _) in pools {
+        let _ = leases.release(pool, holder).await;
+    }
+}

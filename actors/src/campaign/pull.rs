@@ -1,0 +1,271 @@
+//! Where a campaign's calls come from: its lanes read from storage's pending index in due order
+//! (the calls the API accepted, retries, deferrals, list calls not dialed yet), new list calls
+//! made from the next page of contacts, calls in flight adopted at start, and hints.
+//!
+//! Reads are made inside the actor's handler, so that what it reads is never older than what it
+//! wrote: the calls it holds a line for are skipped, everything else pending is its own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dialer_engine::dispatch::{Key, Lane};
+use dialer_engine::{Call, CallId, CallOrigin, NewCall, decide};
+use dialer_storage::{WriteBatch, pending_key};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::{CampaignMessage, CampaignState, Hint, Line};
+use crate::slot::{DialerSlot, Job, SlotArgs, SlotMessage};
+
+/// Calls in flight adopted per storage read at start.
+const ADOPT_PAGE: u32 = 500;
+
+impl CampaignState {
+    /// Reads what the lanes need from storage (pending calls, then new contacts).
+    pub(super) async fn refill(&mut self) {
+        if self
+            .pull_wait
+            .is_some_and(|t| t > tokio::time::Instant::now())
+        {
+            return;
+        }
+        let now = self.ctx.now();
+        for lane in Lane::ALL {
+            if self.board.lane(lane).wants_pull(now) && self.pull(lane).await.is_err() {
+                return;
+            }
+        }
+        let list = self.board.lane(Lane::List);
+        let low = list.ready() < list.limit().div_ceil(2);
+        if self.open(Lane::List) && !self.list_exhausted && low && !list.wants_pull(now) {
+            let _ = self.pull_contacts().await;
+        }
+    }
+
+    /// Storage failed us: read again in a second.
+    fn pull_failed(&mut self, what: &str, e: &dyn std::fmt::Display) {
+        tracing::warn!(campaign_id = %self.id(), error = %e, "could not read {what}; trying again shortly");
+        self.pull_wait = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+    }
+
+    /// Replaces a lane's held calls with storage's first pending calls of the lane.
+    async fn pull(&mut self, lane: Lane) -> Result<(), ()> {
+        let limit = self.board.lane(lane).limit();
+        // Calls holding a line are still pending in storage until their slot dials them: ask
+        // for as many more.
+        let ask = limit + self.lines.len();
+        let now = self.ctx.now();
+        let rows = match self
+            .ctx
+            .store
+            .pending_calls(self.id(), lane, u32::try_from(ask).unwrap_or(u32::MAX), now)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.pull_failed("pending calls", &e);
+                return Err(());
+            }
+        };
+        let got = rows.len();
+        let mut keep = Vec::with_capacity(rows.len());
+        for call in rows {
+            if self.lines.contains_key(&call.call_id) {
+                continue;
+            }
+            if self.duplicate_due(&call, now) {
+                self.block_duplicate(call).await;
+                continue;
+            }
+            keep.push(call);
+        }
+        let mut rows: Vec<(Key, Call)> = keep
+            .into_iter()
+            .filter_map(|c| pending_key(&c).map(|k| (k, c)))
+            .collect();
+        // Drained: storage had no more than what came back, and all of it is held.
+        let drained = got < ask && rows.len() <= limit;
+        rows.truncate(limit);
+        let asked = if drained { rows.len() + 1 } else { rows.len() };
+        self.board
+            .lane_mut(lane)
+            .replace(rows, asked, now, |_| false);
+        Ok(())
+    }
+
+    /// Makes list calls from the next page of contacts: the calls and the cursor past their
+    /// contacts are written together, so a contact gets exactly one call across crashes.
+    async fn pull_contacts(&mut self) -> Result<(), ()> {
+        let lane = self.board.lane(Lane::List);
+        let want = lane.limit().saturating_sub(lane.ready()).max(1);
+        let id = self.id();
+        let page = match self
+            .ctx
+            .store
+            .contacts_page(
+                id,
+                self.campaign.dial_cursor,
+                u32::try_from(want).unwrap_or(u32::MAX),
+            )
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                self.pull_failed("contacts", &e);
+                return Err(());
+            }
+        };
+        let Some(last) = page.last().map(|c| c.id) else {
+            self.list_exhausted = true;
+            return Ok(());
+        };
+        let now = self.ctx.now();
+        let settings = &self.campaign.settings;
+        let mut batch = WriteBatch {
+            cursors: vec![(id, last)],
+            ..WriteBatch::default()
+        };
+        let mut calls = Vec::with_capacity(page.len());
+        for contact in page {
+            let call = Call::new(
+                NewCall {
+                    call_id: dialer_engine::CallId::generate(now),
+                    campaign_id: id,
+                    contact_id: Some(contact.id),
+                    phone_number: contact.phone_number,
+                    origin: CallOrigin::Campaign,
+                    max_attempts: settings.retry.max_attempts(),
+                    scheduled_at: None,
+                },
+                now,
+            );
+            batch.extend(crate::ctx::batch_of(&call, &decide::created(&call, now)));
+            calls.push(call);
+        }
+        if self.ctx.persist(batch).await.is_err() {
+            return Err(());
+        }
+        let mut campaign = (*self.campaign).clone();
+        campaign.dial_cursor = Some(last);
+        self.campaign = Arc::new(campaign);
+        for call in calls {
+            if let Some(key) = pending_key(&call) {
+                self.board.lane_mut(Lane::List).offer(key, call, now);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn on_nudge(&mut self, seq: u64, hint: Hint) {
+        self.nudges_seen = self.nudges_seen.max(seq);
+        match hint {
+            Hint::Contacts => self.list_exhausted = false,
+            Hint::Call(call_id) => self.take_hint(call_id).await,
+            Hint::Request => {}
+        }
+    }
+
+    /// Holds a call the API just accepted, if it belongs in a lane's view; else the lane reads
+    /// storage again in its turn.
+    async fn take_hint(&mut self, call_id: CallId) {
+        if self.lines.contains_key(&call_id)
+            || Lane::ALL
+                .iter()
+                .any(|l| self.board.lane(*l).contains(call_id))
+        {
+            return;
+        }
+        match self.ctx.store.get_call(call_id).await {
+            Ok(Some(call)) if call.campaign_id == self.id() => {
+                let lane = Lane::of(call.origin);
+                let now = self.ctx.now();
+                if self.duplicate_due(&call, now) {
+                    self.block_duplicate(call).await;
+                } else if let Some(key) = pending_key(&call).filter(|_| call.status.is_pending()) {
+                    self.board.lane_mut(lane).offer(key, call, now);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => {
+                for lane in Lane::ALL {
+                    self.board.lane_mut(lane).mark_dirty();
+                }
+            }
+        }
+    }
+
+    /// Starts a slot for every call of the campaign that is in flight in storage (after a
+    /// restart): each is asked about and holds its line until its outcome is known.
+    pub(super) async fn adopt_live(
+        &mut self,
+        me: &ActorRef<CampaignMessage>,
+    ) -> Result<(), ActorProcessingErr> {
+        let mut after = None;
+        loop {
+            let page = self
+                .ctx
+                .store
+                .live_calls(self.id(), after, ADOPT_PAGE)
+                .await?;
+            let Some(last) = page.last().map(|c| c.call_id) else {
+                return Ok(());
+            };
+            after = Some(last);
+            for call in page {
+                self.adopt(me, call).await;
+            }
+        }
+    }
+
+    /// Gives a call in flight a line and a slot that adopts it.
+    pub(super) async fn adopt(&mut self, me: &ActorRef<CampaignMessage>, call: Call) {
+        if self.lines.contains_key(&call.call_id) {
+            return;
+        }
+        let lane = Lane::of(call.origin);
+        self.board.hold(lane);
+        self.numbers.insert(call.phone_number.clone(), call.call_id);
+        let key = (call.updated_at, call.call_id);
+        let call_id = call.call_id;
+        self.lines.insert(
+            call_id,
+            Line {
+                lane,
+                key,
+                call: call.clone(),
+                slot: None,
+                leasing: false,
+                void: None,
+            },
+        );
+        self.start_slot(me, call_id, Job::Adopt { call }).await;
+    }
+
+    /// Starts a slot for the call on `call_id`'s line.
+    pub(super) async fn start_slot(
+        &mut self,
+        me: &ActorRef<CampaignMessage>,
+        call_id: CallId,
+        job: Job,
+    ) {
+        let args = SlotArgs {
+            ctx: Arc::clone(&self.ctx),
+            campaign: Arc::clone(&self.campaign),
+            parent: me.get_derived(),
+            stopped: Arc::clone(&self.stopped),
+        };
+        match Actor::spawn_linked(None, DialerSlot, args, me.get_cell()).await {
+            Ok((slot, _)) => {
+                self.slots.insert(slot.get_id(), call_id);
+                let _ = slot.cast(SlotMessage::Start(job));
+                if let Some(line) = self.lines.get_mut(&call_id) {
+                    line.slot = Some(slot);
+                }
+            }
+            Err(e) => {
+                // Treated as a failed slot: retried with backoff.
+                tracing::error!(error = %e, "could not start a dialer slot");
+                self.schedule_slot_restart(me, call_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Calls in flight on this node and how a provider's report reaches the one slot that carries
+//! each: a route per call, registered while a slot holds it, removed when the slot lets go (a
+//! drop guard, so that no way out of a slot — finish, crash, stop — leaves a stale route).
+//!
+//! The number of routes is the number of calls in flight, exported as `dialer_calls_active`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use dialer_engine::{Call, CallId, ProviderReport, Step};
+use ractor::{DerivedActorRef, RpcReplyPort};
+use serde::Serialize;
+
+use crate::error::EngineError;
+
+/// What a callback did to its call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallbackOutcome {
+    pub call: Call,
+    /// Whether the report changed the call (a duplicate or late report does not).
+    pub applied: bool,
+    pub retry_scheduled: bool,
+    pub next_retry_at: Option<DateTime<Utc>>,
+}
+
+impl CallbackOutcome {
+    pub(crate) fn of(call: &Call, step: &Step) -> Self {
+        Self {
+            call: call.clone(),
+            applied: step.applied(),
+            retry_scheduled: step.retry_at().is_some(),
+            next_retry_at: step.retry_at(),
+        }
+    }
+}
+
+pub(crate) type ReportReply = RpcReplyPort<Result<CallbackOutcome, EngineError>>;
+
+/// A provider report for the call a slot carries.
+pub(crate) struct Reported {
+    pub call_id: CallId,
+    pub report: ProviderReport,
+    pub reply: Option<ReportReply>,
+}
+
+/// The routes of this node's calls in flight.
+#[derive(Default)]
+pub(crate) struct LiveCalls {
+    routes: Mutex<HashMap<CallId, DerivedActorRef<Reported>>>,
+}
+
+impl std::fmt::Debug for LiveCalls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveCalls")
+            .field("calls", &self.len())
+            .finish()
+    }
+}
+
+impl LiveCalls {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<CallId, DerivedActorRef<Reported>>> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Where a report for `call_id` goes, if a slot carries it.
+    pub(crate) fn route(&self, call_id: CallId) -> Option<DerivedActorRef<Reported>> {
+        self.map().get(&call_id).cloned()
+    }
+}
+
+/// A slot's claim on a call's route: registered when made, removed when dropped.
+pub(crate) struct LiveRoute {
+    calls: Arc<LiveCalls>,
+    call_id: CallId,
+}
+
+impl LiveRoute {
+    pub(crate) fn register(
+        calls: &Arc<LiveCalls>,
+        call_id: CallId,
+        slot: DerivedActorRef<Reported>,
+    ) -> Self {
+        let n = {
+            let mut map = calls.map();
+            map.insert(call_id, slot);
+            map.len()
+        };
+        crate::metrics::active(n);
+        Self {
+            calls: Arc::clone(calls),
+            call_id,
+        }
+    }
+}
+
+impl Drop for LiveRoute {
+    fn drop(&mut self) {
+        let n = {
+            let mut map = self.calls.map();
+            map.remove(&self.call_id);
+            map.len()
+        };
+        crate::metrics::active(n);
+    }
+}

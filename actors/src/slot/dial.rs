@@ -1,0 +1,189 @@
+//! Dialing: the last checks, the dial recorded with their result, the one request, and what
+//! its answer proves.
+
+use std::time::Duration;
+
+use dialer_engine::dispatch::{Gate, Listed, gate};
+use dialer_engine::{Call, CallStatus, Step, decide};
+use dialer_storage::DncKind;
+use ractor::ActorRef;
+
+use super::{SlotMessage, SlotState};
+use crate::provider::{Attempt, DialOutcome};
+
+impl SlotState {
+    pub(super) async fn on_dial(
+        &mut self,
+        me: &ActorRef<SlotMessage>,
+        call: Call,
+        token: Option<u64>,
+    ) {
+        let ctx = std::sync::Arc::clone(&self.ctx);
+        let settings = self.campaign.settings.clone();
+        ctx.keeper.track(
+            call.call_id,
+            ctx.pools(call.campaign_id, settings.max_concurrent),
+            true,
+        );
+        self.hold(me, call);
+        // The last checks, at the last moment.
+        let listed = match self.listed().await {
+            Ok(listed) => listed,
+            Err(e) => {
+                // Nothing was decided or written: the call goes back to its queue as it was.
+                tracing::warn!(error = %e, "could not read the do-not-call list; the call waits");
+                self.finish();
+                return;
+            }
+        };
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        let now = ctx.now();
+        let due_since = call.due_at.unwrap_or(call.scheduled_at).min(now);
+        let due = if matches!(call.status, CallStatus::Scheduled | CallStatus::Retrying) {
+            decide::due(call, now)
+        } else {
+            Step::unchanged(call)
+        };
+        let step = match gate(&settings, &call.phone_number, listed, now) {
+            Gate::Block(reason) => {
+                crate::metrics::decision(call.campaign_id, block_decision(reason));
+                due.then(decide::blocked(call, reason, now))
+            }
+            Gate::Defer { until } => {
+                crate::metrics::decision(call.campaign_id, "deferred_calling_hours");
+                due.then(decide::deferred(call, until, now))
+            }
+            Gate::Dial if self.stopped.load(std::sync::atomic::Ordering::Relaxed) => {
+                due.then(decide::cancelled(call, "campaign stopped", now))
+            }
+            Gate::Dial => due.then(decide::dial_started(call, &settings.provider, token, now)),
+        };
+        let dialing = call.status == CallStatus::Dialing && step.applied();
+        if self.apply(&step).await.is_err() || !dialing {
+            // Blocked, deferred (its due time moved), or the engine is stopping.
+            self.finish();
+            return;
+        }
+        crate::metrics::decision(self.campaign.id, "dialed");
+        crate::metrics::dialed(
+            self.campaign.id,
+            (now - due_since).to_std().unwrap_or(Duration::ZERO),
+        );
+        self.send(me).await;
+    }
+
+    /// Whether the call's number is on the do-not-call list or opted out, read now.
+    async fn listed(&self) -> Result<Listed, dialer_storage::StorageError> {
+        let Some(call) = &self.call else {
+            return Ok(Listed::default());
+        };
+        let entries = self.ctx.store.check_dnc(&call.phone_number).await?;
+        Ok(Listed {
+            dnc: entries.iter().any(|e| e.kind == DncKind::Dnc),
+            opt_out: entries.iter().any(|e| e.kind == DncKind::OptOut),
+        })
+    }
+
+    /// Sends the dial request — once — and acts on what its answer proves.
+    async fn send(&mut self, me: &ActorRef<SlotMessage>) {
+        let Some(call) = self.call.clone() else {
+            return;
+        };
+        let settings = &self.campaign.settings;
+        self.arm_deadline(me, &call);
+        let Some(provider) = self.ctx.providers.get(&settings.provider).cloned() else {
+            let message = format!("no provider named {:?} is configured", settings.provider);
+            self.fail(&message).await;
+            return;
+        };
+        let started = tokio::time::Instant::now();
+        let outcome = provider.dial(&Attempt::of(&call, settings)).await;
+        let placed = matches!(outcome, DialOutcome::Placed { .. });
+        crate::metrics::provider_request(&settings.provider, started.elapsed(), placed);
+        let now = self.ctx.now();
+        match outcome {
+            DialOutcome::Placed { external_id } => {
+                if let Some(c) = self.call.as_mut() {
+                    // Written with the attempt's next change (a status query can also find it).
+                    c.external_call_id = Some(external_id);
+                }
+            }
+            DialOutcome::NotPlaced {
+                reason,
+                retry_after,
+            } => {
+                let wait = retry_after.unwrap_or(self.ctx.config.dial_retry);
+                self.not_placed(&reason, self.ctx.after(wait)).await;
+            }
+            DialOutcome::Rejected {
+                status,
+                code,
+                message,
+            } => {
+                let why = match code {
+                    Some(code) => {
+                        format!("provider refused the call ({status}, {code}): {message}")
+                    }
+                    None => format!("provider refused the call ({status}): {message}"),
+                };
+                self.fail(&why).await;
+            }
+            DialOutcome::Uncertain { reason } => {
+                let Some(call) = self.call.as_ref() else {
+                    return;
+                };
+                tracing::warn!(%reason, "the dial's outcome is uncertain; it is not sent again");
+                let step = decide::uncertain(call, &reason, now);
+                self.uncertain = Some(reason);
+                if self.apply(&step).await.is_ok() {
+                    // The provider may know already (an idempotent one can look the key up).
+                    self.resolve(me, call_attempt(self.call.as_ref())).await;
+                }
+            }
+        }
+    }
+
+    /// The attempt provably created no call: it is given back and the call queued again.
+    pub(super) async fn not_placed(
+        &mut self,
+        reason: &str,
+        retry_at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let now = self.ctx.now();
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        let step = decide::not_placed(call, reason, retry_at, now);
+        if self.apply(&step).await.is_ok() {
+            self.finish();
+        }
+    }
+
+    /// The dial request itself failed: the attempt is a FAILED, retried by the policy.
+    async fn fail(&mut self, error: &str) {
+        let now = self.ctx.now();
+        let settings = self.campaign.settings.clone();
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
+        let step = decide::dial_failed(call, &settings, error, now);
+        if self.apply(&step).await.is_ok() {
+            self.finish();
+        }
+    }
+}
+
+pub(super) fn call_attempt(call: Option<&Call>) -> u32 {
+    call.map_or(0, |c| c.attempt_count)
+}
+
+fn block_decision(reason: dialer_engine::BlockReason) -> &'static str {
+    match reason {
+        dialer_engine::BlockReason::Dnc => "blocked_dnc",
+        dialer_engine::BlockReason::OptOut => "blocked_opt_out",
+        dialer_engine::BlockReason::CallingHours => "blocked_calling_hours",
+        dialer_engine::BlockReason::Duplicate => "blocked_duplicate",
+    }
+}

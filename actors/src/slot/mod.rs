@@ -1,0 +1,239 @@
+//! A DialerSlot is one line carrying one call: the call's only writer from the moment its
+//! campaign gives it a line (and its leases) until it ends or goes back to the queue.
+//!
+//! Dialing ([`dial`]): the last checks — do-not-call, opt-out, calling hours — are made right
+//! before the provider request, and the dial is recorded in the same write as their result; then
+//! the request is sent once. What became of it decides the rest: placed (wait for the outcome),
+//! provably not placed (the attempt is given back), refused (a failed attempt), or uncertain (it
+//! waits for the provider to say; it is never sent again).
+//!
+//! Waiting ([`resolve`]): provider reports arrive through the call's route; an attempt that
+//! outlives its ring timeout plus the max call duration is asked about, then failed with its
+//! reason. A slot started for a call already dialing (after a restart, or after the slot that
+//! held it crashed) *adopts* it: it asks the provider at once how the attempt went, so a line
+//! is freed as soon as its outcome is known, and a call never rings twice because of a crash.
+//!
+//! A slot tells its campaign it is done through a narrow interface ([`SlotDone`]) and never
+//! stops itself: the campaign stops it once it has taken the call back.
+
+mod dial;
+mod resolve;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use dialer_engine::{Call, CallId, Campaign, Effect, Step};
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef};
+use tracing::Instrument;
+
+use crate::ctx::Ctx;
+use crate::error::EngineError;
+use crate::live::{LiveRoute, Reported};
+
+/// What a slot is started to do.
+pub(crate) enum Job {
+    /// Dial this call; its campaign took its leases (fencing `token`).
+    Dial { call: Call, token: Option<u64> },
+    /// Take over a call already dialing and wait for (or ask for) its outcome.
+    Adopt { call: Call },
+}
+
+pub(crate) enum SlotMessage {
+    Start(Job),
+    Report(Reported),
+    /// The deadline of attempt `attempt` passed.
+    Deadline {
+        attempt: u32,
+    },
+    /// Ask the provider again how the attempt went.
+    Resolve {
+        attempt: u32,
+    },
+}
+
+impl From<Reported> for SlotMessage {
+    fn from(r: Reported) -> Self {
+        Self::Report(r)
+    }
+}
+
+impl TryFrom<SlotMessage> for Reported {
+    type Error = ();
+    fn try_from(m: SlotMessage) -> Result<Self, ()> {
+        match m {
+            SlotMessage::Report(r) => Ok(r),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A slot is done with its call: `call` as stored — final, waiting for a retry, or queued
+/// again — and its line (and leases) are free.
+#[derive(Debug)]
+pub(crate) struct SlotDone {
+    pub call: Call,
+}
+
+pub(crate) struct SlotArgs {
+    pub ctx: Arc<Ctx>,
+    pub campaign: Arc<Campaign>,
+    pub parent: DerivedActorRef<SlotDone>,
+    /// Set when the campaign is stopped: a call not dialed yet is cancelled instead.
+    pub stopped: Arc<AtomicBool>,
+}
+
+pub(crate) struct DialerSlot;
+
+pub(crate) struct SlotState {
+    ctx: Arc<Ctx>,
+    campaign: Arc<Campaign>,
+    parent: DerivedActorRef<SlotDone>,
+    stopped: Arc<AtomicBool>,
+    call: Option<Call>,
+    _route: Option<LiveRoute>,
+    /// Why the current attempt's dial was in doubt, if it was.
+    uncertain: Option<String>,
+    /// Done with the call (told the campaign); waiting to be stopped.
+    done: bool,
+    /// The provider's last answer said the call is still in progress.
+    provider_says_live: bool,
+    /// Times the attempt's deadline was pushed back because the provider said it was live.
+    extensions: u32,
+}
+
+impl Actor for DialerSlot {
+    type Msg = SlotMessage;
+    type State = SlotState;
+    type Arguments = SlotArgs;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        args: SlotArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(SlotState {
+            ctx: args.ctx,
+            campaign: args.campaign,
+            parent: args.parent,
+            stopped: args.stopped,
+            call: None,
+            _route: None,
+            uncertain: None,
+            done: false,
+            provider_says_live: false,
+            extensions: 0,
+        })
+    }
+
+    async fn handle(
+        &self,
+        me: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SlotMessage::Start(job) => {
+                let (call_id, campaign_id) = match &job {
+                    Job::Dial { call, .. } | Job::Adopt { call } => {
+                        (call.call_id, call.campaign_id)
+                    }
+                };
+                let span = tracing::debug_span!("slot", %call_id, %campaign_id);
+                match job {
+                    Job::Dial { call, token } => {
+                        state.on_dial(&me, call, token).instrument(span).await
+                    }
+                    Job::Adopt { call } => state.on_adopt(&me, call).instrument(span).await,
+                }
+            }
+            SlotMessage::Report(r) => state.on_report(r).await,
+            SlotMessage::Deadline { attempt } => state.on_deadline(&me, attempt).await,
+            SlotMessage::Resolve { attempt } => state.on_resolve(&me, attempt).await,
+        }
+        Ok(())
+    }
+}
+
+impl SlotState {
+    /// Starts routing reports for `call` here.
+    fn hold(&mut self, me: &ActorRef<SlotMessage>, call: Call) {
+        let route: DerivedActorRef<Reported> = me.get_derived();
+        self._route = Some(LiveRoute::register(&self.ctx.live, call.call_id, route));
+        self.call = Some(call);
+    }
+
+    /// The call this slot carries, if it is `call_id` and still in flight here.
+    fn current(&mut self, call_id: CallId) -> Option<&mut Call> {
+        self.call
+            .as_mut()
+            .filter(|c| c.call_id == call_id && c.status.is_live())
+    }
+
+    /// Persists a step of the call (until stored) and carries out its effects.
+    async fn apply(&mut self, step: &Step) -> Result<(), EngineError> {
+        let Some(call) = self.call.clone() else {
+            return Ok(());
+        };
+        self.ctx.persist_step(&call, step).await?;
+        for effect in &step.effects {
+            match effect {
+                Effect::ReleaseLeases => self.ctx.keeper.release(call.call_id),
+                Effect::ScheduleAt(_) => crate::metrics::retry(call.campaign_id),
+                Effect::Finished => {}
+            }
+        }
+        if let Some(outcome) = call.last_outcome.filter(|_| {
+            step.applied()
+                && step
+                    .audits
+                    .iter()
+                    .any(|a| matches!(a.kind, dialer_engine::AuditKind::Ended { .. }))
+        }) {
+            crate::metrics::outcome(call.campaign_id, outcome);
+        }
+        Ok(())
+    }
+
+    /// Hands the call back to the campaign: its line is free.
+    fn finish(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self._route = None;
+        if let Some(call) = self.call.clone() {
+            self.ctx.keeper.release(call.call_id);
+            let _ = self.parent.send_message(SlotDone { call });
+        }
+    }
+
+    async fn on_report(&mut self, r: Reported) {
+        let Reported {
+            call_id,
+            report,
+            reply,
+        } = r;
+        let now = self.ctx.now();
+        let settings = self.campaign.settings.clone();
+        let Some(call) = self.current(call_id) else {
+            // Not carried here any more: whoever routed it looks it up again.
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(EngineError::NotFound {
+                    what: "slot",
+                    id: call_id.to_string(),
+                }));
+            }
+            return;
+        };
+        let step = dialer_engine::decide::reported(call, &settings, &report, now);
+        let outcome = crate::live::CallbackOutcome::of(call, &step);
+        crate::metrics::provider_report(&report.provider, step.applied());
+        let stored = self.apply(&step).await;
+        if let Some(reply) = reply {
+            let _ = reply.send(stored.map(|()| outcome));
+        }
+        if self.call.as_ref().is_some_and(|c| !c.status.is_live()) {
+            self.finish();
+        }
+    }
+}
