@@ -5,6 +5,8 @@
 //!   factor 1 under `#[tokio::test(start_paused = true)]` it is the test clock: calendar time and
 //!   tokio timers advance together, exactly and instantly. With factor N it runs a demo or the
 //!   day benchmark N× faster, and [`Clock::real_duration`] tells actors how long to really sleep.
+//!   [`ScaledClock::anchored`] derives it from the system clock instead, so that processes that
+//!   share the anchor agree on the time — a fast clock that survives restarts.
 //!
 //! Both read to the millisecond, the resolution storage keeps: an instant handed to a client
 //! when a call is accepted is the same instant it reads back later.
@@ -28,8 +30,17 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone)]
 pub struct ScaledClock {
     epoch: DateTime<Utc>,
-    start: Instant,
+    start: Start,
     factor: u32,
+}
+
+/// What elapsed time is measured from.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// Tokio's clock when the clock was made (paused in tests).
+    Tokio(Instant),
+    /// The system clock's `epoch`: the same for every process.
+    System,
 }
 
 impl ScaledClock {
@@ -37,7 +48,17 @@ impl ScaledClock {
     pub fn new(epoch: DateTime<Utc>, factor: u32) -> Self {
         Self {
             epoch,
-            start: Instant::now(),
+            start: Start::Tokio(Instant::now()),
+            factor: factor.max(1),
+        }
+    }
+
+    /// A clock `factor`× faster than real time from the real instant `epoch` on: it reads
+    /// `epoch + (real now - epoch) × factor`, in every process given the same `epoch`.
+    pub fn anchored(epoch: DateTime<Utc>, factor: u32) -> Self {
+        Self {
+            epoch,
+            start: Start::System,
             factor: factor.max(1),
         }
     }
@@ -54,7 +75,12 @@ impl ScaledClock {
 
 impl Clock for ScaledClock {
     fn now(&self) -> DateTime<Utc> {
-        let real = self.start.elapsed();
+        let real = match self.start {
+            Start::Tokio(start) => start.elapsed(),
+            Start::System => (SystemClock.now() - self.epoch)
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+        };
         let wall = real.saturating_mul(self.factor);
         (self.epoch + chrono::Duration::from_std(wall).unwrap_or(chrono::Duration::MAX))
             .trunc_subsecs(3)

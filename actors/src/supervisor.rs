@@ -357,6 +357,12 @@ impl SupervisorState {
         if let Some(actor) = self.registry.route(id) {
             return Ok(actor);
         }
+        if self.ctx.store.get_campaign(id).await?.is_none() {
+            return Err(EngineError::NotFound {
+                what: "campaign",
+                id: id.to_string(),
+            });
+        }
         self.spawn(me, Child::Campaign(id)).await.map_err(|e| {
             match e.downcast::<EngineError>() {
                 Ok(e) => *e,

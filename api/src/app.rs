@@ -54,7 +54,8 @@ impl std::fmt::Debug for App {
 /// The wall clock `settings` ask for.
 pub fn clock(settings: &Settings) -> Arc<dyn Clock> {
     if settings.clock_speed > 1 {
-        Arc::new(ScaledClock::new(SystemClock.now(), settings.clock_speed))
+        let epoch = settings.clock_epoch.unwrap_or_else(|| SystemClock.now());
+        Arc::new(ScaledClock::anchored(epoch, settings.clock_speed))
     } else {
         Arc::new(SystemClock)
     }
@@ -87,8 +88,12 @@ async fn open_leases(
 ) -> anyhow::Result<Arc<dyn LeaseStore>> {
     Ok(match &settings.leases {
         LeaseChoice::InProcess => Arc::new(InProcessLeases::new(Arc::clone(clock))),
-        LeaseChoice::Redis { url } => {
-            let leases = RedisLeases::connect(&RedisLeaseConfig::new(url))
+        LeaseChoice::Redis { url, quarantine_ms } => {
+            let config = RedisLeaseConfig {
+                quarantine: Duration::from_millis(*quarantine_ms),
+                ..RedisLeaseConfig::new(url)
+            };
+            let leases = RedisLeases::connect(&config)
                 .await
                 .context("connecting to Redis for leases")?;
             Arc::new(leases)
@@ -193,7 +198,6 @@ impl App {
         }
         let mut config = EngineConfig::new(settings.node_id.clone());
         config.max_concurrent_calls = settings.max_concurrent_calls;
-        config.one_off_lines = settings.one_off_lines;
         config.lease_ttl = Duration::from_secs(settings.lease_ttl_secs);
         let deps = EngineDeps {
             store: Arc::clone(&store),
@@ -211,7 +215,11 @@ impl App {
             .map(|t| (t.name.clone(), t.clone()))
             .collect::<HashMap<_, _>>();
         let state = AppState::new(Inner {
-            auth: Auth::new(settings.tokens.clone(), settings.rate_limit_per_second),
+            auth: Auth::new(
+                settings.tokens.clone(),
+                settings.rate_limit_per_second,
+                settings.provider_rate_limit_per_second,
+            ),
             metrics: crate::metrics::handle(),
             started_at: clock.now(),
             shutdown: CancellationToken::new(),

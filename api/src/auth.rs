@@ -87,6 +87,8 @@ impl Principal {
 pub struct Auth {
     tokens: Vec<ApiToken>,
     limiter: Option<DefaultKeyedRateLimiter<Arc<str>>>,
+    /// Provider tokens carry callbacks, whose rate follows the calls in flight: their own limit.
+    provider_limiter: Option<DefaultKeyedRateLimiter<Arc<str>>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -98,9 +100,15 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    pub fn new(tokens: Vec<ApiToken>, per_second: u32) -> Self {
-        let limiter = NonZeroU32::new(per_second).map(|n| RateLimiter::keyed(Quota::per_second(n)));
-        Self { tokens, limiter }
+    /// Tokens with a limit of `per_second` requests each, `provider_per_second` for the
+    /// `provider` role (0: no limit).
+    pub fn new(tokens: Vec<ApiToken>, per_second: u32, provider_per_second: u32) -> Self {
+        let keyed = |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::keyed(Quota::per_second(n)));
+        Self {
+            tokens,
+            limiter: keyed(per_second),
+            provider_limiter: keyed(provider_per_second),
+        }
     }
 
     /// The principal for a header value. Every configured token is compared, in constant time
@@ -118,7 +126,11 @@ impl Auth {
             }
         }
         let principal = found.ok_or(ApiError::Unauthorized)?;
-        if let Some(limiter) = &self.limiter
+        let limiter = match principal.role {
+            Role::Provider => &self.provider_limiter,
+            _ => &self.limiter,
+        };
+        if let Some(limiter) = limiter
             && let Err(not_until) = limiter.check_key(&principal.name)
         {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
@@ -197,6 +209,10 @@ mod tests {
     use super::*;
 
     fn auth(per_second: u32) -> Auth {
+        auth_with(per_second, per_second)
+    }
+
+    fn auth_with(per_second: u32, provider: u32) -> Auth {
         Auth::new(
             vec![
                 ApiToken {
@@ -209,8 +225,14 @@ mod tests {
                     role: Role::Viewer,
                     secret: "viewer-token-000001".into(),
                 },
+                ApiToken {
+                    name: "carrier".into(),
+                    role: Role::Provider,
+                    secret: "provider-token-0001".into(),
+                },
             ],
             per_second,
+            provider,
         )
     }
 
@@ -253,5 +275,21 @@ mod tests {
             a.authenticate(Some(b"viewer-token-000001")).is_ok(),
             "another token is not limited"
         );
+    }
+
+    #[test]
+    fn provider_tokens_have_their_own_higher_limit() {
+        let a = auth_with(2, 1_000);
+        for _ in 0..2 {
+            a.authenticate(Some(b"operator-token-0001")).unwrap();
+        }
+        assert!(a.authenticate(Some(b"operator-token-0001")).is_err());
+        // Callbacks at the pace of a thousand calls a second are not turned away.
+        for i in 0..1_000 {
+            assert!(
+                a.authenticate(Some(b"provider-token-0001")).is_ok(),
+                "callback {i} refused"
+            );
+        }
     }
 }

@@ -355,11 +355,10 @@ impl CampaignState {
     /// Whether a lane may dial now: the list only while running; one-off calls unless the
     /// campaign is paused or stopped.
     fn open(&self, lane: Lane) -> bool {
-        match (self.lifecycle(), lane) {
-            (Lifecycle::Running, _) => true,
-            (Lifecycle::Draft | Lifecycle::Completed, Lane::OneOff) => true,
-            _ => false,
-        }
+        matches!(
+            (self.lifecycle(), lane),
+            (Lifecycle::Running, _) | (Lifecycle::Draft | Lifecycle::Completed, Lane::OneOff)
+        )
     }
 
     fn on_settings(&mut self, mut campaign: Campaign) {

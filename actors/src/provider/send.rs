@@ -22,7 +22,7 @@ pub(super) enum Sent {
         retry_after: Option<Duration>,
     },
     /// The request never left: the connection could not be made.
-    NotSent(String),
+    NeverLeft(String),
     /// It may have been received: a timeout after it was sent, a reset, a 5xx.
     Unknown(String),
 }
@@ -56,7 +56,7 @@ pub(super) async fn send(request: reqwest::RequestBuilder) -> Sent {
             }
         }
         Ok(r) => Sent::Unknown(format!("HTTP {}", r.status())),
-        Err(e) if e.is_connect() => Sent::NotSent(e.to_string()),
+        Err(e) if e.is_connect() => Sent::NeverLeft(e.to_string()),
         Err(e) => Sent::Unknown(e.to_string()),
     }
 }
@@ -110,7 +110,7 @@ pub(super) async fn create(
                     message,
                 });
             }
-            Sent::NotSent(e) => last = format!("connection failed: {e}"),
+            Sent::NeverLeft(e) => last = format!("connection failed: {e}"),
             Sent::Unknown(e) if !tries.idempotent => {
                 return Err(DialOutcome::Uncertain { reason: e });
             }
@@ -157,7 +157,7 @@ pub(super) async fn get(
                     message,
                 });
             }
-            Sent::NotSent(e) | Sent::Unknown(e) => last = e,
+            Sent::NeverLeft(e) | Sent::Unknown(e) => last = e,
         }
     }
     Err(ProviderError::Unavailable(last))

@@ -30,12 +30,15 @@ pub struct FileConfig {
     #[serde(default)]
     pub leases: LeaseConfig,
     pub max_concurrent_calls: Option<u32>,
-    pub one_off_lines: Option<u32>,
     /// The seed's duplicate-call window: the same number in the same campaign is refused (429)
     /// within it.
     pub duplicate_window_secs: Option<u64>,
-    /// Run the wall clock N× faster (demos); 1 in production.
+    /// Run the wall clock N× faster (demos, load tests); 1 in production.
     pub clock_speed: Option<u32>,
+    /// With `clock_speed` > 1: the real instant at which the fast clock reads real time, so
+    /// that every process started with the same value agrees on the time (RFC 3339; default
+    /// the process's start).
+    pub clock_epoch: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default)]
     pub auth: AuthConfig,
     #[serde(default)]
@@ -65,6 +68,9 @@ pub struct LeaseConfig {
     pub backend: Option<String>,
     pub redis_url: Option<String>,
     pub ttl_secs: Option<u64>,
+    /// How long a pool Redis no longer knows (it came back empty) grants only the leases of
+    /// calls still in flight, before anyone takes a new one.
+    pub quarantine_ms: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -74,6 +80,10 @@ pub struct AuthConfig {
     pub tokens: Vec<TokenConfig>,
     /// Requests per second per token (burst of the same size); 0 turns the limit off.
     pub rate_limit_per_second: Option<u32>,
+    /// The same for tokens of the `provider` role, which carry every call's callbacks: by
+    /// default 20 per line of `max_concurrent_calls` (at least 1,000), more than the lines can
+    /// produce even with calls that fail at once. 0 turns the limit off.
+    pub provider_rate_limit_per_second: Option<u32>,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -157,7 +167,7 @@ pub enum StorageChoice {
 #[derive(Debug, Clone)]
 pub enum LeaseChoice {
     InProcess,
-    Redis { url: String },
+    Redis { url: String, quarantine_ms: u64 },
 }
 
 /// An API token. `Debug` never shows the secret.
@@ -188,11 +198,12 @@ pub struct Settings {
     pub leases: LeaseChoice,
     pub lease_ttl_secs: u64,
     pub max_concurrent_calls: u32,
-    pub one_off_lines: u32,
     pub duplicate_window_secs: u64,
     pub clock_speed: u32,
+    pub clock_epoch: Option<chrono::DateTime<chrono::Utc>>,
     pub tokens: Vec<ApiToken>,
     pub rate_limit_per_second: u32,
+    pub provider_rate_limit_per_second: u32,
     pub sim: SimSettings,
     pub http_providers: Vec<HttpProviderConfig>,
     pub twilio: Vec<TwilioConfig>,
@@ -311,6 +322,7 @@ fn settings(f: FileConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
             url: redis_url.context(
                 "leases.redis_url: required with backend redis (or set DIALER_REDIS_URL)",
             )?,
+            quarantine_ms: f.leases.quarantine_ms.unwrap_or(1_000).min(600_000),
         },
         other => bail!("leases.backend: must be in_process or redis, got {other:?}"),
     };
@@ -325,6 +337,7 @@ fn settings(f: FileConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
     let clock_speed = parse_env(env, "DIALER_CLOCK_SPEED")?
         .or(f.clock_speed)
         .unwrap_or(1);
+    let clock_epoch = parse_env(env, "DIALER_CLOCK_EPOCH")?.or(f.clock_epoch);
     if !(1..=100_000).contains(&clock_speed) {
         bail!("clock_speed: must be between 1 and 100000, got {clock_speed}");
     }
@@ -403,13 +416,17 @@ fn settings(f: FileConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
         leases,
         lease_ttl_secs: f.leases.ttl_secs.unwrap_or(30).clamp(3, 3600),
         max_concurrent_calls,
-        one_off_lines: f.one_off_lines.unwrap_or(max_concurrent_calls),
         duplicate_window_secs: parse_env(env, "DIALER_DUPLICATE_WINDOW_SECS")?
             .or(f.duplicate_window_secs)
             .unwrap_or(300),
         clock_speed,
+        clock_epoch,
         tokens,
         rate_limit_per_second: f.auth.rate_limit_per_second.unwrap_or(200),
+        provider_rate_limit_per_second: f
+            .auth
+            .provider_rate_limit_per_second
+            .unwrap_or_else(|| max_concurrent_calls.saturating_mul(20).max(1_000)),
         sim,
         http_providers: f.providers.http,
         twilio,

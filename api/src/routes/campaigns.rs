@@ -10,6 +10,8 @@ use dialer_engine::{CallStatus, Campaign, CampaignId, CampaignSettings, NewCampa
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use dialer_storage::CampaignDetails;
+
 use crate::auth::{Authorized, can};
 use crate::dto::{CampaignOut, CreateCampaign, UpdateCampaign, campaign_id};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -173,21 +175,32 @@ pub async fn update(
     Path(id): Path<String>,
     Body(req): Body<UpdateCampaign>,
 ) -> ApiResult<Json<CampaignOut>> {
-    let mut campaign = load(&state, path_id(&id)?).await?;
+    let current = load(&state, path_id(&id)?).await?;
+    // What an operator may change; the state and the dial cursor are the campaign owner's, and
+    // storage writes these columns only.
+    let mut details = CampaignDetails {
+        name: current.name,
+        description: current.description,
+        is_active: current.is_active,
+        settings: current.settings,
+    };
     if let Some(name) = &req.name {
-        campaign.name = check_name(name)?;
+        details.name = check_name(name)?;
     }
     if let Some(d) = req.description {
-        campaign.description = d;
+        details.description = d;
     }
     if let Some(a) = req.is_active {
-        campaign.is_active = a;
+        details.is_active = a;
     }
     if let Some(s) = req.settings {
-        campaign.settings = settings(&state, s, Some(&campaign.settings))?;
+        details.settings = settings(&state, s, Some(&details.settings))?;
     }
-    campaign.updated_at = state.engine.clock().now();
-    state.store.update_campaign(&campaign).await?;
+    let now = state.engine.clock().now();
+    let campaign = state
+        .store
+        .update_campaign_details(current.id, details, now)
+        .await?;
     state.engine.campaign_updated(&campaign);
     Ok(Json(CampaignOut::from(&campaign)))
 }

@@ -16,6 +16,19 @@ use crate::json::Body;
 use crate::json::Params;
 use crate::state::AppState;
 
+/// Tells the engine contacts were imported into a campaign when dropped: after the import, or
+/// when the request is abandoned midway (its committed batches must still be dialed).
+struct ContactsHint<'a> {
+    state: &'a AppState,
+    campaign: dialer_engine::CampaignId,
+}
+
+impl Drop for ContactsHint<'_> {
+    fn drop(&mut self) {
+        self.state.engine.contacts_added(self.campaign);
+    }
+}
+
 /// Imports contacts from the request body: `text/csv`, `application/json` (an array of
 /// objects) or `application/x-ndjson`; streamed.
 #[utoipa::path(
@@ -44,6 +57,10 @@ pub async fn import_contacts(
     ))?;
     let now = state.engine.clock().now();
     let body = request.into_body();
+    let _hint = ContactsHint {
+        state: &state,
+        campaign: campaign.id,
+    };
     let report = import(
         state.store.as_ref(),
         campaign.id,
@@ -83,6 +100,10 @@ pub async fn phone_numbers(
         .collect();
     let bytes = serde_json::to_vec(&rows).map_err(|_| ApiError::Internal)?;
     let now = state.engine.clock().now();
+    let _hint = ContactsHint {
+        state: &state,
+        campaign: campaign.id,
+    };
     let report = import(
         state.store.as_ref(),
         campaign.id,

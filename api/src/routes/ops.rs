@@ -98,8 +98,8 @@ pub struct Summary {
     /// Calls in flight across every node sharing the lease store.
     pub active_calls: u32,
     pub max_concurrent_calls: u32,
-    /// Timers waiting on this node's timing wheel (due calls, retries, ring timeouts).
-    pub pending_timers: Option<usize>,
+    /// Calls in flight in this node's dialer slots.
+    pub calls_in_slots: usize,
     /// Campaigns by state.
     pub campaigns: BTreeMap<String, u64>,
     /// Counters summed over every campaign: `calls_created`, `attempts`, `outcome.PICKED`…
@@ -142,7 +142,7 @@ pub async fn summary(
         lease_backend: state.leases.backend().into(),
         active_calls: state.leases.count(&PoolId::global()).await.unwrap_or(0),
         max_concurrent_calls: state.settings.max_concurrent_calls,
-        pending_timers: state.engine.pending_timers().await,
+        calls_in_slots: state.engine.calls_in_slots(),
         campaigns,
         totals,
         actor_restarts: state.engine.restarts().total(),

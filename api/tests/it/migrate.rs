@@ -13,7 +13,11 @@ fn migrate_creates_the_embedded_schema_and_is_idempotent() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert!(String::from_utf8_lossy(&o.stdout).contains("schema version 1"));
+        let version = format!(
+            "schema version {}",
+            dialer_storage::embedded::EmbeddedStore::schema_version()
+        );
+        assert!(String::from_utf8_lossy(&o.stdout).contains(&version));
     }
     assert!(dir.path().join("dialer.sqlite").exists());
 }

@@ -27,8 +27,13 @@ async fn health_and_readiness_need_no_token() {
 async fn readiness_fails_when_the_lease_store_is_unreachable() {
     let mut redis = dialer_storage::testsuite::redis_server::RedisServer::start().unwrap();
     let url = redis.url();
-    let s =
-        TestServer::start_with(|c| c.leases = dialer_api::config::LeaseChoice::Redis { url }).await;
+    let s = TestServer::start_with(|c| {
+        c.leases = dialer_api::config::LeaseChoice::Redis {
+            url,
+            quarantine_ms: 0,
+        }
+    })
+    .await;
     let r = s.send(Method::GET, "/readyz", None, None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["checks"]["leases (redis)"], "ok");
