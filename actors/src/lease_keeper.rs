@@ -30,6 +30,8 @@ pub(crate) enum LeaseKeeperMessage {
     },
     Release {
         call_id: CallId,
+        /// Answered once the leases are given back (or giving them back failed).
+        done: Option<tokio::sync::oneshot::Sender<()>>,
     },
     Renew,
     Watch,
@@ -71,7 +73,21 @@ impl KeeperHandle {
     }
 
     pub(crate) fn release(&self, call_id: CallId) {
-        self.cast(LeaseKeeperMessage::Release { call_id });
+        self.cast(LeaseKeeperMessage::Release {
+            call_id,
+            done: None,
+        });
+    }
+
+    /// Gives a call's leases back and waits until they are (so that its line can be taken by
+    /// the next call at once). Returns at once when no keeper runs.
+    pub(crate) async fn release_now(&self, call_id: CallId) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.cast(LeaseKeeperMessage::Release {
+            call_id,
+            done: Some(tx),
+        });
+        let _ = rx.await;
     }
 }
 
@@ -123,7 +139,12 @@ impl Actor for LeaseKeeperActor {
                 pools,
                 held,
             } => state.on_track(call_id, pools, held).await,
-            LeaseKeeperMessage::Release { call_id } => state.on_release(call_id).await,
+            LeaseKeeperMessage::Release { call_id, done } => {
+                state.on_release(call_id).await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
             LeaseKeeperMessage::Renew => state.on_renew().await,
             LeaseKeeperMessage::Watch => state.on_watch().await,
         }
@@ -176,7 +197,8 @@ impl LeaseKeeperState {
         }
     }
 
-    /// Re-asserts every lease in the pools whose state the store lost.
+    /// Re-asserts every lease in the pools whose state the store lost (a pool this node holds
+    /// nothing in is settled at once: it has nothing to re-assert).
     async fn on_watch(&mut self) {
         let pools: Vec<PoolId> = self
             .held
@@ -185,9 +207,6 @@ impl LeaseKeeperState {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        if pools.is_empty() {
-            return;
-        }
         let changed = match self.leases.changed(&pools).await {
             Ok(changed) => changed,
             Err(_) => {

@@ -219,8 +219,14 @@ impl Actor for EngineSupervisor {
             after = Some(last.id);
             for c in page {
                 let active = matches!(c.state, CampaignState::Running | CampaignState::Paused);
-                if active || state.ctx.store.has_open_calls(c.id).await? {
-                    state.spawn(&me, Child::Campaign(c.id)).await?;
+                if !active && !state.ctx.store.has_open_calls(c.id).await? {
+                    continue;
+                }
+                let child = Child::Campaign(c.id);
+                if let Err(e) = state.spawn(&me, child).await {
+                    // Its calls wait in storage; the engine starts, and it is retried.
+                    tracing::error!(campaign_id = %c.id, error = %e, "could not start a campaign's owner; retrying");
+                    state.schedule(&me, child);
                 }
             }
         }

@@ -150,10 +150,10 @@ pub struct CampaignSettings {
     /// Simultaneous calls of this campaign (its lease pool's limit).
     #[serde(default = "defaults::max_concurrent")]
     pub max_concurrent: u32,
-    /// The share of the lines, in percent (rounded up, never all of them), that the contact list
-    /// leaves to one-off calls (`initiate-call`, scheduled calls), so that an operator's call
-    /// never waits for a busy list. One-off calls also go first whenever a line frees. 0 lets
-    /// the list take every line.
+    /// The share of the lines, in percent (rounded down, never all of them), that the contact
+    /// list leaves to one-off calls (`initiate-call`, scheduled calls), so that an operator's
+    /// call never waits for a busy list. One-off calls also go first whenever a line frees. 0
+    /// lets the list take every line.
     #[serde(default = "defaults::one_off_share_percent")]
     pub one_off_share_percent: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -66,11 +66,11 @@ pub struct Lines {
 }
 
 impl Lines {
-    /// `share_percent` of `total`, rounded up, but never every line (a campaign of one line
-    /// keeps none, or its list could never dial).
+    /// `share_percent` of `total`, rounded down (a small campaign keeps none: its one-off
+    /// calls still take the first line that frees), and never every line.
     pub fn new(total: u32, share_percent: u32) -> Self {
         let total = total.max(1);
-        let wanted = (u64::from(total) * u64::from(share_percent.min(100))).div_ceil(100);
+        let wanted = u64::from(total) * u64::from(share_percent.min(100)) / 100;
         let reserved = u32::try_from(wanted).unwrap_or(u32::MAX).min(total - 1);
         Self { total, reserved }
     }

@@ -41,11 +41,35 @@ struct State {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Fault injection: commits fail as unavailable while set.
+    fail_commits: std::sync::atomic::AtomicBool,
+    /// Fault injection: the next this-many campaign reads fail as unavailable.
+    fail_campaign_reads: std::sync::atomic::AtomicU32,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Fault injection: every commit fails (`StorageError::Unavailable`) until turned off.
+    pub fn fail_commits(&self, fail: bool) {
+        self.fail_commits
+            .store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Fault injection: the next `n` reads of a campaign fail.
+    pub fn fail_campaign_reads(&self, n: u32) {
+        self.fail_campaign_reads
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn injected(flag: bool) -> Result<()> {
+        if flag {
+            Err(StorageError::Unavailable("injected fault".into()))
+        } else {
+            Ok(())
+        }
     }
 
     fn state(&self) -> Result<MutexGuard<'_, State>> {
@@ -88,6 +112,12 @@ impl CampaignStore for MemoryStore {
     }
 
     async fn get_campaign(&self, id: CampaignId) -> Result<Option<Campaign>> {
+        use std::sync::atomic::Ordering;
+        let failing = self
+            .fail_campaign_reads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        Self::injected(failing)?;
         Ok(self.state()?.campaigns.get(&id).cloned())
     }
 
@@ -359,6 +389,7 @@ impl CounterStore for MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        Self::injected(self.fail_commits.load(std::sync::atomic::Ordering::SeqCst))?;
         let mut s = self.state()?;
         // Check before changing anything: a batch applies whole or not at all.
         if let Some(campaign) = batch.campaigns().find(|c| !s.campaigns.contains_key(c)) {

@@ -13,23 +13,6 @@ use super::Engine;
 use crate::campaign::{CampaignMessage, Hint};
 use crate::error::EngineError;
 use crate::live::{CallbackOutcome, Reported};
-use crate::supervisor::Registry;
-
-/// Tells a campaign's owner of a call when dropped — after the call was written, or when the
-/// request writing it is abandoned midway (a timeout): the write may still land, and the owner
-/// must not wait for a restart to find it. A hint for a call that was not written is harmless.
-struct HintOnDrop {
-    registry: Arc<Registry>,
-    campaign_id: CampaignId,
-    call_id: CallId,
-}
-
-impl Drop for HintOnDrop {
-    fn drop(&mut self) {
-        self.registry
-            .hint(self.campaign_id, Hint::Call(self.call_id));
-    }
-}
 
 impl Engine {
     /// Accepts a one-off call: dialed as soon as caps allow, or at `at`. Returns once the call
@@ -75,13 +58,11 @@ impl Engine {
             },
             now,
         );
-        let _hint = HintOnDrop {
-            registry: Arc::clone(&self.registry),
-            campaign_id,
-            call_id: call.call_id,
-        };
         let step = decide::created(&call, now);
-        match self.ctx.record(crate::ctx::batch_of(&call, &step)).await {
+        let written = self
+            .write_then_hint(&call, crate::ctx::batch_of(&call, &step))
+            .await;
+        match written {
             Ok(()) => {
                 self.ctx.notify(&call);
                 Ok(call)
@@ -94,6 +75,25 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// Writes a new call and then tells its campaign's owner, in a task of its own: a request
+    /// abandoned midway (a client timeout) cannot stop the hint from following a write that
+    /// lands — the owner never has to wait for a restart to find an accepted call — and the
+    /// hint never comes before the call can be read.
+    async fn write_then_hint(&self, call: &Call, batch: WriteBatch) -> Result<(), EngineError> {
+        let ctx = Arc::clone(&self.ctx);
+        let registry = Arc::clone(&self.registry);
+        let (campaign_id, call_id) = (call.campaign_id, call.call_id);
+        let task = tokio::spawn(async move {
+            let written = ctx.record(batch).await;
+            if written.is_ok() {
+                registry.hint(campaign_id, Hint::Call(call_id));
+            }
+            written
+        });
+        task.await
+            .map_err(|e| EngineError::Unavailable(format!("writing the call failed: {e}")))?
     }
 
     /// The duplicate window, checked and claimed atomically in this process and against

@@ -32,7 +32,7 @@ impl SlotState {
             Err(e) => {
                 // Nothing was decided or written: the call goes back to its queue as it was.
                 tracing::warn!(error = %e, "could not read the do-not-call list; the call waits");
-                self.finish();
+                self.finish().await;
                 return;
             }
         };
@@ -63,7 +63,7 @@ impl SlotState {
         let dialing = call.status == CallStatus::Dialing && step.applied();
         if self.apply(&step).await.is_err() || !dialing {
             // Blocked, deferred (its due time moved), or the engine is stopping.
-            self.finish();
+            self.finish().await;
             return;
         }
         crate::metrics::decision(self.campaign.id, "dialed");
@@ -157,7 +157,7 @@ impl SlotState {
         };
         let step = decide::not_placed(call, reason, retry_at, now);
         if self.apply(&step).await.is_ok() {
-            self.finish();
+            self.finish().await;
         }
     }
 
@@ -170,7 +170,7 @@ impl SlotState {
         };
         let step = decide::dial_failed(call, &settings, error, now);
         if self.apply(&step).await.is_ok() {
-            self.finish();
+            self.finish().await;
         }
     }
 }

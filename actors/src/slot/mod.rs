@@ -194,15 +194,15 @@ impl SlotState {
         Ok(())
     }
 
-    /// Hands the call back to the campaign: its line is free.
-    fn finish(&mut self) {
+    /// Hands the call back to the campaign once its leases are given back: its line is free.
+    async fn finish(&mut self) {
         if self.done {
             return;
         }
         self.done = true;
         self._route = None;
         if let Some(call) = self.call.clone() {
-            self.ctx.keeper.release(call.call_id);
+            self.ctx.keeper.release_now(call.call_id).await;
             let _ = self.parent.send_message(SlotDone { call });
         }
     }
@@ -233,7 +233,7 @@ impl SlotState {
             let _ = reply.send(stored.map(|()| outcome));
         }
         if self.call.as_ref().is_some_and(|c| !c.status.is_live()) {
-            self.finish();
+            self.finish().await;
         }
     }
 }

@@ -68,7 +68,7 @@ impl SlotState {
                 let step = decide::resolved(c, &format!("ended: {}", report.raw_status), now)
                     .then(decide::reported(c, &settings, &report, now));
                 if self.apply(&step).await.is_ok() {
-                    self.finish();
+                    self.finish().await;
                 }
                 true
             }
@@ -147,7 +147,7 @@ impl SlotState {
         };
         let step = decide::timed_out(call, &settings, &reason, now);
         if self.apply(&step).await.is_ok() {
-            self.finish();
+            self.finish().await;
         }
     }
 }

@@ -27,6 +27,7 @@ pub struct Harness {
     pub sim: Arc<SimProvider>,
     pub clock: Arc<dyn Clock>,
     pub config: EngineConfig,
+    profile: SimProfile,
 }
 
 pub fn config() -> EngineConfig {
@@ -75,7 +76,11 @@ impl Harness {
         let clock: Arc<dyn Clock> = Arc::new(ScaledClock::tokio(epoch()));
         let store = Arc::new(MemoryStore::new());
         let leases = Arc::new(InProcessLeases::new(Arc::clone(&clock)));
-        let sim = Arc::new(sim(SimProvider::new(42, profile, Arc::clone(&clock))));
+        let sim = Arc::new(sim(SimProvider::new(
+            42,
+            profile.clone(),
+            Arc::clone(&clock),
+        )));
         let engine = start_engine(&store, &leases, &sim, &clock, config.clone()).await;
         Self {
             engine,
@@ -84,13 +89,24 @@ impl Harness {
             sim,
             clock,
             config,
+            profile,
         }
     }
 
     /// Drops the actor system and starts a new one on the same storage, leases and network.
     pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start_again().await;
+    }
+
+    /// Stops the actor system (the network keeps its calls; their reports wait).
+    pub async fn stop(&mut self) {
         self.sim.detach();
         self.engine.shutdown().await;
+    }
+
+    /// Starts a new actor system on the same storage, leases and network.
+    pub async fn start_again(&mut self) {
         self.engine = start_engine(
             &self.store,
             &self.leases,
@@ -99,6 +115,18 @@ impl Harness {
             self.config.clone(),
         )
         .await;
+    }
+
+    /// As after a crash of the process that also held the simulated network: a new simulator
+    /// (the same seed: the same fates) that never saw the calls in flight, then a new engine.
+    pub async fn crash_with_the_network(&mut self) {
+        self.stop().await;
+        self.sim = Arc::new(SimProvider::new(
+            42,
+            self.profile.clone(),
+            Arc::clone(&self.clock),
+        ));
+        self.start_again().await;
     }
 
     pub async fn campaign(&self, settings: CampaignSettings, contacts: u32) -> Campaign {

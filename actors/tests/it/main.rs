@@ -4,6 +4,9 @@
 
 mod campaigns;
 mod dispatch;
+mod edge;
+mod faults;
+mod handoff;
 mod harness;
 mod lifecycle;
 mod one_off;

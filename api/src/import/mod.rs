@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::BufRead;
+use std::sync::Arc;
 
 use axum::body::Body;
 use dialer_engine::{CampaignId, PhoneNumber, Region};
@@ -107,9 +108,14 @@ impl Row {
 /// Rows, or the reason the whole input is unreadable.
 type Parsed = Result<Vec<Row>, ApiError>;
 
-/// Imports `body` into `campaign`.
+/// Called after each batch of contacts is written (the campaign's owner is told).
+pub type AfterBatch = Arc<dyn Fn() + Send + Sync>;
+
+/// Imports `body` into `campaign`; `after_batch` runs after each batch is written.
+#[allow(clippy::too_many_arguments)] // One call site per route; a struct would only rename them.
 pub async fn import(
-    store: &dyn Store,
+    store: Arc<dyn Store>,
+    after_batch: AfterBatch,
     campaign: CampaignId,
     region: Option<Region>,
     body: Body,
@@ -206,7 +212,20 @@ pub async fn import(
             }
         }
         for chunk in contacts.chunks(BATCH) {
-            for added in store.add_contacts(campaign, chunk.to_vec(), now).await? {
+            // Written in a task of its own, and followed by `after_batch` there: a request
+            // abandoned midway cannot separate a batch that lands from its notice.
+            let (store, notify, chunk) =
+                (Arc::clone(&store), Arc::clone(&after_batch), chunk.to_vec());
+            let written = tokio::spawn(async move {
+                let added = store.add_contacts(campaign, chunk, now).await;
+                if added.is_ok() {
+                    notify();
+                }
+                added
+            })
+            .await
+            .map_err(|_| ApiError::Internal)??;
+            for added in written {
                 match added {
                     AddContact::Added(_) => report.added += 1,
                     AddContact::Merged(_) => report.merged += 1,

@@ -16,17 +16,11 @@ use crate::json::Body;
 use crate::json::Params;
 use crate::state::AppState;
 
-/// Tells the engine contacts were imported into a campaign when dropped: after the import, or
-/// when the request is abandoned midway (its committed batches must still be dialed).
-struct ContactsHint<'a> {
-    state: &'a AppState,
-    campaign: dialer_engine::CampaignId,
-}
-
-impl Drop for ContactsHint<'_> {
-    fn drop(&mut self) {
-        self.state.engine.contacts_added(self.campaign);
-    }
+/// After each batch of contacts is written, the campaign's owner is told (a running campaign
+/// dials them at once).
+fn hint(state: &AppState, campaign: dialer_engine::CampaignId) -> crate::import::AfterBatch {
+    let engine = std::sync::Arc::clone(&state.engine);
+    std::sync::Arc::new(move || engine.contacts_added(campaign))
 }
 
 /// Imports contacts from the request body: `text/csv`, `application/json` (an array of
@@ -57,12 +51,9 @@ pub async fn import_contacts(
     ))?;
     let now = state.engine.clock().now();
     let body = request.into_body();
-    let _hint = ContactsHint {
-        state: &state,
-        campaign: campaign.id,
-    };
     let report = import(
-        state.store.as_ref(),
+        std::sync::Arc::clone(&state.store),
+        hint(&state, campaign.id),
         campaign.id,
         campaign.settings.default_region,
         body,
@@ -100,12 +91,9 @@ pub async fn phone_numbers(
         .collect();
     let bytes = serde_json::to_vec(&rows).map_err(|_| ApiError::Internal)?;
     let now = state.engine.clock().now();
-    let _hint = ContactsHint {
-        state: &state,
-        campaign: campaign.id,
-    };
     let report = import(
-        state.store.as_ref(),
+        std::sync::Arc::clone(&state.store),
+        hint(&state, campaign.id),
         campaign.id,
         campaign.settings.default_region,
         axum::body::Body::from(bytes),

@@ -16,12 +16,13 @@ fn id(n: u32) -> CallId {
 }
 
 #[test]
-fn the_one_off_share_is_rounded_up_but_never_every_line() {
+fn the_one_off_share_is_rounded_down_and_never_every_line() {
     let cases = [
         (1, 10, 0),
-        (2, 10, 1),
+        (2, 10, 0),
+        (9, 10, 0),
         (10, 10, 1),
-        (11, 10, 2),
+        (19, 10, 1),
         (100, 10, 10),
         (1000, 0, 0),
         (5, 100, 4),
@@ -298,7 +299,7 @@ proptest! {
 
 #[test]
 fn the_board_gives_lines_to_ready_lanes_and_counts_them() {
-    let mut b: Board<u32> = Board::new(Lines::new(3, 33), 10);
+    let mut b: Board<u32> = Board::new(Lines::new(3, 34), 10);
     b.lane_mut(Lane::List).replace(
         (1..=5).map(|i| ((t(0), id(i)), i)).collect(),
         10,

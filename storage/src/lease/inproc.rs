@@ -1,7 +1,9 @@
 //! Leases inside one process, for the single-node default: the same semantics as the Redis
 //! store (expiry, renewal, fencing tokens never below the clock in microseconds), on a mutex.
+//! It never loses its state on its own; [`InProcessLeases::forget_all`] makes it, as Redis
+//! restarting empty would, to test the holders' re-assertion.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -59,6 +61,11 @@ impl Pool {
 pub struct InProcessLeases {
     clock: Arc<dyn Clock>,
     pools: Mutex<HashMap<PoolId, Pool>>,
+    /// Pools that lost their leases, until their holders re-asserted them: no fresh lease.
+    lost: Mutex<HashSet<PoolId>>,
+    /// Fault injection: while set, every operation waits this long and fails, as calls to an
+    /// unreachable Redis time out.
+    unreachable: Mutex<Option<Duration>>,
 }
 
 impl InProcessLeases {
@@ -66,7 +73,44 @@ impl InProcessLeases {
         Self {
             clock,
             pools: Mutex::new(HashMap::new()),
+            lost: Mutex::new(HashSet::new()),
+            unreachable: Mutex::new(None),
         }
+    }
+
+    /// Fault injection: every operation takes `timeout` and fails (`None`: reachable again).
+    pub fn set_unreachable(&self, timeout: Option<Duration>) {
+        *self.unreachable.lock().unwrap_or_else(|p| p.into_inner()) = timeout;
+    }
+
+    async fn reachable(&self) -> Result<(), LeaseError> {
+        let outage = *self.unreachable.lock().unwrap_or_else(|p| p.into_inner());
+        match outage {
+            Some(timeout) => {
+                tokio::time::sleep(timeout).await;
+                Err(LeaseError::Unavailable("injected outage".into()))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Loses every lease, as Redis restarting without persistence does (fault injection for
+    /// tests). Fencing tokens keep increasing; fresh leases wait until the holders re-assert.
+    pub fn forget_all(&self) {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lost = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, pool) in pools.iter_mut() {
+            lost.insert(id.clone());
+            pool.holders.clear();
+            pool.by_expiry.clear();
+        }
+    }
+
+    fn is_lost(&self, pool: &PoolId) -> bool {
+        self.lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(pool)
     }
 
     fn with_pool<T>(&self, pool: &PoolId, f: impl FnOnce(&mut Pool, i64, u64) -> T) -> T {
@@ -93,6 +137,21 @@ impl LeaseStore for InProcessLeases {
         ttl: Duration,
         limit: u32,
     ) -> Result<Acquire, LeaseError> {
+        self.reachable().await?;
+        if self.is_lost(pool) {
+            return Ok(Acquire::Quarantined);
+        }
+        self.reassert(pool, holder, ttl, limit).await
+    }
+
+    async fn reassert(
+        &self,
+        pool: &PoolId,
+        holder: &str,
+        ttl: Duration,
+        limit: u32,
+    ) -> Result<Acquire, LeaseError> {
+        self.reachable().await?;
         let ttl = ms_i64(check_ttl(ttl)?);
         Ok(self.with_pool(pool, |p, now_ms, now_us| {
             if let Some(token) = p.extend(holder, now_ms + ttl) {
@@ -108,7 +167,28 @@ impl LeaseStore for InProcessLeases {
         }))
     }
 
+    async fn changed(&self, _pools: &[PoolId]) -> Result<Vec<PoolId>, LeaseError> {
+        self.reachable().await?;
+        let mut lost: Vec<PoolId> = self
+            .lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        lost.sort();
+        Ok(lost)
+    }
+
+    fn settled(&self, pool: &PoolId) {
+        self.lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(pool);
+    }
+
     async fn renew(&self, pool: &PoolId, holder: &str, ttl: Duration) -> Result<bool, LeaseError> {
+        self.reachable().await?;
         let ttl = ms_i64(check_ttl(ttl)?);
         Ok(self.with_pool(pool, |p, now_ms, _| {
             p.extend(holder, now_ms + ttl).is_some()
@@ -116,6 +196,7 @@ impl LeaseStore for InProcessLeases {
     }
 
     async fn release(&self, pool: &PoolId, holder: &str) -> Result<bool, LeaseError> {
+        self.reachable().await?;
         Ok(self.with_pool(pool, |p, _, _| p.remove(holder)))
     }
 
@@ -126,7 +207,7 @@ impl LeaseStore for InProcessLeases {
     }
 
     async fn ping(&self) -> Result<(), LeaseError> {
-        Ok(())
+        self.reachable().await
     }
 
     fn backend(&self) -> &'static str {

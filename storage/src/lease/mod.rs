@@ -120,8 +120,10 @@ pub trait LeaseStore: Send + Sync + fmt::Debug {
     ) -> Result<Acquire, LeaseError> {
         self.acquire(pool, holder, ttl, limit).await
     }
-    /// Of `pools`, those that lost their state since this node last looked (a new epoch). No
-    /// fresh lease is granted in them on this node until [`settled`](Self::settled).
+    /// Checks whether `pools` (those this node holds leases in) lost their state since this
+    /// node last looked (a new epoch); returns every pool this node must settle before it takes
+    /// a fresh lease there — these, and any other it found changed on the way. Re-assert what
+    /// is held there, then call [`settled`](Self::settled).
     async fn changed(&self, _pools: &[PoolId]) -> Result<Vec<PoolId>, LeaseError> {
         Ok(Vec::new())
     }

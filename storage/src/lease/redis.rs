@@ -273,12 +273,9 @@ impl LeaseStore for RedisLeases {
             let (pool, epoch) = answer?;
             self.saw_epoch(pool, epoch);
         }
-        let unsettled = lock(&self.unsettled);
-        Ok(pools
-            .iter()
-            .filter(|p| unsettled.contains(*p))
-            .cloned()
-            .collect())
+        let mut unsettled: Vec<PoolId> = lock(&self.unsettled).iter().cloned().collect();
+        unsettled.sort();
+        Ok(unsettled)
     }
 
     fn settled(&self, pool: &PoolId) {
