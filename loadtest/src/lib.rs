@@ -1,2 +1,5 @@
-//! Load tests of a running dialer and a provider simulator; see the two binaries:
-//! `dialer-loadtest` (goose scenarios) and `dialer-provider-sim`.
+//! Load tests of a running dialer, the provider simulator that witnesses what it did, and the
+//! chaos harness. The binaries: `dialer-loadtest` (goose scenarios), `dialer-provider-sim` and
+//! `dialer-chaos`.
+
+pub mod sim;

@@ -154,13 +154,108 @@ async fn http_mode_reports_the_seed_statuses_of_each_calls_fate_with_the_token()
         .unwrap();
     assert_eq!(
         (
-            &stats["calls"],
+            &stats["calls_placed"],
             &stats["callbacks_delivered"],
             &stats["callbacks_failed"]
         ),
         (&json!(2), &json!(5), &json!(0)),
         "{stats}"
     );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_places_one_call_however_often_it_is_sent() {
+    let sim = Sim::start(&["--mode", "accept"]);
+    let (picked, _) = numbers();
+    let http = reqwest::Client::new();
+    let create = || {
+        http.post(format!("{}/api/call", sim.base))
+            .header("Idempotency-Key", "call-k:1")
+            .json(&json!({"phone_number": picked.as_str(), "call_id": "call-k", "attempt": 1}))
+            .send()
+    };
+    let first = create().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let id = first.json::<Value>().await.unwrap()["call_id"].clone();
+    for _ in 0..3 {
+        let again = create().await.unwrap();
+        assert_eq!(again.status(), 200, "the call it created before");
+        assert_eq!(again.json::<Value>().await.unwrap()["call_id"], id);
+    }
+    // Found by its key; an unknown key was never placed.
+    let found = http
+        .get(format!("{}/api/call?idempotency_key=call-k:1", sim.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(found.status(), 200);
+    assert_eq!(found.json::<Value>().await.unwrap()["call_id"], id);
+    let missing = http
+        .get(format!("{}/api/call?idempotency_key=call-k:2", sim.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let stats: Value = http
+        .get(format!("{}/stats", sim.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&stats["requests"], &stats["calls_placed"], &stats["repeated_keys"]),
+        (&json!(4), &json!(1), &json!(3)),
+        "{stats}"
+    );
+}
+
+#[tokio::test]
+async fn faults_switched_on_at_run_time_answer_late_or_with_a_5xx_and_are_journaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    let sim = Sim::start(&["--mode", "accept", "--journal", journal.to_str().unwrap()]);
+    let (picked, rnr) = numbers();
+    let http = reqwest::Client::new();
+    let faults = |f: Value| {
+        http.post(format!("{}/faults", sim.base))
+            .json(&f)
+            .send()
+    };
+    assert_eq!(faults(json!({"timeout_percent": 100, "timeout_ms": 400})).await.unwrap().status(), 200);
+    // The call is placed at once; the answer comes 400 ms later.
+    let started = std::time::Instant::now();
+    let r = http
+        .post(format!("{}/api/call", sim.base))
+        .header("Idempotency-Key", "late:1")
+        .json(&json!({"phone_number": picked.as_str(), "call_id": "late", "attempt": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    faults(json!({"fail_percent": 100})).await.unwrap();
+    let refused = http
+        .post(format!("{}/api/call", sim.base))
+        .header("Idempotency-Key", "refused:1")
+        .json(&json!({"phone_number": rnr.as_str(), "call_id": "refused", "attempt": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    faults(json!({})).await.unwrap();
+    let entries = dialer_loadtest::sim::read_journal(&journal).unwrap();
+    let results: Vec<(&str, Option<&str>)> = entries
+        .iter()
+        .map(|e| (e.result.as_str(), e.fault.as_deref()))
+        .collect();
+    assert_eq!(
+        results,
+        [("placed", Some("timeout_after_placing")), ("refused", None)]
+    );
+    assert_eq!(entries[0].call_id, "late");
+    assert_eq!(entries[0].key.as_deref(), Some("late:1"));
 }
 
 #[tokio::test]

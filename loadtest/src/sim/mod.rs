@@ -1,0 +1,615 @@
+//! A simulated telephony provider on a port: the independent witness of what dialer did.
+//!
+//! It takes dial requests in the generic Call API's shape (`POST /api/call`, with an
+//! `Idempotency-Key` it honours: a repeated key answers with the call it created, and never
+//! creates a second) and Twilio's (`POST /2010-04-01/Accounts/{sid}/Calls.json`), answers
+//! status queries (by id, and in the Call API by key: `GET /api/call?idempotency_key=`), and —
+//! unless it runs in `accept` mode — reports each call's progress back the way that provider
+//! would: the seed's `PUT /api/v1/callback/` with an `X-Auth-Token`, or Twilio's signed form
+//! posts to the call's `StatusCallback`.
+//!
+//! Each attempt's fate (outcome, ring time, talk time) is the same pure function of the seed,
+//! the number and the attempt that dialer's in-process simulator uses; `speed` divides every
+//! duration. Faults can be switched on and off while it runs (`POST /faults`): answering 5xx
+//! before anything is placed, 5xx after the call was placed, and answering only after a delay
+//! (past the client's timeout) although the call was placed. [`witness`] keeps what it saw.
+
+pub mod witness;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use dialer_actors::clock::SystemClock;
+use dialer_actors::provider::sim::{SimFate, SimProvider};
+use dialer_actors::provider::twilio::signature;
+use dialer_engine::{Clock, Outcome, PhoneNumber, SimProfile};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::time::Instant;
+
+pub use witness::{Entry, Stats, Witness, read_journal};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Accept dials and report nothing (the load test reports instead).
+    Accept,
+    /// Report with the seed's `PUT /api/v1/callback/`.
+    Http,
+    /// Report with Twilio's signed status callbacks.
+    Twilio,
+}
+
+/// Faults injected into create-call answers, in percent of requests (`POST /faults`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Answer 503 before placing anything.
+    pub fail_percent: u8,
+    /// Place the call, then answer 500.
+    pub fail_after_placing_percent: u8,
+    /// Place the call, then answer only after `timeout_ms`.
+    pub timeout_percent: u8,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub mode: Mode,
+    pub seed: u64,
+    pub speed: u32,
+    pub profile: SimProfile,
+    pub callback_token: Option<String>,
+    /// Where seed callbacks go when a dial request names no `callback_url`.
+    pub callback_url: String,
+    pub twilio_auth_token: Option<String>,
+    /// Write every create-call request to this file, one JSON line each.
+    pub journal: Option<PathBuf>,
+    pub faults: Faults,
+    /// How often an undelivered callback is tried again (real providers retry theirs).
+    pub callback_retries: u32,
+    /// With `speed` > 1, the real instant the simulated clock counts from (as dialer's
+    /// `clock_epoch`): journal times are given on that clock too.
+    pub clock_epoch: Option<DateTime<Utc>>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Http,
+            seed: 1,
+            speed: 1,
+            profile: SimProfile::default(),
+            callback_token: None,
+            callback_url: "http://127.0.0.1:8080/api/v1/callback/".into(),
+            twilio_auth_token: None,
+            journal: None,
+            faults: Faults::default(),
+            callback_retries: 5,
+            clock_epoch: None,
+        }
+    }
+}
+
+/// A call the simulator placed.
+struct Placed {
+    external_id: String,
+    call_id: String,
+    attempt: u32,
+    fate: SimFate,
+    at: Instant,
+}
+
+struct Calls {
+    by_key: HashMap<String, Arc<Placed>>,
+    by_id: HashMap<String, Arc<Placed>>,
+    /// Twilio-shaped requests carry no attempt: placements per call.
+    attempts: HashMap<String, u32>,
+    rng: SmallRng,
+    faults: Faults,
+}
+
+pub struct Sim {
+    config: SimConfig,
+    fates: SimProvider,
+    http: reqwest::Client,
+    calls: Mutex<Calls>,
+    witness: Mutex<Witness>,
+    next_id: AtomicU64,
+}
+
+type Shared = Arc<Sim>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The steps of a call, spelled as one provider spells them.
+struct Spelling {
+    ringing: &'static str,
+    in_progress: &'static str,
+    completed: &'static str,
+    disconnected: &'static str,
+    no_answer: &'static str,
+    failed: &'static str,
+}
+
+const SEED: Spelling = Spelling {
+    ringing: "RINGING",
+    in_progress: "IN_PROGRESS",
+    completed: "PICKED",
+    disconnected: "DISCONNECTED",
+    no_answer: "RNR",
+    failed: "FAILED",
+};
+
+const TWILIO: Spelling = Spelling {
+    ringing: "ringing",
+    in_progress: "in-progress",
+    completed: "completed",
+    disconnected: "failed",
+    no_answer: "no-answer",
+    failed: "busy",
+};
+
+/// Each step of a call as (offset from its dial, status, call duration), in simulated time.
+fn steps(fate: SimFate, s: &Spelling) -> Vec<(Duration, &'static str, Option<u32>)> {
+    let ring = fate.ring;
+    let talk = Duration::from_secs(u64::from(fate.talk_secs));
+    match fate.outcome {
+        Outcome::Picked => vec![
+            (Duration::ZERO, s.ringing, None),
+            (ring, s.in_progress, None),
+            (ring + talk, s.completed, Some(fate.talk_secs)),
+        ],
+        Outcome::Disconnected => vec![
+            (Duration::ZERO, s.ringing, None),
+            (ring, s.disconnected, Some(0)),
+        ],
+        Outcome::Rnr => vec![(Duration::ZERO, s.ringing, None), (ring, s.no_answer, None)],
+        Outcome::Failed => vec![(ring / 4, s.failed, None)],
+    }
+}
+
+impl Sim {
+    pub fn new(config: SimConfig) -> std::io::Result<Self> {
+        let witness = Witness::new(config.journal.as_deref())?;
+        Ok(Self {
+            fates: SimProvider::new(config.seed, config.profile.clone(), Arc::new(SystemClock)),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(std::io::Error::other)?,
+            calls: Mutex::new(Calls {
+                by_key: HashMap::new(),
+                by_id: HashMap::new(),
+                attempts: HashMap::new(),
+                rng: SmallRng::seed_from_u64(config.seed),
+                faults: config.faults,
+            }),
+            witness: Mutex::new(witness),
+            next_id: AtomicU64::new(1),
+            config,
+        })
+    }
+
+    pub fn stats(&self) -> Stats {
+        lock(&self.witness).stats()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        lock(&self.calls).faults = faults;
+    }
+
+    /// Real and simulated Unix milliseconds now.
+    fn times(&self) -> (i64, i64) {
+        let real = SystemClock.now();
+        let sim = match self.config.clock_epoch.filter(|_| self.config.speed > 1) {
+            Some(epoch) => {
+                let elapsed = real - epoch;
+                epoch + elapsed * i32::try_from(self.config.speed).unwrap_or(i32::MAX)
+            }
+            None => real,
+        };
+        (real.timestamp_millis(), sim.timestamp_millis())
+    }
+
+    fn scaled(&self, d: Duration) -> Duration {
+        d / self.config.speed.max(1)
+    }
+
+    /// Places a call (or finds the one placed for `key`); what it answers, and whether to wait
+    /// before answering.
+    fn place(
+        &self,
+        call_id: &str,
+        attempt: Option<u32>,
+        to: &str,
+        key: Option<&str>,
+    ) -> Result<(Arc<Placed>, bool, Option<String>), &'static str> {
+        let number = PhoneNumber::parse(to, None).map_err(|_| "invalid")?;
+        let (real_ms, sim_ms) = self.times();
+        let now = Instant::now();
+        let mut calls = lock(&self.calls);
+        let faults = calls.faults;
+        let roll = |calls: &mut Calls| calls.rng.random_range(0..100u8);
+        let mut entry = Entry {
+            real_ms,
+            sim_ms,
+            call_id: call_id.to_owned(),
+            attempt: attempt.unwrap_or(0),
+            to: number.as_str().to_owned(),
+            key: key.map(str::to_owned),
+            result: String::new(),
+            fault: None,
+            outcome: None,
+        };
+        if let Some(existing) = key.and_then(|k| calls.by_key.get(k)).cloned() {
+            entry.result = "repeat".into();
+            entry.attempt = existing.attempt;
+            drop(calls);
+            lock(&self.witness).request(entry, now, None, None);
+            return Ok((existing, false, None));
+        }
+        if roll(&mut calls) < faults.fail_percent {
+            entry.result = "refused".into();
+            drop(calls);
+            lock(&self.witness).request(entry, now, None, None);
+            return Err("refused");
+        }
+        let attempt = match attempt {
+            Some(a) => a,
+            None => {
+                let n = calls.attempts.entry(call_id.to_owned()).or_insert(0);
+                *n += 1;
+                *n
+            }
+        };
+        entry.attempt = attempt;
+        let fate = self
+            .fates
+            .outcome_for(&number, attempt, &self.config.profile);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let external_id = match self.config.mode {
+            Mode::Twilio => format!("CA{id:032x}"),
+            _ => format!("ext-{id}"),
+        };
+        let placed = Arc::new(Placed {
+            external_id: external_id.clone(),
+            call_id: call_id.to_owned(),
+            attempt,
+            fate,
+            at: now,
+        });
+        if let Some(k) = key {
+            calls.by_key.insert(k.to_owned(), Arc::clone(&placed));
+        }
+        calls.by_id.insert(external_id, Arc::clone(&placed));
+        let fault = if roll(&mut calls) < faults.fail_after_placing_percent {
+            Some("5xx_after_placing".to_owned())
+        } else if roll(&mut calls) < faults.timeout_percent {
+            Some("timeout_after_placing".to_owned())
+        } else {
+            None
+        };
+        drop(calls);
+        entry.result = "placed".into();
+        entry.fault = fault.clone();
+        entry.outcome = Some(fate.outcome);
+        let all = steps(fate, &SEED);
+        let lasts = self.scaled(all.last().map(|s| s.0).unwrap_or_default());
+        let answered = (fate.outcome == Outcome::Picked).then(|| self.scaled(fate.ring));
+        lock(&self.witness).request(entry, now, Some(lasts), answered);
+        Ok((placed, true, fault))
+    }
+
+    /// A placed call's status now (seed spelling), and its duration when it ended.
+    fn status_now(&self, p: &Placed, spelling: &Spelling) -> (&'static str, Option<u32>) {
+        let elapsed = p.at.elapsed() * self.config.speed.max(1);
+        steps(p.fate, spelling)
+            .into_iter()
+            .rev()
+            .find(|(at, _, _)| *at <= elapsed)
+            .map_or(("initiated", None), |(_, s, d)| (s, d))
+    }
+
+    /// Plays a call's reports to dialer, retrying each a few times when it is not taken.
+    fn report(self: &Arc<Self>, p: Arc<Placed>, callback: Option<String>, account: Option<String>) {
+        let sim = Arc::clone(self);
+        tokio::spawn(async move {
+            let spelling = if sim.config.mode == Mode::Twilio { &TWILIO } else { &SEED };
+            let mut elapsed = Duration::ZERO;
+            for (at, status, duration) in steps(p.fate, spelling) {
+                tokio::time::sleep(sim.scaled(at.saturating_sub(elapsed))).await;
+                elapsed = elapsed.max(at);
+                let mut delay = Duration::from_millis(200);
+                for attempt in 0..=sim.config.callback_retries {
+                    if attempt > 0 {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                    let ok = sim
+                        .send_report(&p, status, duration, callback.as_deref(), account.as_deref())
+                        .await;
+                    lock(&sim.witness).callback(ok);
+                    if ok {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    async fn send_report(
+        &self,
+        p: &Placed,
+        status: &str,
+        duration: Option<u32>,
+        callback: Option<&str>,
+        account: Option<&str>,
+    ) -> bool {
+        let request = match self.config.mode {
+            Mode::Accept => return true,
+            Mode::Http => {
+                let url = callback.unwrap_or(&self.config.callback_url);
+                let body = json!({"call_id": p.call_id, "status": status, "call_duration": duration});
+                let mut r = self.http.put(url).json(&body);
+                if let Some(t) = &self.config.callback_token {
+                    r = r.header("X-Auth-Token", t);
+                }
+                r
+            }
+            Mode::Twilio => {
+                let (Some(url), Some(token)) = (callback, &self.config.twilio_auth_token) else {
+                    return false;
+                };
+                let mut params = vec![
+                    ("AccountSid".to_owned(), account.unwrap_or_default().to_owned()),
+                    ("CallSid".to_owned(), p.external_id.clone()),
+                    ("CallStatus".to_owned(), status.to_owned()),
+                ];
+                if let Some(d) = duration {
+                    params.push(("CallDuration".to_owned(), d.to_string()));
+                }
+                let sig = signature(token, url, &params);
+                let body = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&params)
+                    .finish();
+                self.http
+                    .post(url)
+                    .header("X-Twilio-Signature", sig)
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(body)
+            }
+        };
+        request
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    }
+
+    fn timeout_ms(&self) -> u64 {
+        lock(&self.calls).faults.timeout_ms
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateCall {
+    phone_number: String,
+    call_id: String,
+    #[serde(default)]
+    attempt: Option<u32>,
+    #[serde(default)]
+    callback_url: Option<String>,
+}
+
+async fn answer_after_fault(sim: &Sim, fault: Option<&str>, ok: Response) -> Response {
+    match fault {
+        Some("5xx_after_placing") => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"code": 500, "message": "internal error"})),
+        )
+            .into_response(),
+        Some("timeout_after_placing") => {
+            tokio::time::sleep(Duration::from_millis(sim.timeout_ms())).await;
+            ok
+        }
+        _ => ok,
+    }
+}
+
+async fn create_call(
+    State(sim): State<Shared>,
+    headers: HeaderMap,
+    Json(req): Json<CreateCall>,
+) -> Response {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match sim.place(&req.call_id, req.attempt, &req.phone_number, key.as_deref()) {
+        Err("invalid") => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"code": 21211, "message": "invalid 'To' phone number"})),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"code": 503, "message": "try again later"})),
+        )
+            .into_response(),
+        Ok((placed, new, fault)) => {
+            if new && sim.config.mode != Mode::Accept {
+                sim.report(Arc::clone(&placed), req.callback_url.clone(), None);
+            }
+            let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+            let ok = (
+                status,
+                Json(json!({"call_id": placed.external_id, "status": "initiated"})),
+            )
+                .into_response();
+            answer_after_fault(&sim, fault.as_deref(), ok).await
+        }
+    }
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"code": 20404, "message": "not found"})),
+    )
+        .into_response()
+}
+
+fn status_body(sim: &Sim, p: &Placed) -> Response {
+    let (status, duration) = sim.status_now(p, &SEED);
+    Json(json!({"call_id": p.external_id, "status": status, "duration": duration})).into_response()
+}
+
+async fn call_status(State(sim): State<Shared>, Path(id): Path<String>) -> Response {
+    let found = lock(&sim.calls).by_id.get(&id).cloned();
+    found.map_or_else(not_found, |p| status_body(&sim, &p))
+}
+
+async fn call_by_key(
+    State(sim): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let found = q
+        .get("idempotency_key")
+        .and_then(|k| lock(&sim.calls).by_key.get(k).cloned());
+    found.map_or_else(not_found, |p| status_body(&sim, &p))
+}
+
+async fn twilio_create(
+    State(sim): State<Shared>,
+    Path(account): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let to = form.get("To").cloned().unwrap_or_default();
+    let callback = form.get("StatusCallback").cloned();
+    // The engine's call id travels in the status callback's query string.
+    let call_id = callback
+        .as_deref()
+        .and_then(|u| u.split("call_id=").nth(1))
+        .map_or_else(|| to.clone(), |id| id.split('&').next().unwrap_or_default().to_owned());
+    match sim.place(&call_id, None, &to, None) {
+        Err("invalid") => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"code": 21211, "message": "The 'To' number is not a valid phone number."})),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"code": 20503, "message": "Service unavailable"})),
+        )
+            .into_response(),
+        Ok((placed, _, fault)) => {
+            if sim.config.mode == Mode::Twilio {
+                sim.report(Arc::clone(&placed), callback, Some(account));
+            }
+            let ok = (
+                StatusCode::CREATED,
+                Json(json!({"sid": placed.external_id, "status": "queued"})),
+            )
+                .into_response();
+            answer_after_fault(&sim, fault.as_deref(), ok).await
+        }
+    }
+}
+
+async fn twilio_status(
+    State(sim): State<Shared>,
+    Path((_account, file)): Path<(String, String)>,
+) -> Response {
+    let sid = file.trim_end_matches(".json");
+    let found = lock(&sim.calls).by_id.get(sid).cloned();
+    match found {
+        Some(p) => {
+            let (status, duration) = sim.status_now(&p, &TWILIO);
+            Json(json!({"sid": sid, "status": status, "duration": duration.map(|d| d.to_string())}))
+                .into_response()
+        }
+        None => not_found(),
+    }
+}
+
+async fn stats(State(sim): State<Shared>) -> Json<Stats> {
+    Json(sim.stats())
+}
+
+async fn set_faults(State(sim): State<Shared>, Json(faults): Json<Faults>) -> Json<Faults> {
+    sim.set_faults(faults);
+    Json(faults)
+}
+
+/// The simulator's routes.
+pub fn router(sim: Shared) -> Router {
+    Router::new()
+        .route("/api/call", post(create_call).get(call_by_key))
+        .route("/api/call/{id}", get(call_status))
+        .route(
+            "/2010-04-01/Accounts/{account}/Calls.json",
+            post(twilio_create),
+        )
+        .route(
+            "/2010-04-01/Accounts/{account}/Calls/{file}",
+            get(twilio_status),
+        )
+        .route("/stats", get(stats))
+        .route("/faults", post(set_faults))
+        .with_state(sim)
+}
+
+/// A simulator serving on a socket of its own.
+pub struct Running {
+    pub sim: Shared,
+    pub address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Running {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts a simulator on `listen` (port 0 for any) in the current runtime.
+pub async fn start(config: SimConfig, listen: SocketAddr) -> std::io::Result<Running> {
+    let sim = Arc::new(Sim::new(config)?);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = router(Arc::clone(&sim));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok(Running {
+        sim,
+        address,
+        stop: Some(stop),
+    })
+}
