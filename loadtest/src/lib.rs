@@ -2,4 +2,5 @@
 //! chaos harness. The binaries: `dialer-loadtest` (goose scenarios), `dialer-provider-sim` and
 //! `dialer-chaos`.
 
+pub mod chaos;
 pub mod sim;

@@ -328,7 +328,11 @@ impl Sim {
     fn report(self: &Arc<Self>, p: Arc<Placed>, callback: Option<String>, account: Option<String>) {
         let sim = Arc::clone(self);
         tokio::spawn(async move {
-            let spelling = if sim.config.mode == Mode::Twilio { &TWILIO } else { &SEED };
+            let spelling = if sim.config.mode == Mode::Twilio {
+                &TWILIO
+            } else {
+                &SEED
+            };
             let mut elapsed = Duration::ZERO;
             for (at, status, duration) in steps(p.fate, spelling) {
                 tokio::time::sleep(sim.scaled(at.saturating_sub(elapsed))).await;
@@ -340,7 +344,13 @@ impl Sim {
                         delay = (delay * 2).min(Duration::from_secs(5));
                     }
                     let ok = sim
-                        .send_report(&p, status, duration, callback.as_deref(), account.as_deref())
+                        .send_report(
+                            &p,
+                            status,
+                            duration,
+                            callback.as_deref(),
+                            account.as_deref(),
+                        )
                         .await;
                     lock(&sim.witness).callback(ok);
                     if ok {
@@ -363,7 +373,8 @@ impl Sim {
             Mode::Accept => return true,
             Mode::Http => {
                 let url = callback.unwrap_or(&self.config.callback_url);
-                let body = json!({"call_id": p.call_id, "status": status, "call_duration": duration});
+                let body =
+                    json!({"call_id": p.call_id, "status": status, "call_duration": duration});
                 let mut r = self.http.put(url).json(&body);
                 if let Some(t) = &self.config.callback_token {
                     r = r.header("X-Auth-Token", t);
@@ -375,7 +386,10 @@ impl Sim {
                     return false;
                 };
                 let mut params = vec![
-                    ("AccountSid".to_owned(), account.unwrap_or_default().to_owned()),
+                    (
+                        "AccountSid".to_owned(),
+                        account.unwrap_or_default().to_owned(),
+                    ),
                     ("CallSid".to_owned(), p.external_id.clone()),
                     ("CallStatus".to_owned(), status.to_owned()),
                 ];
@@ -393,10 +407,7 @@ impl Sim {
                     .body(body)
             }
         };
-        request
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
+        request.send().await.is_ok_and(|r| r.status().is_success())
     }
 
     fn timeout_ms(&self) -> u64 {
@@ -453,7 +464,11 @@ async fn create_call(
             if new && sim.config.mode != Mode::Accept {
                 sim.report(Arc::clone(&placed), req.callback_url.clone(), None);
             }
-            let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+            let status = if new {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             let ok = (
                 status,
                 Json(json!({"call_id": placed.external_id, "status": "initiated"})),
@@ -503,7 +518,10 @@ async fn twilio_create(
     let call_id = callback
         .as_deref()
         .and_then(|u| u.split("call_id=").nth(1))
-        .map_or_else(|| to.clone(), |id| id.split('&').next().unwrap_or_default().to_owned());
+        .map_or_else(
+            || to.clone(),
+            |id| id.split('&').next().unwrap_or_default().to_owned(),
+        );
     match sim.place(&call_id, None, &to, None) {
         Err("invalid") => (
             StatusCode::BAD_REQUEST,

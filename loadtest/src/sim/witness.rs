@@ -122,7 +122,13 @@ impl Witness {
         }
     }
 
-    fn place(&mut self, e: &Entry, now: Instant, lasts: Duration, answered_after: Option<Duration>) {
+    fn place(
+        &mut self,
+        e: &Entry,
+        now: Instant,
+        lasts: Duration,
+        answered_after: Option<Duration>,
+    ) {
         while self.ends.peek().is_some_and(|Reverse(end)| *end <= now) {
             self.ends.pop();
         }
@@ -137,7 +143,8 @@ impl Witness {
         } else {
             (second, 1)
         };
-        self.stats.peak_calls_in_one_second = self.stats.peak_calls_in_one_second.max(self.second.1);
+        self.stats.peak_calls_in_one_second =
+            self.stats.peak_calls_in_one_second.max(self.second.1);
         let n = self.per_number.entry(e.to.clone()).or_default();
         *n += 1;
         self.stats.max_calls_to_one_number = self.stats.max_calls_to_one_number.max(*n);
@@ -155,7 +162,11 @@ impl Witness {
             call.answered_at = Some(call.answered_at.map_or(at, |old| old.min(at)));
         }
         if let Some(o) = e.outcome {
-            *self.stats.outcomes.entry(o.as_str().to_owned()).or_default() += 1;
+            *self
+                .stats
+                .outcomes
+                .entry(o.as_str().to_owned())
+                .or_default() += 1;
         }
     }
 

@@ -1,0 +1,490 @@
+//! The chaos harness: `dialer serve` as a child process (embedded store, Redis leases, the
+//! `http` provider pointed at the simulator over real HTTP), fed a campaign and a stream of
+//! `initiate-call`s and scheduled calls, and hit while it works: `kill -9` at random moments
+//! (restarted on the same data), Redis stopped and brought back empty, the provider answering
+//! 5xx and timing out after placing calls, and a stop across due retries.
+//!
+//! The simulator is the witness: it records every create-call request. At the end the harness
+//! compares it with storage ([`check`]) and reports: calls accepted and contacts, lost (neither
+//! final nor pending), dials beyond the attempts recorded, answered calls dialed again, peak
+//! concurrency against the cap, whether every 201'd call id is stored, calls left overdue.
+
+mod check;
+mod procs;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use dialer_actors::clock::SystemClock;
+use dialer_engine::{Clock, SimProfile};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+
+pub use check::Report;
+use procs::{Dialer, Redis, free_port};
+
+use crate::sim::{self, Faults, Mode, SimConfig};
+
+const ADMIN: &str = "chaos-admin-token-0123456789";
+const PROVIDER: &str = "chaos-provider-token-0123456789";
+
+/// What a run does.
+#[derive(Debug, Clone)]
+pub struct ChaosConfig {
+    /// The `dialer` binary.
+    pub dialer: PathBuf,
+    /// Where data, logs and the journal go.
+    pub work_dir: PathBuf,
+    pub contacts: u32,
+    /// `initiate-call`s sent while the chaos runs, and scheduled calls among them.
+    pub one_off_calls: u32,
+    pub scheduled_calls: u32,
+    /// The campaign's lines and the engine's cap.
+    pub lines: u32,
+    pub cap: u32,
+    /// The engine's and the simulator's clock speed.
+    pub speed: u32,
+    /// How long the chaos lasts (real time); kills and faults happen in it.
+    pub chaos: Duration,
+    pub kills: u32,
+    /// Stop Redis this long (real time), bringing it back empty.
+    pub redis_outage: Option<Duration>,
+    /// Provider faults switched on for a while (real time).
+    pub provider_faults: Option<(Faults, Duration)>,
+    /// Stop the engine (SIGTERM) for longer than the retry interval.
+    pub stop_across_retries: bool,
+    pub retry_minutes: u32,
+    pub max_attempts: u32,
+    /// The http provider's request timeout (ms).
+    pub provider_timeout_ms: u64,
+    pub profile: SimProfile,
+    pub seed: u64,
+    /// How long (real time) everything may take to become final after the chaos.
+    pub drain: Duration,
+}
+
+impl ChaosConfig {
+    /// The run CI makes: about 3,000 contacts, 3 kills, one Redis outage that comes back
+    /// empty, one phase of provider faults with timeouts past the request timeout, and one
+    /// stop across due retries.
+    pub fn ci(dialer: PathBuf, work_dir: PathBuf) -> Self {
+        Self {
+            dialer,
+            work_dir,
+            contacts: 3_000,
+            one_off_calls: 300,
+            scheduled_calls: 40,
+            lines: 100,
+            cap: 100,
+            speed: 60,
+            chaos: Duration::from_secs(60),
+            kills: 3,
+            redis_outage: Some(Duration::from_secs(5)),
+            provider_faults: Some((
+                Faults {
+                    fail_percent: 30,
+                    fail_after_placing_percent: 0,
+                    timeout_percent: 10,
+                    timeout_ms: 1_500,
+                },
+                Duration::from_secs(10),
+            )),
+            stop_across_retries: true,
+            retry_minutes: 5,
+            max_attempts: 3,
+            provider_timeout_ms: 1_000,
+            profile: profile(),
+            seed: 7,
+            drain: Duration::from_secs(180),
+        }
+    }
+}
+
+/// The outcome mix and durations of the day benchmark: 55% picked, 25% no answer, 10%
+/// disconnected, 10% failed; rings of 5–30 s, talks of 20–120 s.
+pub fn profile() -> SimProfile {
+    SimProfile {
+        picked: 55,
+        disconnected: 10,
+        rnr: 25,
+        failed: 10,
+        ring_min_ms: 5_000,
+        ring_max_ms: 30_000,
+        talk_min_secs: 20,
+        talk_max_secs: 120,
+    }
+}
+
+/// The `i`-th of `n` distinct valid numbers, in ten New York and other US area codes.
+pub fn number(i: u32, offset: u32) -> String {
+    const AREAS: [u32; 12] = [212, 312, 415, 617, 713, 202, 305, 404, 503, 602, 646, 718];
+    let i = i + offset;
+    let area = AREAS[(i / 10_000) as usize % AREAS.len()];
+    format!("+1{area}555{:04}", i % 10_000)
+}
+
+/// What the harness saw of the engine from outside.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Call ids answered 201.
+    accepted: BTreeSet<String>,
+    /// Requests with no answer (the engine was being killed): accepted or not.
+    unanswered: u64,
+    /// Requests refused (4xx/5xx), with the first few reasons.
+    refused: u64,
+    reasons: Vec<String>,
+    /// Real intervals the engine was down.
+    down: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The real instant the engine's fast clock counts from.
+    epoch: Option<DateTime<Utc>>,
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn send(&self, r: reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
+        let r = r.header("X-Auth-Token", ADMIN).send().await?;
+        let status = r.status().as_u16();
+        let text = r.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+}
+
+fn config_yaml(
+    c: &ChaosConfig,
+    port: u16,
+    data: &Path,
+    redis: &str,
+    sim: &str,
+    epoch: DateTime<Utc>,
+) -> String {
+    format!(
+        r#"version: 1
+listen: 127.0.0.1:{port}
+public_url: http://127.0.0.1:{port}
+data_dir: {data}
+leases: {{backend: redis, redis_url: "{redis}", ttl_secs: 30, quarantine_ms: 1000}}
+max_concurrent_calls: {cap}
+duplicate_window_secs: 300
+clock_speed: {speed}
+clock_epoch: {epoch}
+auth:
+  rate_limit_per_second: 0
+  tokens:
+    - {{name: admin, role: admin, token: {ADMIN}}}
+    - {{name: carrier, role: provider, token: {PROVIDER}}}
+providers:
+  http:
+    - {{name: http, base_url: "{sim}", timeout_ms: {timeout}}}
+"#,
+        data = data.display(),
+        cap = c.cap,
+        speed = c.speed,
+        epoch = epoch.to_rfc3339(),
+        timeout = c.provider_timeout_ms,
+    )
+}
+
+/// Runs the chaos and checks what happened.
+pub async fn run(c: ChaosConfig) -> anyhow::Result<Report> {
+    let work = &c.work_dir;
+    std::fs::create_dir_all(work)?;
+    let data = work.join("data");
+    let _ = std::fs::remove_dir_all(&data);
+    let journal = work.join("journal.jsonl");
+    let epoch = SystemClock.now();
+    let mut rng = SmallRng::seed_from_u64(c.seed);
+
+    let mut redis = Redis::start(work).await?;
+    let sim = sim::start(
+        SimConfig {
+            mode: Mode::Http,
+            seed: c.seed,
+            speed: c.speed,
+            profile: c.profile.clone(),
+            callback_token: Some(PROVIDER.into()),
+            journal: Some(journal.clone()),
+            callback_retries: 3,
+            clock_epoch: Some(epoch),
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
+    let port = free_port()?;
+    let config = work.join("dialer.yaml");
+    std::fs::write(
+        &config,
+        config_yaml(&c, port, &data, &redis.url(), &sim.base_url(), epoch),
+    )?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let mut dialer = Dialer::new(&c.dialer, &config, &work.join("dialer.log"), port);
+    dialer.start(&http).await?;
+    let api = Api {
+        http: http.clone(),
+        base: format!("{}/api/v1", dialer.base_url()),
+    };
+
+    // The campaign: around the clock in UTC, the seed's retry rules at `retry_minutes`.
+    let (status, body) = api
+        .post(
+            "/campaigns/",
+            json!({"name": "chaos", "settings": {
+                "zone_policy": "campaign", "time_zone": "UTC",
+                "calling_hours": [{"day_of_week": "daily", "start_time": "00:00", "end_time": "24:00"}],
+                "retry": {"max_attempts": c.max_attempts, "rules": [{"day_of_week": "daily", "start_time": "00:00", "end_time": "24:00", "retry_interval_minutes": c.retry_minutes}]},
+                "max_concurrent": c.lines, "provider": "http",
+                "ring_timeout_secs": 30, "max_call_duration_secs": 300,
+            }}),
+        )
+        .await?;
+    if status != 201 {
+        bail!("creating the campaign: {status} {body}");
+    }
+    let campaign = body["id"].as_i64().context("campaign id")?;
+    let mut csv = String::from("phone_number\n");
+    for i in 0..c.contacts {
+        csv.push_str(&number(i, 0));
+        csv.push('\n');
+    }
+    let (status, report) = api
+        .send(
+            http.post(format!("{}/campaigns/{campaign}/contacts/import", api.base))
+                .header("Content-Type", "text/csv")
+                .timeout(Duration::from_secs(300))
+                .body(csv),
+        )
+        .await?;
+    if status != 200 || report["accepted"].as_u64() != Some(u64::from(c.contacts)) {
+        bail!("importing contacts: {status} {report}");
+    }
+    let (status, body) = api
+        .post(&format!("/campaigns/{campaign}/start"), json!({}))
+        .await?;
+    if status != 200 {
+        bail!("starting the campaign: {status} {body}");
+    }
+
+    // The stream of one-off calls, beside the chaos.
+    let seen = Arc::new(Mutex::new(Seen {
+        epoch: Some(epoch),
+        ..Seen::default()
+    }));
+    let stream = tokio::spawn(one_offs(
+        Api {
+            http: http.clone(),
+            base: api.base.clone(),
+        },
+        campaign,
+        c.clone(),
+        epoch,
+        Arc::clone(&seen),
+    ));
+    chaos(&c, &mut rng, &mut dialer, &mut redis, &sim, &http, &seen).await?;
+    stream.await.context("the one-off stream")??;
+    drain(&c, &api, campaign).await?;
+    dialer.stop().await?;
+    redis.stop();
+    let stats = sim.sim.stats();
+    drop(sim);
+    let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(|p| p.into_inner()));
+    check::check(&c, &data, &journal, campaign, &seen, &stats).await
+}
+
+/// Sends `initiate-call`s (and some scheduled calls) through the chaos, at an even pace.
+async fn one_offs(
+    api: Api,
+    campaign: i64,
+    c: ChaosConfig,
+    epoch: DateTime<Utc>,
+    seen: Arc<Mutex<Seen>>,
+) -> anyhow::Result<()> {
+    let every = c.chaos / c.one_off_calls.max(1);
+    // Every k-th call is scheduled, the others are dialed at once.
+    let k = (c.one_off_calls / c.scheduled_calls.max(1)).max(1);
+    let clock = dialer_actors::clock::ScaledClock::anchored(epoch, c.speed);
+    for i in 0..c.one_off_calls {
+        let number = number(i, 100_000);
+        let scheduled = c.scheduled_calls > 0 && i % k == 0 && i / k < c.scheduled_calls;
+        let answer = if scheduled {
+            // Due one to ten minutes from now, on the engine's clock.
+            let at = clock.now() + chrono::Duration::minutes(i64::from(1 + i % 10));
+            api.post(
+                "/calls",
+                json!({"campaign_id": campaign, "phone_number": number, "scheduled_at": at.to_rfc3339()}),
+            )
+            .await
+        } else {
+            api.post(
+                "/initiate-call/",
+                json!({"campaign_id": campaign, "phone_number": number}),
+            )
+            .await
+        };
+        record(&seen, answer);
+        tokio::time::sleep(every).await;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn chaos(
+    c: &ChaosConfig,
+    rng: &mut SmallRng,
+    dialer: &mut Dialer,
+    redis: &mut Redis,
+    sim: &sim::Running,
+    http: &reqwest::Client,
+    seen: &Arc<Mutex<Seen>>,
+) -> anyhow::Result<()> {
+    let start = tokio::time::Instant::now();
+    let end = start + c.chaos;
+    // The events, at random moments spread over the chaos.
+    let mut events: Vec<(Duration, Event)> = (0..c.kills)
+        .map(|_| (rand_within(rng, c.chaos), Event::Kill))
+        .collect();
+    if let Some(d) = c.redis_outage {
+        events.push((rand_within(rng, c.chaos), Event::Redis(d)));
+    }
+    if let Some((faults, d)) = c.provider_faults {
+        events.push((rand_within(rng, c.chaos), Event::Faults(faults, d)));
+    }
+    if c.stop_across_retries {
+        events.push((rand_within(rng, c.chaos), Event::StopAcrossRetries));
+    }
+    events.sort_by_key(|(at, _)| *at);
+    for (at, event) in events {
+        tokio::time::sleep_until(start + at).await;
+        match event {
+            Event::Kill => {
+                let down = Duration::from_millis(rng.random_range(200..2_000));
+                tracing::info!(?down, "kill -9");
+                let from = SystemClock.now();
+                dialer.kill9();
+                tokio::time::sleep(down).await;
+                dialer.start(http).await?;
+                lock(seen).down.push((from, SystemClock.now()));
+            }
+            Event::Redis(d) => {
+                tracing::info!(?d, "redis down, back empty");
+                redis.stop();
+                tokio::time::sleep(d).await;
+                redis.start_again().await?;
+            }
+            Event::Faults(faults, d) => {
+                tracing::info!(?faults, ?d, "provider faults");
+                sim.sim.set_faults(faults);
+                tokio::time::sleep(d).await;
+                sim.sim.set_faults(Faults::default());
+            }
+            Event::StopAcrossRetries => {
+                // Down past the retry interval: retries fall due while nothing runs.
+                let down = Duration::from_secs(u64::from(c.retry_minutes) * 60) / c.speed.max(1)
+                    + Duration::from_secs(2);
+                tracing::info!(?down, "SIGTERM across due retries");
+                let from = SystemClock.now();
+                dialer.stop().await?;
+                tokio::time::sleep(down).await;
+                dialer.start(http).await?;
+                lock(seen).down.push((from, SystemClock.now()));
+            }
+        }
+    }
+    tokio::time::sleep_until(end).await;
+    Ok(())
+}
+
+/// What one request's answer says: accepted, refused, or no answer.
+fn record(seen: &Mutex<Seen>, answer: anyhow::Result<(u16, Value)>) {
+    let mut s = lock(seen);
+    match answer {
+        Ok((201, body)) => {
+            if let Some(id) = body["call_id"].as_str() {
+                s.accepted.insert(id.to_owned());
+            }
+        }
+        Ok((status, body)) => {
+            s.refused += 1;
+            if s.reasons.len() < 5 {
+                s.reasons.push(format!("{status} {body}"));
+            }
+        }
+        Err(_) => s.unanswered += 1,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    Kill,
+    Redis(Duration),
+    Faults(Faults, Duration),
+    StopAcrossRetries,
+}
+
+fn rand_within(rng: &mut SmallRng, d: Duration) -> Duration {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(2);
+    Duration::from_millis(rng.random_range(ms / 10..ms))
+}
+
+/// Waits until nothing is pending or in flight and the campaign completed.
+async fn drain(c: &ChaosConfig, api: &Api, campaign: i64) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + c.drain;
+    let open = [
+        "SCHEDULED",
+        "INITIATED",
+        "DIALING",
+        "RINGING",
+        "IN_PROGRESS",
+        "RETRYING",
+    ];
+    loop {
+        let mut busy = false;
+        for status in open {
+            let (code, page) = api
+                .get(&format!(
+                    "/calls?campaign_id={campaign}&status={status}&limit=1"
+                ))
+                .await?;
+            if code != 200 || page["results"].as_array().is_none_or(|r| !r.is_empty()) {
+                busy = true;
+                break;
+            }
+        }
+        let (_, campaign_now) = api.get(&format!("/campaigns/{campaign}")).await?;
+        if !busy && campaign_now["state"] == "completed" {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            tracing::warn!("the drain ran out of time; the check will say what is left");
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
