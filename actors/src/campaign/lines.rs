@@ -130,16 +130,19 @@ impl CampaignState {
         };
         line.leasing = false;
         let void = line.void.take();
-        let granted = match answer {
-            Leased::Granted { token } => Some(token),
+        // A full pool is asked again soon on the engine's clock (lines free as fast as it
+        // runs); a lease store that is down, after the same time in real time.
+        let retry = self.ctx.config.capacity_retry;
+        let (granted, retry) = match answer {
+            Leased::Granted { token } => (Some(token), retry),
             Leased::Wait => {
                 crate::metrics::lease_wait(campaign_id);
-                None
+                (None, self.ctx.clock.real_duration(retry))
             }
             Leased::Failed(e) => {
                 crate::metrics::lease_error();
                 tracing::warn!(error = %e, "lease store unavailable; dialing waits");
-                None
+                (None, retry)
             }
         };
         if void.is_some() || granted.is_none() {
@@ -160,10 +163,7 @@ impl CampaignState {
                     self.board
                         .lane_mut(line.lane)
                         .put_back(line.key, line.call, now);
-                    self.lease_wait = Some(
-                        tokio::time::Instant::now()
-                            + self.ctx.clock.real_duration(self.ctx.config.capacity_retry),
-                    );
+                    self.lease_wait = Some(tokio::time::Instant::now() + retry);
                 }
             }
             return;

@@ -14,6 +14,9 @@ use dialer_actors::provider::twilio::TwilioConfig;
 use dialer_engine::{NodeId, RetryPolicy, SimProfile};
 use serde::Deserialize;
 
+/// `leases.quarantine_ms` when unset.
+const DEFAULT_QUARANTINE_MS: u64 = dialer_storage::lease::DEFAULT_QUARANTINE.as_millis() as u64;
+
 use crate::auth::Role;
 
 #[derive(Debug, Default, Deserialize)]
@@ -322,7 +325,11 @@ fn settings(f: FileConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
             url: redis_url.context(
                 "leases.redis_url: required with backend redis (or set DIALER_REDIS_URL)",
             )?,
-            quarantine_ms: f.leases.quarantine_ms.unwrap_or(1_000).min(600_000),
+            quarantine_ms: f
+                .leases
+                .quarantine_ms
+                .unwrap_or(DEFAULT_QUARANTINE_MS)
+                .min(600_000),
         },
         other => bail!("leases.backend: must be in_process or redis, got {other:?}"),
     };

@@ -14,6 +14,9 @@ use dialer_storage::{CallFilter, CallStore, ContactStore, EventStore, Store};
 use super::{ChaosConfig, Seen};
 use crate::sim::{Stats, read_journal};
 
+/// Dialing resumes this soon (real seconds) after Redis answers again.
+pub const REDIS_RESUME_SECS: f64 = 1.0;
+
 /// What a chaos run found. It passes when nothing was lost, nothing was dialed beyond what
 /// storage recorded, no answered call was dialed again, the cap held and nothing is left over.
 #[derive(Debug, Default, Clone)]
@@ -45,6 +48,8 @@ pub struct Report {
     /// Calls still pending past their due time, or still in flight, at the end.
     pub overdue: Vec<String>,
     pub in_flight_at_end: Vec<String>,
+    /// Real seconds from Redis answering again (empty) to the next call placed, per outage.
+    pub redis_resume_secs: Vec<f64>,
     /// The longest wait of a retry past its due time, down time excluded (simulated seconds).
     pub max_retry_lag_secs: f64,
     pub outcomes: BTreeMap<String, u64>,
@@ -60,6 +65,10 @@ impl Report {
             && self.peak_concurrency <= u64::from(self.cap)
             && self.overdue.is_empty()
             && self.in_flight_at_end.is_empty()
+            && self
+                .redis_resume_secs
+                .iter()
+                .all(|s| *s <= REDIS_RESUME_SECS)
     }
 }
 
@@ -148,6 +157,13 @@ impl fmt::Display for Report {
             mark(self.in_flight_at_end.is_empty()),
             first(&self.in_flight_at_end)
         )?;
+        for secs in &self.redis_resume_secs {
+            writeln!(
+                f,
+                "  dialing resumed {secs:.2} s after Redis came back empty [{}]",
+                mark(*secs <= REDIS_RESUME_SECS)
+            )?;
+        }
         writeln!(
             f,
             "  longest wait of a retry past its due time, down time excluded: {:.1} s (simulated)",
@@ -283,6 +299,21 @@ pub(super) async fn check(
                     .count() as u64;
             }
             None => report.unrecorded_dials += attempts.len() as u64,
+        }
+    }
+    // How soon dialing resumed after Redis came back: the first placement after it.
+    if let Some(epoch) = seen.epoch {
+        let speed = f64::from(c.speed.max(1));
+        for back in &seen.redis_back {
+            let back_ms = simulated(*back, epoch, c.speed).timestamp_millis();
+            let next = entries
+                .iter()
+                .filter(|e| e.result == "placed" && e.sim_ms >= back_ms)
+                .map(|e| e.sim_ms)
+                .min();
+            report
+                .redis_resume_secs
+                .push(next.map_or(f64::INFINITY, |at| (at - back_ms) as f64 / 1000.0 / speed));
         }
     }
     // How long retries waited past their due time, the engine's down time excluded.

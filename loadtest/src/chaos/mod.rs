@@ -26,7 +26,8 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
 pub use check::Report;
-use procs::{Dialer, Redis, free_port};
+use dialer_storage::testsuite::redis_server::{RedisServer, free_port};
+use procs::Dialer;
 
 use crate::sim::{self, Faults, Mode, SimConfig};
 
@@ -142,6 +143,8 @@ struct Seen {
     down: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     /// The real instant the engine's fast clock counts from.
     epoch: Option<DateTime<Utc>>,
+    /// Real instants Redis answered again after an outage.
+    redis_back: Vec<DateTime<Utc>>,
 }
 
 struct Api {
@@ -184,7 +187,7 @@ fn config_yaml(
 listen: 127.0.0.1:{port}
 public_url: http://127.0.0.1:{port}
 data_dir: {data}
-leases: {{backend: redis, redis_url: "{redis}", ttl_secs: 30, quarantine_ms: 1000}}
+leases: {{backend: redis, redis_url: "{redis}", ttl_secs: 30, quarantine_ms: 500}}
 max_concurrent_calls: {cap}
 duplicate_window_secs: 300
 clock_speed: {speed}
@@ -206,7 +209,7 @@ providers:
     )
 }
 
-/// Runs the chaos and checks what happened.
+/// Runs the chaos and checks what happened. Needs a multi-threaded tokio runtime.
 pub async fn run(c: ChaosConfig) -> anyhow::Result<Report> {
     let work = &c.work_dir;
     std::fs::create_dir_all(work)?;
@@ -216,7 +219,8 @@ pub async fn run(c: ChaosConfig) -> anyhow::Result<Report> {
     let epoch = SystemClock.now();
     let mut rng = SmallRng::seed_from_u64(c.seed);
 
-    let mut redis = Redis::start(work).await?;
+    // Redis starts (and restarts) blocking; it takes this worker thread, not the simulator's.
+    let mut redis = tokio::task::block_in_place(RedisServer::start)?;
     let sim = sim::start(
         SimConfig {
             mode: Mode::Http,
@@ -355,7 +359,7 @@ async fn chaos(
     c: &ChaosConfig,
     rng: &mut SmallRng,
     dialer: &mut Dialer,
-    redis: &mut Redis,
+    redis: &mut RedisServer,
     sim: &sim::Running,
     http: &reqwest::Client,
     seen: &Arc<Mutex<Seen>>,
@@ -376,8 +380,11 @@ async fn chaos(
         events.push((rand_within(rng, c.chaos), Event::StopAcrossRetries));
     }
     events.sort_by_key(|(at, _)| *at);
+    // Each event begins a while after the last ended, so that what follows one (dialing
+    // resuming after Redis returns) is seen on its own.
+    let mut quiet_until = start;
     for (at, event) in events {
-        tokio::time::sleep_until(start + at).await;
+        tokio::time::sleep_until((start + at).max(quiet_until)).await;
         match event {
             Event::Kill => {
                 let down = Duration::from_millis(rng.random_range(200..2_000));
@@ -392,7 +399,8 @@ async fn chaos(
                 tracing::info!(?d, "redis down, back empty");
                 redis.stop();
                 tokio::time::sleep(d).await;
-                redis.start_again().await?;
+                tokio::task::block_in_place(|| redis.restart())?;
+                lock(seen).redis_back.push(SystemClock.now());
             }
             Event::Faults(faults, d) => {
                 tracing::info!(?faults, ?d, "provider faults");
@@ -412,8 +420,9 @@ async fn chaos(
                 lock(seen).down.push((from, SystemClock.now()));
             }
         }
+        quiet_until = tokio::time::Instant::now() + Duration::from_secs(2);
     }
-    tokio::time::sleep_until(end).await;
+    tokio::time::sleep_until(end.max(quiet_until)).await;
     Ok(())
 }
 

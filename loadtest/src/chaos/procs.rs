@@ -1,92 +1,11 @@
-//! The processes a chaos run starts, kills and starts again: `dialer serve` and `redis-server`.
+//! `dialer serve` as a process a chaos run starts, kills and starts again. (Redis is
+//! `dialer_storage::testsuite::redis_server`, the tests' own.)
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-
-pub fn free_port() -> std::io::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Waits (polling a TCP connect; a process start-up, not a test's wait) until `port` accepts.
-async fn wait_listening(port: u16, within: Duration) -> bool {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(50)).is_ok() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
-/// A `redis-server` without persistence: restarted, it comes back empty.
-pub struct Redis {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Redis {
-    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
-        let mut redis = Self {
-            port: free_port()?,
-            dir: dir.to_owned(),
-            child: None,
-        };
-        redis.spawn().await?;
-        Ok(redis)
-    }
-
-    async fn spawn(&mut self) -> anyhow::Result<()> {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting redis-server (apt-get install -y redis-server)")?;
-        self.child = Some(child);
-        if !wait_listening(self.port, Duration::from_secs(10)).await {
-            bail!(
-                "redis-server did not listen on port {} within 10 s",
-                self.port
-            );
-        }
-        Ok(())
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills it (its data is gone).
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it again, empty.
-    pub async fn start_again(&mut self) -> anyhow::Result<()> {
-        self.stop();
-        self.spawn().await
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// `dialer serve` as a child process.
 pub struct Dialer {

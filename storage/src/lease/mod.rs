@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use dialer_engine::{CampaignId, NodeId};
 
 pub use inproc::InProcessLeases;
-pub use redis::{RedisLeaseConfig, RedisLeases, script_sha};
+pub use redis::{DEFAULT_QUARANTINE, RedisLeaseConfig, RedisLeases, script_sha};
 
 /// A lease pool's name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -61,10 +61,14 @@ impl RedisLeaseConfig {
             connections: 4,
             command_timeout: Duration::from_secs(1),
             reconnect_delay: Duration::from_millis(100),
-            quarantine: Duration::from_millis(1000),
+            quarantine: DEFAULT_QUARANTINE,
         }
     }
 }
+
+/// Twice the lease keepers' watch interval (a quarter second): every node re-asserts in time,
+/// and dialing resumes within a second of Redis returning.
+pub const DEFAULT_QUARANTINE: Duration = Duration::from_millis(500);
 
 pub struct RedisLeases {
     pool: Pool,

@@ -24,7 +24,8 @@ pub enum RedisServerError {
     Io(#[from] std::io::Error),
 }
 
-fn free_port() -> std::io::Result<u16> {
+/// A loopback port nothing listens on now.
+pub fn free_port() -> std::io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
 }
