@@ -11,6 +11,28 @@
 //! services' handles (`recorder`, `lease_keeper`, `live`); children report to their parents
 //! through narrow message types (`SlotDone`, `Idle`), never through the parent's messages.
 
+/// Lets a parent hand a child a `DerivedActorRef<$narrow>` of itself: the child can send only
+/// the one message it reports with, wrapped as `$msg::$variant`.
+macro_rules! narrow_message {
+    ($msg:ident :: $variant:ident ( $narrow:ty )) => {
+        impl From<$narrow> for $msg {
+            fn from(m: $narrow) -> Self {
+                Self::$variant(m)
+            }
+        }
+
+        impl TryFrom<$msg> for $narrow {
+            type Error = ();
+            fn try_from(m: $msg) -> Result<Self, ()> {
+                match m {
+                    $msg::$variant(m) => Ok(m),
+                    _ => Err(()),
+                }
+            }
+        }
+    };
+}
+
 mod campaign;
 pub mod clock;
 mod ctx;

@@ -40,21 +40,7 @@ pub(crate) enum SupervisorMessage {
     Restart(Child),
 }
 
-impl From<Idle> for SupervisorMessage {
-    fn from(i: Idle) -> Self {
-        Self::Idle(i)
-    }
-}
-
-impl TryFrom<SupervisorMessage> for Idle {
-    type Error = ();
-    fn try_from(m: SupervisorMessage) -> Result<Self, ()> {
-        match m {
-            SupervisorMessage::Idle(i) => Ok(i),
-            _ => Err(()),
-        }
-    }
-}
+narrow_message!(SupervisorMessage::Idle(Idle));
 
 #[derive(Default)]
 struct Entry {

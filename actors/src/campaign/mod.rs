@@ -100,21 +100,7 @@ pub(crate) enum CampaignMessage {
     },
 }
 
-impl From<SlotDone> for CampaignMessage {
-    fn from(d: SlotDone) -> Self {
-        Self::SlotDone(d)
-    }
-}
-
-impl TryFrom<CampaignMessage> for SlotDone {
-    type Error = ();
-    fn try_from(m: CampaignMessage) -> Result<Self, ()> {
-        match m {
-            CampaignMessage::SlotDone(d) => Ok(d),
-            _ => Err(()),
-        }
-    }
-}
+narrow_message!(CampaignMessage::SlotDone(SlotDone));
 
 /// A campaign's owner has nothing to do: it may be retired, unless told of more since its
 /// `seen`-th hint; `activity` numbers the report, so that the owner can tell whether anything

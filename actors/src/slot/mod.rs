@@ -51,21 +51,7 @@ pub(crate) enum SlotMessage {
     },
 }
 
-impl From<Reported> for SlotMessage {
-    fn from(r: Reported) -> Self {
-        Self::Report(r)
-    }
-}
-
-impl TryFrom<SlotMessage> for Reported {
-    type Error = ();
-    fn try_from(m: SlotMessage) -> Result<Self, ()> {
-        match m {
-            SlotMessage::Report(r) => Ok(r),
-            _ => Err(()),
-        }
-    }
-}
+narrow_message!(SlotMessage::Report(Reported));
 
 /// A slot is done with its call: `call` as stored — final, waiting for a retry, or queued
 /// again — and its line (and leases) are free.

@@ -8,9 +8,9 @@ use dialer_engine::{
 };
 use dialer_storage::{CounterStore, EventStore};
 
-use crate::harness::{Harness, always_picked, config, expected, mixed, number, settings, wait_for};
-
-const WEEK: Duration = Duration::from_secs(7 * 86_400);
+use crate::harness::{
+    Harness, WEEK, always_picked, config, expected, mixed, number, settings, wait_for,
+};
 
 #[tokio::test(start_paused = true)]
 async fn ten_thousand_contacts_complete_with_the_exact_expected_counts() {

@@ -7,22 +7,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use dialer_engine::{
-    AuditKind, BlockReason, CallStatus, CampaignSettings, CampaignState, Outcome, ProviderEvent,
-    ProviderReport, SimProfile,
+    AuditKind, BlockReason, CallStatus, CampaignSettings, CampaignState, SimProfile,
 };
 use dialer_storage::{CallStore, CounterStore, DncEntry, DncKind, DncStore, EventStore};
 
-use crate::harness::{Harness, always_picked, config, expected, mixed, number, settings, wait_for};
-
-const WEEK: Duration = Duration::from_secs(7 * 86_400);
-
-fn talking(talk: u32) -> SimProfile {
-    SimProfile {
-        talk_min_secs: talk,
-        talk_max_secs: talk,
-        ..always_picked()
-    }
-}
+use crate::harness::{
+    Harness, WEEK, always_picked, config, expected, mixed, number, picked_report, settings,
+    talking, wait_for,
+};
 
 #[tokio::test(start_paused = true)]
 async fn storage_that_fails_for_a_while_loses_no_state_change() {
@@ -95,17 +87,7 @@ async fn a_lease_store_outage_never_delays_a_provider_report() {
     // Every lease-store call now takes ten seconds and fails.
     h.leases.set_unreachable(Some(Duration::from_secs(10)));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let report = ProviderReport {
-        provider: "http".into(),
-        raw_status: "PICKED".into(),
-        event: Some(ProviderEvent::Ended {
-            outcome: Outcome::Picked,
-            duration_secs: 12,
-            error_code: None,
-        }),
-        external_id: None,
-        payload: None,
-    };
+    let report = picked_report(12);
     let started = tokio::time::Instant::now();
     let outcome = h.engine.report(in_flight[0].call_id, report).await.unwrap();
     assert!(outcome.applied);

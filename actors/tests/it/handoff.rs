@@ -4,23 +4,14 @@
 
 use std::time::Duration;
 
-use dialer_engine::{CallStatus, CampaignSettings, CampaignState, SimProfile};
+use dialer_engine::{CallStatus, CampaignSettings, CampaignState};
 use dialer_storage::{
     Attributes, CallStore, CampaignDetails, CampaignStore, ContactStore, NewContact,
 };
 
-use crate::harness::{Harness, always_picked, config, number, settings, wait_for};
+use crate::harness::{Harness, always_picked, config, number, settings, talking, wait_for};
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-/// Calls of `talk` seconds, answered after 5 s.
-fn talking(talk: u32) -> SimProfile {
-    SimProfile {
-        talk_min_secs: talk,
-        talk_max_secs: talk,
-        ..always_picked()
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_call_accepted_by_a_request_abandoned_midway_is_still_dialed() {

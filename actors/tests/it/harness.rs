@@ -1,6 +1,7 @@
 //! An engine on the in-memory store, in-process leases and the simulator, in paused time.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use dialer_actors::clock::ScaledClock;
@@ -8,8 +9,8 @@ use dialer_actors::provider::Providers;
 use dialer_actors::provider::sim::SimProvider;
 use dialer_actors::{Engine, EngineConfig, EngineDeps};
 use dialer_engine::{
-    CallingHours, Campaign, CampaignSettings, Clock, NewCampaign, PhoneNumber, RetryPolicy,
-    SimProfile, ZonePolicy,
+    CallingHours, Campaign, CampaignSettings, Clock, NewCampaign, Outcome, PhoneNumber,
+    ProviderEvent, ProviderReport, RetryPolicy, SimProfile, ZonePolicy,
 };
 use dialer_storage::lease::InProcessLeases;
 use dialer_storage::memory::MemoryStore;
@@ -205,6 +206,33 @@ pub fn all_day() -> CallingHours {
     .unwrap()
 }
 
+/// Long enough for any campaign of these tests to finish (simulated).
+pub const WEEK: Duration = Duration::from_secs(7 * 86_400);
+
+/// Calls of `talk` seconds, answered after 5 s.
+pub fn talking(talk: u32) -> SimProfile {
+    SimProfile {
+        talk_min_secs: talk,
+        talk_max_secs: talk,
+        ..always_picked()
+    }
+}
+
+/// An `http` provider's report that a call was answered and talked `secs` seconds.
+pub fn picked_report(secs: u32) -> ProviderReport {
+    ProviderReport {
+        provider: "http".into(),
+        raw_status: "PICKED".into(),
+        event: Some(ProviderEvent::Ended {
+            outcome: Outcome::Picked,
+            duration_secs: secs,
+            error_code: None,
+        }),
+        external_id: None,
+        payload: None,
+    }
+}
+
 /// A profile where every call is answered after 5 s and talks 30 s.
 pub fn always_picked() -> SimProfile {
     SimProfile {
@@ -278,7 +306,7 @@ pub async fn wait_for(
     h: &Harness,
     id: dialer_engine::CampaignId,
     state: dialer_engine::CampaignState,
-    limit: std::time::Duration,
+    limit: Duration,
 ) -> Campaign {
     tokio::time::timeout(limit, h.engine.wait_for_campaign(id, state))
         .await

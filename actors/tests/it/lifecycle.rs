@@ -5,9 +5,7 @@ use std::time::Duration;
 use chrono::Timelike;
 use dialer_engine::{CallStatus, CampaignSettings, CampaignState, SimProfile};
 
-use crate::harness::{Harness, always_picked, config, settings, wait_for};
-
-const WEEK: Duration = Duration::from_secs(7 * 86_400);
+use crate::harness::{Harness, WEEK, always_picked, config, settings, wait_for};
 
 #[tokio::test(start_paused = true)]
 async fn pause_stops_new_dials_and_resume_continues() {

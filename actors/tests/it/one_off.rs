@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use dialer_actors::EngineError;
-use dialer_engine::{CallStatus, Outcome, ProviderEvent, ProviderReport};
+use dialer_engine::CallStatus;
 use dialer_storage::CallStore;
 
-use crate::harness::{Harness, always_picked, config, number, settings};
+use crate::harness::{Harness, always_picked, config, number, picked_report, settings};
 
 #[tokio::test(start_paused = true)]
 async fn an_initiated_call_is_dialed_at_once_and_a_scheduled_one_at_its_time() {
@@ -105,17 +105,7 @@ async fn a_report_for_a_call_not_yet_dialed_is_applied_and_the_call_is_not_diale
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
-    let report = ProviderReport {
-        provider: "http".into(),
-        raw_status: "PICKED".into(),
-        event: Some(ProviderEvent::Ended {
-            outcome: Outcome::Picked,
-            duration_secs: 12,
-            error_code: None,
-        }),
-        external_id: None,
-        payload: None,
-    };
+    let report = picked_report(12);
     let outcome = h
         .engine
         .report(queued.call_id, report.clone())

@@ -6,9 +6,9 @@ use std::time::Duration;
 use dialer_engine::{CallStatus, CampaignState};
 use dialer_storage::{CallFilter, CallStore, CounterStore};
 
-use crate::harness::{Harness, always_picked, config, expected, mixed, number, settings, wait_for};
-
-const WEEK: Duration = Duration::from_secs(7 * 86_400);
+use crate::harness::{
+    Harness, WEEK, always_picked, config, expected, mixed, number, settings, wait_for,
+};
 
 #[tokio::test(start_paused = true)]
 async fn a_slot_that_panics_mid_call_is_restarted_and_its_call_is_neither_lost_nor_redialed() {
