@@ -58,6 +58,10 @@ struct Args {
     /// How often an undelivered callback is tried again.
     #[arg(long, default_value_t = 5)]
     callback_retries: u32,
+    /// How long (simulated seconds) after its end a call can still be asked about or repeated;
+    /// older calls are forgotten, so memory follows this window, not the run.
+    #[arg(long, default_value_t = 7_200)]
+    retain_secs: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -89,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         },
         callback_retries: args.callback_retries,
         clock_epoch: args.clock_epoch,
+        retain: std::time::Duration::from_secs(args.retain_secs),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

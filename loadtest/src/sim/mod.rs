@@ -14,13 +14,12 @@
 //! before anything is placed, 5xx after the call was placed, and answering only after a delay
 //! (past the client's timeout) although the call was placed. [`witness`] keeps what it saw.
 
+mod calls;
 mod routes;
 pub mod witness;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
 
+use calls::{Placed, Registry};
 pub use routes::router;
 pub use witness::{Entry, Stats, Witness, read_journal};
 
@@ -79,6 +79,8 @@ pub struct SimConfig {
     /// With `speed` > 1, the real instant the simulated clock counts from (as dialer's
     /// `clock_epoch`): journal times are given on that clock too.
     pub clock_epoch: Option<DateTime<Utc>>,
+    /// How long (simulated) after its end a call can still be asked about or repeated.
+    pub retain: Duration,
 }
 
 impl Default for SimConfig {
@@ -95,24 +97,13 @@ impl Default for SimConfig {
             faults: Faults::default(),
             callback_retries: 5,
             clock_epoch: None,
+            retain: Duration::from_secs(2 * 3600),
         }
     }
 }
 
-/// A call the simulator placed.
-struct Placed {
-    external_id: String,
-    call_id: String,
-    attempt: u32,
-    fate: SimFate,
-    at: Instant,
-}
-
 struct Calls {
-    by_key: HashMap<String, Arc<Placed>>,
-    by_id: HashMap<String, Arc<Placed>>,
-    /// Twilio-shaped requests carry no attempt: placements per call.
-    attempts: HashMap<String, u32>,
+    registry: Registry,
     rng: SmallRng,
     faults: Faults,
 }
@@ -123,7 +114,6 @@ pub struct Sim {
     http: reqwest::Client,
     calls: Mutex<Calls>,
     witness: Mutex<Witness>,
-    next_id: AtomicU64,
 }
 
 type Shared = Arc<Sim>;
@@ -189,20 +179,23 @@ impl Sim {
                 .build()
                 .map_err(std::io::Error::other)?,
             calls: Mutex::new(Calls {
-                by_key: HashMap::new(),
-                by_id: HashMap::new(),
-                attempts: HashMap::new(),
+                registry: Registry::new(
+                    config.mode == Mode::Twilio,
+                    config.retain / config.speed.max(1),
+                ),
                 rng: SmallRng::seed_from_u64(config.seed),
                 faults: config.faults,
             }),
             witness: Mutex::new(witness),
-            next_id: AtomicU64::new(1),
             config,
         })
     }
 
     pub fn stats(&self) -> Stats {
-        lock(&self.witness).stats()
+        let kept = lock(&self.calls).registry.len();
+        let mut witness = lock(&self.witness);
+        witness.set_calls_kept(kept);
+        witness.stats(Instant::now())
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -252,7 +245,7 @@ impl Sim {
             fault: None,
             outcome: None,
         };
-        if let Some(existing) = key.and_then(|k| calls.by_key.get(k)).cloned() {
+        if let Some(existing) = key.and_then(|k| calls.registry.by_key(k)) {
             entry.result = "repeat".into();
             entry.attempt = existing.attempt;
             drop(calls);
@@ -267,32 +260,17 @@ impl Sim {
         }
         let attempt = match attempt {
             Some(a) => a,
-            None => {
-                let n = calls.attempts.entry(call_id.to_owned()).or_insert(0);
-                *n += 1;
-                *n
-            }
+            None => calls.registry.next_attempt(call_id),
         };
         entry.attempt = attempt;
         let fate = self
             .fates
             .outcome_for(&number, attempt, &self.config.profile);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let external_id = match self.config.mode {
-            Mode::Twilio => format!("CA{id:032x}"),
-            _ => format!("ext-{id}"),
-        };
-        let placed = Arc::new(Placed {
-            external_id: external_id.clone(),
-            call_id: call_id.to_owned(),
-            attempt,
-            fate,
-            at: now,
-        });
-        if let Some(k) = key {
-            calls.by_key.insert(k.to_owned(), Arc::clone(&placed));
-        }
-        calls.by_id.insert(external_id, Arc::clone(&placed));
+        let all = steps(fate, &SEED);
+        let lasts = self.scaled(all.last().map(|s| s.0).unwrap_or_default());
+        let placed = calls
+            .registry
+            .insert(call_id, attempt, fate, now, lasts, key);
         let fault = if roll(&mut calls) < faults.fail_after_placing_percent {
             Some("5xx_after_placing".to_owned())
         } else if roll(&mut calls) < faults.timeout_percent {
@@ -304,8 +282,6 @@ impl Sim {
         entry.result = "placed".into();
         entry.fault = fault.clone();
         entry.outcome = Some(fate.outcome);
-        let all = steps(fate, &SEED);
-        let lasts = self.scaled(all.last().map(|s| s.0).unwrap_or_default());
         let answered = (fate.outcome == Outcome::Picked).then(|| self.scaled(fate.ring));
         lock(&self.witness).request(entry, now, Some(lasts), answered);
         Ok((placed, true, fault))
@@ -331,9 +307,12 @@ impl Sim {
                 &SEED
             };
             let mut elapsed = Duration::ZERO;
-            for (at, status, duration) in steps(p.fate, spelling) {
+            let steps = steps(p.fate, spelling);
+            let last = steps.len().saturating_sub(1);
+            for (i, (at, status, duration)) in steps.into_iter().enumerate() {
                 tokio::time::sleep(sim.scaled(at.saturating_sub(elapsed))).await;
                 elapsed = elapsed.max(at);
+                let first_sent = Instant::now();
                 let mut delay = Duration::from_millis(200);
                 for attempt in 0..=sim.config.callback_retries {
                     if attempt > 0 {
@@ -349,8 +328,12 @@ impl Sim {
                             account.as_deref(),
                         )
                         .await;
-                    lock(&sim.witness).callback(ok);
+                    let mut witness = lock(&sim.witness);
+                    witness.callback(ok);
                     if ok {
+                        if i == last {
+                            witness.final_report(first_sent.elapsed());
+                        }
                         break;
                     }
                 }

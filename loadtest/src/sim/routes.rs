@@ -93,7 +93,7 @@ fn status_body(sim: &Sim, p: &Placed) -> Response {
 }
 
 async fn call_status(State(sim): State<Shared>, Path(id): Path<String>) -> Response {
-    let found = lock(&sim.calls).by_id.get(&id).cloned();
+    let found = lock(&sim.calls).registry.by_id(&id);
     found.map_or_else(not_found, |p| status_body(&sim, &p))
 }
 
@@ -103,7 +103,7 @@ async fn call_by_key(
 ) -> Response {
     let found = q
         .get("idempotency_key")
-        .and_then(|k| lock(&sim.calls).by_key.get(k).cloned());
+        .and_then(|k| lock(&sim.calls).registry.by_key(k));
     found.map_or_else(not_found, |p| status_body(&sim, &p))
 }
 
@@ -152,7 +152,7 @@ async fn twilio_status(
     Path((_account, file)): Path<(String, String)>,
 ) -> Response {
     let sid = file.trim_end_matches(".json");
-    let found = lock(&sim.calls).by_id.get(sid).cloned();
+    let found = lock(&sim.calls).registry.by_id(sid);
     match found {
         Some(p) => {
             let (status, duration) = sim.status_now(&p, &TWILIO);
