@@ -129,10 +129,10 @@ impl Registry {
             if front.ends + self.retain > now {
                 break;
             }
-            if let Some((h, _)) = front.key {
-                if self.by_key.get(&h) == Some(&self.first_seq) {
-                    self.by_key.remove(&h);
-                }
+            if let Some((h, _)) = front.key
+                && self.by_key.get(&h) == Some(&self.first_seq)
+            {
+                self.by_key.remove(&h);
             }
             self.placed.pop_front();
             self.first_seq += 1;
