@@ -14,6 +14,7 @@ pub const DECISIONS: &str = "dialer_dispatch_decisions_total";
 pub const RETRIES: &str = "dialer_retries_scheduled_total";
 pub const CALLS_ACTIVE: &str = "dialer_calls_active";
 pub const DISPATCH_LAG: &str = "dialer_dispatch_lag_seconds";
+pub const DUE_TO_DIAL: &str = "dialer_due_to_dial_seconds";
 pub const QUEUE_DEPTH: &str = "dialer_dispatch_queue_depth";
 pub const PROVIDER_REQUEST: &str = "dialer_provider_request_duration_seconds";
 pub const PROVIDER_ERRORS: &str = "dialer_provider_errors_total";
@@ -46,7 +47,11 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
     ),
     (
         DISPATCH_LAG,
-        "Seconds from a call being due to its dial request.",
+        "Real seconds from the moment a call could be dialed (due, with a line of its campaign free) to its dial request.",
+    ),
+    (
+        DUE_TO_DIAL,
+        "Seconds on the engine's clock from a call falling due to its dial, waiting for a line included.",
     ),
     (
         QUEUE_DEPTH,
@@ -97,8 +102,12 @@ fn campaign(id: CampaignId) -> String {
     id.to_string()
 }
 
-pub(crate) fn dialed(id: CampaignId, lag: Duration) {
+pub(crate) fn dialed(id: CampaignId, waited: Duration) {
     counter!(CALLS_DIALED, "campaign" => campaign(id)).increment(1);
+    histogram!(DUE_TO_DIAL).record(waited.as_secs_f64());
+}
+
+pub(crate) fn dispatch_lag(lag: Duration) {
     histogram!(DISPATCH_LAG).record(lag.as_secs_f64());
 }
 

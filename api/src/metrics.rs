@@ -16,6 +16,12 @@ pub const HTTP_DURATION: &str = "dialer_http_request_duration_seconds";
 const SECONDS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
 ];
+/// The dispatch lag's target is milliseconds: finer buckets there (a `Full` matcher is chosen
+/// before the `_seconds` suffix).
+const LAG_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
 /// The process's recorder, installed once (tests start many servers in one process).
@@ -29,6 +35,12 @@ pub fn handle() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         Matcher::Full(dialer_actors::metrics::STORAGE_BATCH.into()),
                         BATCH_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(dialer_actors::metrics::DISPATCH_LAG.into()),
+                        LAG_BUCKETS,
                     )
                 })
                 .map(PrometheusBuilder::build_recorder)

@@ -85,6 +85,18 @@ impl CampaignState {
         call: Call,
     ) {
         let call_id = call.call_id;
+        // Ready since it fell due or a line freed, whichever came last.
+        let real_now = tokio::time::Instant::now();
+        let late = call
+            .due_at
+            .map(|due| self.ctx.now() - due)
+            .and_then(|d| d.to_std().ok())
+            .map_or(Duration::ZERO, |d| self.ctx.clock.real_duration(d));
+        let ready = real_now
+            .checked_sub(late)
+            .unwrap_or(real_now)
+            .max(self.line_freed)
+            .min(real_now);
         self.numbers.insert(call.phone_number.clone(), call_id);
         self.lines.insert(
             call_id,
@@ -92,6 +104,7 @@ impl CampaignState {
                 lane,
                 key,
                 call,
+                ready,
                 slot: None,
                 leasing: true,
                 void: None,
@@ -168,13 +181,14 @@ impl CampaignState {
             }
             return;
         }
-        let call = line.call.clone();
+        let (call, ready) = (line.call.clone(), line.ready);
         self.start_slot(
             me,
             call_id,
             Job::Dial {
                 call,
                 token: granted,
+                ready,
             },
         )
         .await;
@@ -183,6 +197,7 @@ impl CampaignState {
     /// Frees a call's line; returns what held it.
     pub(super) fn free_line(&mut self, call_id: CallId) -> Option<Line> {
         let line = self.lines.remove(&call_id)?;
+        self.line_freed = tokio::time::Instant::now();
         if let Some(slot) = &line.slot {
             self.slots.remove(&slot.get_id());
             slot.stop(None);

@@ -152,6 +152,8 @@ struct Line {
     lane: Lane,
     key: Key,
     call: Call,
+    /// When it could first have been dialed: due, with a line of its campaign free.
+    ready: tokio::time::Instant,
     slot: Option<ActorRef<SlotMessage>>,
     /// Leases asked for and not answered yet.
     leasing: bool,
@@ -171,6 +173,8 @@ pub(crate) struct CampaignState {
     list_exhausted: bool,
     /// No new lease requests before this (a pool was full).
     lease_wait: Option<tokio::time::Instant>,
+    /// When a line last became free (or the actor started).
+    line_freed: tokio::time::Instant,
     /// No new dial before this (a rate bucket was empty).
     rate_wait: Option<tokio::time::Instant>,
     /// No storage read before this (the last one failed).
@@ -220,6 +224,7 @@ impl Actor for CampaignActor {
             numbers: HashMap::new(),
             list_exhausted: false,
             lease_wait: None,
+            line_freed: tokio::time::Instant::now(),
             rate_wait: None,
             pull_wait: None,
             timer: None,

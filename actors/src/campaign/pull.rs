@@ -232,6 +232,8 @@ impl CampaignState {
                 lane,
                 key,
                 call: call.clone(),
+                // Adopted: not dialed here, so no dispatch lag is measured.
+                ready: tokio::time::Instant::now(),
                 slot: None,
                 leasing: false,
                 void: None,

@@ -17,6 +17,7 @@ impl SlotState {
         me: &ActorRef<SlotMessage>,
         call: Call,
         token: Option<u64>,
+        ready: tokio::time::Instant,
     ) {
         let ctx = std::sync::Arc::clone(&self.ctx);
         let settings = self.campaign.settings.clone();
@@ -71,7 +72,7 @@ impl SlotState {
             self.campaign.id,
             (now - due_since).to_std().unwrap_or(Duration::ZERO),
         );
-        self.send(me).await;
+        self.send(me, Some(ready)).await;
     }
 
     /// Whether the call's number is on the do-not-call list or opted out, read now.
@@ -86,8 +87,9 @@ impl SlotState {
         })
     }
 
-    /// Sends the dial request — once — and acts on what its answer proves.
-    async fn send(&mut self, me: &ActorRef<SlotMessage>) {
+    /// Sends the dial request — once — and acts on what its answer proves. `ready`: when the
+    /// call could first have been dialed, for the dispatch lag.
+    async fn send(&mut self, me: &ActorRef<SlotMessage>, ready: Option<tokio::time::Instant>) {
         let Some(call) = self.call.clone() else {
             return;
         };
@@ -99,6 +101,9 @@ impl SlotState {
             return;
         };
         let started = tokio::time::Instant::now();
+        if let Some(ready) = ready {
+            crate::metrics::dispatch_lag(started.saturating_duration_since(ready));
+        }
         let outcome = provider.dial(&Attempt::of(&call, settings)).await;
         let placed = matches!(outcome, DialOutcome::Placed { .. });
         crate::metrics::provider_request(&settings.provider, started.elapsed(), placed);

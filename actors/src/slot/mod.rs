@@ -32,8 +32,13 @@ use crate::live::{LiveRoute, Reported};
 
 /// What a slot is started to do.
 pub(crate) enum Job {
-    /// Dial this call; its campaign took its leases (fencing `token`).
-    Dial { call: Call, token: Option<u64> },
+    /// Dial this call; its campaign took its leases (fencing `token`). It could have been
+    /// dialed from `ready` on (due, with a line free): the dispatch lag counts from there.
+    Dial {
+        call: Call,
+        token: Option<u64>,
+        ready: tokio::time::Instant,
+    },
     /// Take over a call already dialing and wait for (or ask for) its outcome.
     Adopt { call: Call },
 }
@@ -126,8 +131,8 @@ impl Actor for DialerSlot {
                 };
                 let span = tracing::debug_span!("slot", %call_id, %campaign_id);
                 match job {
-                    Job::Dial { call, token } => {
-                        state.on_dial(&me, call, token).instrument(span).await
+                    Job::Dial { call, token, ready } => {
+                        state.on_dial(&me, call, token, ready).instrument(span).await
                     }
                     Job::Adopt { call } => state.on_adopt(&me, call).instrument(span).await,
                 }

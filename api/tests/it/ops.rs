@@ -108,6 +108,12 @@ async fn prometheus_metrics_pass_promtool_and_never_name_a_number_or_a_call() {
         "{text}"
     );
     assert!(text.contains("dialer_calls_dialed_total{"), "{text}");
+    // The dispatch lag in milliseconds, and the wait from due to dial.
+    assert!(
+        text.contains(r#"dialer_dispatch_lag_seconds_bucket{le="0.0075"}"#),
+        "{text}"
+    );
+    assert!(text.contains("dialer_due_to_dial_seconds_bucket{"), "{text}");
     assert!(
         !text.contains("4155552671") && !text.contains(&call_id),
         "no phone number or call id in labels"
