@@ -29,7 +29,8 @@ impl Clock for SystemClock {
 
 #[derive(Debug, Clone)]
 pub struct ScaledClock {
-    epoch: DateTime<Utc>,
+    /// What it reads at `start`.
+    origin: DateTime<Utc>,
     start: Start,
     factor: u32,
 }
@@ -39,15 +40,15 @@ pub struct ScaledClock {
 enum Start {
     /// Tokio's clock when the clock was made (paused in tests).
     Tokio(Instant),
-    /// The system clock's `epoch`: the same for every process.
-    System,
+    /// This real instant on the system clock: the same for every process.
+    System(DateTime<Utc>),
 }
 
 impl ScaledClock {
     /// A clock that reads `epoch` now and runs `factor`× faster than tokio's clock.
     pub fn new(epoch: DateTime<Utc>, factor: u32) -> Self {
         Self {
-            epoch,
+            origin: epoch,
             start: Start::Tokio(Instant::now()),
             factor: factor.max(1),
         }
@@ -56,9 +57,15 @@ impl ScaledClock {
     /// A clock `factor`× faster than real time from the real instant `epoch` on: it reads
     /// `epoch + (real now - epoch) × factor`, in every process given the same `epoch`.
     pub fn anchored(epoch: DateTime<Utc>, factor: u32) -> Self {
+        Self::anchored_at(epoch, epoch, factor)
+    }
+
+    /// Like [`anchored`](Self::anchored), but reading `reads` at the real instant `epoch`: a
+    /// simulated day that starts where a benchmark wants it to.
+    pub fn anchored_at(epoch: DateTime<Utc>, reads: DateTime<Utc>, factor: u32) -> Self {
         Self {
-            epoch,
-            start: Start::System,
+            origin: reads,
+            start: Start::System(epoch),
             factor: factor.max(1),
         }
     }
@@ -77,12 +84,12 @@ impl Clock for ScaledClock {
     fn now(&self) -> DateTime<Utc> {
         let real = match self.start {
             Start::Tokio(start) => start.elapsed(),
-            Start::System => (SystemClock.now() - self.epoch)
+            Start::System(epoch) => (SystemClock.now() - epoch)
                 .to_std()
                 .unwrap_or(Duration::ZERO),
         };
         let wall = real.saturating_mul(self.factor);
-        (self.epoch + chrono::Duration::from_std(wall).unwrap_or(chrono::Duration::MAX))
+        (self.origin + chrono::Duration::from_std(wall).unwrap_or(chrono::Duration::MAX))
             .trunc_subsecs(3)
     }
 

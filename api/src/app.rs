@@ -53,9 +53,10 @@ impl std::fmt::Debug for App {
 
 /// The wall clock `settings` ask for.
 pub fn clock(settings: &Settings) -> Arc<dyn Clock> {
-    if settings.clock_speed > 1 {
+    if settings.clock_speed > 1 || settings.clock_start.is_some() {
         let epoch = settings.clock_epoch.unwrap_or_else(|| SystemClock.now());
-        Arc::new(ScaledClock::anchored(epoch, settings.clock_speed))
+        let reads = settings.clock_start.unwrap_or(epoch);
+        Arc::new(ScaledClock::anchored_at(epoch, reads, settings.clock_speed))
     } else {
         Arc::new(SystemClock)
     }

@@ -132,7 +132,10 @@ impl Actor for DialerSlot {
                 let span = tracing::debug_span!("slot", %call_id, %campaign_id);
                 match job {
                     Job::Dial { call, token, ready } => {
-                        state.on_dial(&me, call, token, ready).instrument(span).await
+                        state
+                            .on_dial(&me, call, token, ready)
+                            .instrument(span)
+                            .await
                     }
                     Job::Adopt { call } => state.on_adopt(&me, call).instrument(span).await,
                 }

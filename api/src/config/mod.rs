@@ -42,6 +42,9 @@ pub struct FileConfig {
     /// that every process started with the same value agrees on the time (RFC 3339; default
     /// the process's start).
     pub clock_epoch: Option<chrono::DateTime<chrono::Utc>>,
+    /// What the clock reads at `clock_epoch` (RFC 3339; default `clock_epoch` itself): a run
+    /// of the fast clock that starts on a chosen day and hour (benchmarks).
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default)]
     pub auth: AuthConfig,
     #[serde(default)]
@@ -204,6 +207,7 @@ pub struct Settings {
     pub duplicate_window_secs: u64,
     pub clock_speed: u32,
     pub clock_epoch: Option<chrono::DateTime<chrono::Utc>>,
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
     pub tokens: Vec<ApiToken>,
     pub rate_limit_per_second: u32,
     pub provider_rate_limit_per_second: u32,
@@ -345,6 +349,7 @@ fn settings(f: FileConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
         .or(f.clock_speed)
         .unwrap_or(1);
     let clock_epoch = parse_env(env, "DIALER_CLOCK_EPOCH")?.or(f.clock_epoch);
+    let clock_start = parse_env(env, "DIALER_CLOCK_START")?.or(f.clock_start);
     if !(1..=100_000).contains(&clock_speed) {
         bail!("clock_speed: must be between 1 and 100000, got {clock_speed}");
     }
@@ -428,6 +433,7 @@ fn settings(f: FileConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
             .unwrap_or(300),
         clock_speed,
         clock_epoch,
+        clock_start,
         tokens,
         rate_limit_per_second: f.auth.rate_limit_per_second.unwrap_or(200),
         provider_rate_limit_per_second: f

@@ -90,3 +90,29 @@ fn mistakes_name_their_field() {
         assert!(format!("{err:#}").contains(want), "{text}: {err:#}");
     }
 }
+
+#[test]
+fn a_fast_clock_can_start_on_a_chosen_day() {
+    use dialer_actors::clock::{Clock, SystemClock};
+    let epoch = SystemClock.now();
+    let file: FileConfig = yaml_serde::from_str(&format!(
+        "clock_speed: 60\nclock_epoch: {}\nclock_start: 2026-12-07T05:00:00Z\n",
+        epoch.to_rfc3339()
+    ))
+    .unwrap();
+    let s = settings(file, &env(&[])).unwrap();
+    let start: chrono::DateTime<chrono::Utc> = "2026-12-07T05:00:00Z".parse().unwrap();
+    let now = crate::app::clock(&s).now();
+    // Less than a real second since `epoch`: under a minute at 60×.
+    assert!(
+        now >= start && now < start + chrono::Duration::seconds(60),
+        "{now}"
+    );
+    let moved: FileConfig = yaml_serde::from_str("clock_start: 2026-12-07T05:00:00Z\n").unwrap();
+    let s = settings(
+        moved,
+        &env(&[("DIALER_CLOCK_START", "2027-01-01T00:00:00Z")]),
+    )
+    .unwrap();
+    assert_eq!(s.clock_start, "2027-01-01T00:00:00Z".parse().ok());
+}

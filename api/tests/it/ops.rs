@@ -113,7 +113,10 @@ async fn prometheus_metrics_pass_promtool_and_never_name_a_number_or_a_call() {
         text.contains(r#"dialer_dispatch_lag_seconds_bucket{le="0.0075"}"#),
         "{text}"
     );
-    assert!(text.contains("dialer_due_to_dial_seconds_bucket{"), "{text}");
+    assert!(
+        text.contains("dialer_due_to_dial_seconds_bucket{"),
+        "{text}"
+    );
     assert!(
         !text.contains("4155552671") && !text.contains(&call_id),
         "no phone number or call id in labels"

@@ -38,6 +38,9 @@ struct Args {
     /// The real instant the simulated clock counts from (dialer's `clock_epoch`), RFC 3339.
     #[arg(long)]
     clock_epoch: Option<chrono::DateTime<chrono::Utc>>,
+    /// What the simulated clock reads at --clock-epoch (dialer's `clock_start`), RFC 3339.
+    #[arg(long)]
+    clock_start: Option<chrono::DateTime<chrono::Utc>>,
     /// The outcome mix and timings as JSON (SimProfile), e.g. '{"picked": 80, "rnr": 20}'.
     #[arg(long)]
     profile: Option<String>,
@@ -93,6 +96,7 @@ fn main() -> anyhow::Result<()> {
         },
         callback_retries: args.callback_retries,
         clock_epoch: args.clock_epoch,
+        clock_start: args.clock_start,
         retain: std::time::Duration::from_secs(args.retain_secs),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

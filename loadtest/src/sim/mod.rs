@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dialer_actors::clock::SystemClock;
+use dialer_actors::clock::{ScaledClock, SystemClock};
 use dialer_actors::provider::sim::{SimFate, SimProvider};
 use dialer_actors::provider::twilio::signature;
 use dialer_engine::{Clock, Outcome, PhoneNumber, SimProfile};
@@ -79,6 +79,8 @@ pub struct SimConfig {
     /// With `speed` > 1, the real instant the simulated clock counts from (as dialer's
     /// `clock_epoch`): journal times are given on that clock too.
     pub clock_epoch: Option<DateTime<Utc>>,
+    /// What the simulated clock reads at `clock_epoch` (dialer's `clock_start`).
+    pub clock_start: Option<DateTime<Utc>>,
     /// How long (simulated) after its end a call can still be asked about or repeated.
     pub retain: Duration,
 }
@@ -97,6 +99,7 @@ impl Default for SimConfig {
             faults: Faults::default(),
             callback_retries: 5,
             clock_epoch: None,
+            clock_start: None,
             retain: Duration::from_secs(2 * 3600),
         }
     }
@@ -114,6 +117,8 @@ pub struct Sim {
     http: reqwest::Client,
     calls: Mutex<Calls>,
     witness: Mutex<Witness>,
+    /// The simulated clock, when it is not the real one.
+    clock: Option<ScaledClock>,
 }
 
 type Shared = Arc<Sim>;
@@ -187,6 +192,16 @@ impl Sim {
                 faults: config.faults,
             }),
             witness: Mutex::new(witness),
+            clock: config
+                .clock_epoch
+                .filter(|_| config.speed > 1 || config.clock_start.is_some())
+                .map(|epoch| {
+                    ScaledClock::anchored_at(
+                        epoch,
+                        config.clock_start.unwrap_or(epoch),
+                        config.speed,
+                    )
+                }),
             config,
         })
     }
@@ -205,13 +220,7 @@ impl Sim {
     /// Real and simulated Unix milliseconds now.
     fn times(&self) -> (i64, i64) {
         let real = SystemClock.now();
-        let sim = match self.config.clock_epoch.filter(|_| self.config.speed > 1) {
-            Some(epoch) => {
-                let elapsed = real - epoch;
-                epoch + elapsed * i32::try_from(self.config.speed).unwrap_or(i32::MAX)
-            }
-            None => real,
-        };
+        let sim = self.clock.as_ref().map_or(real, Clock::now);
         (real.timestamp_millis(), sim.timestamp_millis())
     }
 
