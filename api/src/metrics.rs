@@ -22,6 +22,11 @@ const LAG_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+/// From due to dial, waiting for a line included: seconds to hours.
+const WAIT_BUCKETS: &[f64] = &[
+    0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0,
+    86400.0,
+];
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
 /// The process's recorder, installed once (tests start many servers in one process).
@@ -41,6 +46,12 @@ pub fn handle() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         Matcher::Full(dialer_actors::metrics::DISPATCH_LAG.into()),
                         LAG_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(dialer_actors::metrics::DUE_TO_DIAL.into()),
+                        WAIT_BUCKETS,
                     )
                 })
                 .map(PrometheusBuilder::build_recorder)

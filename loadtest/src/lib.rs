@@ -3,4 +3,6 @@
 //! `dialer-chaos`.
 
 pub mod chaos;
+pub mod day;
+pub mod harness;
 pub mod sim;

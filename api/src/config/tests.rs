@@ -116,3 +116,15 @@ fn a_fast_clock_can_start_on_a_chosen_day() {
     .unwrap();
     assert_eq!(s.clock_start, "2027-01-01T00:00:00Z".parse().ok());
 }
+
+#[test]
+fn the_bench_config_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/api/dialer.yaml");
+    let s = load(
+        Some(&path),
+        &env(&[("BENCH_TOKEN", "bench-token-0123456789")]),
+    )
+    .unwrap();
+    assert_eq!(s.max_concurrent_calls, 100_000);
+    assert_eq!(s.http_providers[0].name, "loadsim");
+}

@@ -6,6 +6,10 @@
 //!   `dialer-provider-sim --mode accept`), waits until every one is dialing, then each goose
 //!   transaction plays one call's provider: `PUT /api/v1/callback/` with RINGING, IN_PROGRESS
 //!   and PICKED.
+//! * `operator`: each transaction is one operator's session — create a campaign, import its
+//!   contacts (CSV), start it, read its statistics and calls, pause and resume it.
+//! * `mix`: what a busy node sees at once — initiate-calls, callbacks for calls in flight (the
+//!   `callbacks` setup) and operators' reads, weighted 10 : 10 : 1.
 //!
 //! Every goose option works (`--users`, `--run-time`, `--throttle-requests` for a fixed request
 //! rate, `--report-file`…); the end prints the latency percentiles per request.
@@ -27,6 +31,8 @@ use serde_json::{Value, json};
 enum Kind {
     Initiate,
     Callbacks,
+    Operator,
+    Mix,
 }
 
 #[derive(Debug, Parser)]
@@ -44,6 +50,9 @@ struct Args {
     /// callbacks: how many calls to place before the run (each takes three callbacks).
     #[arg(long, default_value_t = 30_000)]
     calls: usize,
+    /// operator: contacts imported per session.
+    #[arg(long, default_value_t = 200)]
+    contacts: usize,
     /// callbacks: the provider that accepts dials without reporting.
     #[arg(long, default_value = "loadsim")]
     provider: String,
@@ -55,6 +64,9 @@ static TOKEN: OnceLock<String> = OnceLock::new();
 static CAMPAIGN: OnceLock<i64> = OnceLock::new();
 static CALLS: OnceLock<Vec<String>> = OnceLock::new();
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+static CALLBACK_NEXT: AtomicUsize = AtomicUsize::new(0);
+static SESSION: AtomicUsize = AtomicUsize::new(0);
+static CONTACTS: OnceLock<usize> = OnceLock::new();
 
 /// The n-th distinct, valid North American number.
 fn number(n: usize) -> String {
@@ -70,20 +82,37 @@ async fn send(
     path: &str,
     body: &Value,
     expect: u16,
-) -> TransactionResult {
+) -> Result<Value, Box<TransactionError>> {
     let token = TOKEN.get().map_or("", String::as_str);
     let rb = user
         .get_request_builder(&method, path)?
         .header("X-Auth-Token", token)
         .json(body);
-    let request = GooseRequest::builder()
+    send_built(user, method, path, rb, expect, None).await
+}
+
+/// Sends a prepared request, named `name` in the report (default: its path); its JSON answer.
+async fn send_built(
+    user: &mut GooseUser,
+    method: GooseMethod,
+    path: &str,
+    rb: reqwest::RequestBuilder,
+    expect: u16,
+    name: Option<&str>,
+) -> Result<Value, Box<TransactionError>> {
+    let mut request = GooseRequest::builder()
         .method(method)
         .path(path)
         .set_request_builder(rb)
-        .expect_status_code(expect)
-        .build();
-    user.request(request).await?;
-    Ok(())
+        .expect_status_code(expect);
+    if let Some(name) = name {
+        request = request.name(name);
+    }
+    let answer = user.request(request.build()).await?;
+    Ok(match answer.response {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    })
 }
 
 async fn initiate_call(user: &mut GooseUser) -> TransactionResult {
@@ -97,12 +126,14 @@ async fn initiate_call(user: &mut GooseUser) -> TransactionResult {
         &body,
         201,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 async fn one_calls_callbacks(user: &mut GooseUser) -> TransactionResult {
     let calls = CALLS.get().map_or(&[][..], Vec::as_slice);
-    let Some(call) = calls.get(NEXT.fetch_add(1, Ordering::Relaxed) % calls.len().max(1)) else {
+    let next = CALLBACK_NEXT.fetch_add(1, Ordering::Relaxed);
+    let Some(call) = calls.get(next % calls.len().max(1)) else {
         return Ok(());
     };
     for (status, duration) in [
@@ -114,6 +145,73 @@ async fn one_calls_callbacks(user: &mut GooseUser) -> TransactionResult {
         send(user, GooseMethod::Put, "/api/v1/callback/", &body, 200).await?;
     }
     Ok(())
+}
+
+/// One operator's session: a campaign created, its contacts imported, started, watched,
+/// paused and resumed.
+async fn operator_session(user: &mut GooseUser) -> TransactionResult {
+    let session = SESSION.fetch_add(1, Ordering::Relaxed);
+    let contacts = CONTACTS.get().copied().unwrap_or(200);
+    let settings = json!({
+        "zone_policy": "campaign", "time_zone": "UTC", "max_concurrent": 10, "provider": "sim",
+        "calling_hours": [{"day_of_week": "daily", "start_time": "00:00", "end_time": "24:00"}],
+    });
+    let created = send(
+        user,
+        GooseMethod::Post,
+        "/api/v1/campaigns/",
+        &json!({"name": format!("goose operator {session}"), "settings": settings}),
+        201,
+    )
+    .await?;
+    let Some(id) = created["id"].as_i64() else {
+        return Ok(());
+    };
+    let mut csv = String::from("phone_number,first_name\n");
+    for k in 0..contacts {
+        csv.push_str(&number(5_000_000 + session * contacts + k));
+        csv.push_str(",goose\n");
+    }
+    let token = TOKEN.get().map_or("", String::as_str);
+    let path = format!("/api/v1/campaigns/{id}/contacts/import");
+    let rb = user
+        .get_request_builder(&GooseMethod::Post, &path)?
+        .header("X-Auth-Token", token)
+        .header("Content-Type", "text/csv")
+        .body(csv);
+    send_built(user, GooseMethod::Post, &path, rb, 200, Some("import")).await?;
+    let none = json!({});
+    for step in ["start", "pause", "resume"] {
+        let path = format!("/api/v1/campaigns/{id}/{step}");
+        let rb = user
+            .get_request_builder(&GooseMethod::Post, &path)?
+            .header("X-Auth-Token", token)
+            .json(&none);
+        send_built(user, GooseMethod::Post, &path, rb, 200, Some(step)).await?;
+        if step == "start" {
+            reads(user, id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// An operator's reads of a campaign: its statistics and its latest calls.
+async fn reads(user: &mut GooseUser, id: i64) -> TransactionResult {
+    let token = TOKEN.get().map_or("", String::as_str);
+    for (path, name) in [
+        (format!("/api/v1/campaigns/{id}/stats"), "stats"),
+        (format!("/api/v1/calls?campaign_id={id}&limit=50"), "calls"),
+    ] {
+        let rb = user
+            .get_request_builder(&GooseMethod::Get, &path)?
+            .header("X-Auth-Token", token);
+        send_built(user, GooseMethod::Get, &path, rb, 200, Some(name)).await?;
+    }
+    Ok(())
+}
+
+async fn campaign_reads(user: &mut GooseUser) -> TransactionResult {
+    reads(user, CAMPAIGN.get().copied().unwrap_or(0)).await
 }
 
 /// A small client for the setup steps.
@@ -311,6 +409,20 @@ fn main() -> anyhow::Result<()> {
                 );
                 let _ = CALLS.set(ids);
                 scenario!("Callbacks").register_transaction(transaction!(one_calls_callbacks))
+            }
+            Kind::Operator => {
+                let _ = CONTACTS.set(args.contacts);
+                scenario!("Operator").register_transaction(transaction!(operator_session))
+            }
+            Kind::Mix => {
+                let id = api.campaign("loadtest mix", "sim", 100).await?;
+                let _ = CAMPAIGN.set(id);
+                let ids = api.dialing_calls(&args.provider, args.calls).await?;
+                let _ = CALLS.set(ids);
+                scenario!("Mix")
+                    .register_transaction(transaction!(initiate_call).set_weight(10)?)
+                    .register_transaction(transaction!(one_calls_callbacks).set_weight(10)?)
+                    .register_transaction(transaction!(campaign_reads).set_weight(1)?)
             }
         };
         let attack = GooseAttack::initialize_with_config(args.goose)?

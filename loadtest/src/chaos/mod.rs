@@ -10,10 +10,9 @@
 //! concurrency against the cap, whether every 201'd call id is stored, calls left overdue.
 
 mod check;
-mod procs;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,13 +25,10 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
 pub use check::Report;
-use dialer_storage::testsuite::redis_server::{RedisServer, free_port};
-use procs::Dialer;
+use dialer_storage::testsuite::redis_server::RedisServer;
 
+use crate::harness::{Api, Dialer, Stack, StackConfig, number};
 use crate::sim::{self, Faults, Mode, SimConfig};
-
-const ADMIN: &str = "chaos-admin-token-0123456789";
-const PROVIDER: &str = "chaos-provider-token-0123456789";
 
 /// What a run does.
 #[derive(Debug, Clone)]
@@ -121,14 +117,6 @@ pub fn profile() -> SimProfile {
     }
 }
 
-/// The `i`-th of `n` distinct valid numbers, in ten New York and other US area codes.
-pub fn number(i: u32, offset: u32) -> String {
-    const AREAS: [u32; 12] = [212, 312, 415, 617, 713, 202, 305, 404, 503, 602, 646, 718];
-    let i = i + offset;
-    let area = AREAS[(i / 10_000) as usize % AREAS.len()];
-    format!("+1{area}555{:04}", i % 10_000)
-}
-
 /// What the harness saw of the engine from outside.
 #[derive(Debug, Default)]
 struct Seen {
@@ -147,150 +135,58 @@ struct Seen {
     redis_back: Vec<DateTime<Utc>>,
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn send(&self, r: reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
-        let r = r.header("X-Auth-Token", ADMIN).send().await?;
-        let status = r.status().as_u16();
-        let text = r.text().await?;
-        Ok((
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        ))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
-            .await
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
-        self.send(self.http.get(format!("{}{path}", self.base)))
-            .await
-    }
-}
-
-fn config_yaml(
-    c: &ChaosConfig,
-    port: u16,
-    data: &Path,
-    redis: &str,
-    sim: &str,
-    epoch: DateTime<Utc>,
-) -> String {
-    format!(
-        r#"version: 1
-listen: 127.0.0.1:{port}
-public_url: http://127.0.0.1:{port}
-data_dir: {data}
-leases: {{backend: redis, redis_url: "{redis}", ttl_secs: 30, quarantine_ms: 500}}
-max_concurrent_calls: {cap}
-duplicate_window_secs: 300
-clock_speed: {speed}
-clock_epoch: {epoch}
-auth:
-  rate_limit_per_second: 0
-  tokens:
-    - {{name: admin, role: admin, token: {ADMIN}}}
-    - {{name: carrier, role: provider, token: {PROVIDER}}}
-providers:
-  http:
-    - {{name: http, base_url: "{sim}", timeout_ms: {timeout}}}
-"#,
-        data = data.display(),
-        cap = c.cap,
-        speed = c.speed,
-        epoch = epoch.to_rfc3339(),
-        timeout = c.provider_timeout_ms,
-    )
-}
-
 /// Runs the chaos and checks what happened. Needs a multi-threaded tokio runtime.
 pub async fn run(c: ChaosConfig) -> anyhow::Result<Report> {
-    let work = &c.work_dir;
-    std::fs::create_dir_all(work)?;
-    let data = work.join("data");
-    let _ = std::fs::remove_dir_all(&data);
-    let journal = work.join("journal.jsonl");
-    let epoch = SystemClock.now();
+    let journal = c.work_dir.join("journal.jsonl");
     let mut rng = SmallRng::seed_from_u64(c.seed);
-
-    // Redis starts (and restarts) blocking; it takes this worker thread, not the simulator's.
-    let mut redis = tokio::task::block_in_place(RedisServer::start)?;
-    let sim = sim::start(
-        SimConfig {
+    let Stack {
+        mut redis,
+        sim,
+        mut dialer,
+        http,
+        api,
+        epoch,
+        data,
+        ..
+    } = Stack::start(StackConfig {
+        dialer: c.dialer.clone(),
+        work_dir: c.work_dir.clone(),
+        cap: c.cap,
+        speed: c.speed,
+        clock_start: None,
+        provider_timeout_ms: c.provider_timeout_ms,
+        sim: SimConfig {
             mode: Mode::Http,
             seed: c.seed,
-            speed: c.speed,
             profile: c.profile.clone(),
-            callback_token: Some(PROVIDER.into()),
             journal: Some(journal.clone()),
             callback_retries: 3,
-            clock_epoch: Some(epoch),
             ..SimConfig::default()
         },
-        "127.0.0.1:0".parse()?,
-    )
+        log: "info",
+    })
     .await?;
-    let port = free_port()?;
-    let config = work.join("dialer.yaml");
-    std::fs::write(
-        &config,
-        config_yaml(&c, port, &data, &redis.url(), &sim.base_url(), epoch),
-    )?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
-    let mut dialer = Dialer::new(&c.dialer, &config, &work.join("dialer.log"), port);
-    dialer.start(&http).await?;
-    let api = Api {
-        http: http.clone(),
-        base: format!("{}/api/v1", dialer.base_url()),
-    };
 
     // The campaign: around the clock in UTC, the seed's retry rules at `retry_minutes`.
-    let (status, body) = api
-        .post(
-            "/campaigns/",
-            json!({"name": "chaos", "settings": {
+    let campaign = api
+        .create_campaign(json!({"name": "chaos", "settings": {
                 "zone_policy": "campaign", "time_zone": "UTC",
                 "calling_hours": [{"day_of_week": "daily", "start_time": "00:00", "end_time": "24:00"}],
                 "retry": {"max_attempts": c.max_attempts, "rules": [{"day_of_week": "daily", "start_time": "00:00", "end_time": "24:00", "retry_interval_minutes": c.retry_minutes}]},
                 "max_concurrent": c.lines, "provider": "http",
                 "ring_timeout_secs": 30, "max_call_duration_secs": 300,
-            }}),
-        )
+        }}))
         .await?;
-    if status != 201 {
-        bail!("creating the campaign: {status} {body}");
-    }
-    let campaign = body["id"].as_i64().context("campaign id")?;
     let mut csv = String::from("phone_number\n");
     for i in 0..c.contacts {
         csv.push_str(&number(i, 0));
         csv.push('\n');
     }
-    let (status, report) = api
-        .send(
-            http.post(format!("{}/campaigns/{campaign}/contacts/import", api.base))
-                .header("Content-Type", "text/csv")
-                .timeout(Duration::from_secs(300))
-                .body(csv),
-        )
-        .await?;
-    if status != 200 || report["accepted"].as_u64() != Some(u64::from(c.contacts)) {
-        bail!("importing contacts: {status} {report}");
+    let report = api.import_csv(campaign, csv).await?;
+    if report["accepted"].as_u64() != Some(u64::from(c.contacts)) {
+        bail!("importing contacts: {report}");
     }
-    let (status, body) = api
-        .post(&format!("/campaigns/{campaign}/start"), json!({}))
-        .await?;
-    if status != 200 {
-        bail!("starting the campaign: {status} {body}");
-    }
+    api.start_campaign(campaign).await?;
 
     // The stream of one-off calls, beside the chaos.
     let seen = Arc::new(Mutex::new(Seen {
@@ -298,10 +194,7 @@ pub async fn run(c: ChaosConfig) -> anyhow::Result<Report> {
         ..Seen::default()
     }));
     let stream = tokio::spawn(one_offs(
-        Api {
-            http: http.clone(),
-            base: api.base.clone(),
-        },
+        api.clone(),
         campaign,
         c.clone(),
         epoch,

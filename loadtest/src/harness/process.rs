@@ -1,5 +1,5 @@
-//! `dialer serve` as a process a chaos run starts, kills and starts again. (Redis is
-//! `dialer_storage::testsuite::redis_server`, the tests' own.)
+//! `dialer serve` as a child process: started, killed, stopped and started again, and what it
+//! used (CPU, peak memory). Redis is `dialer_storage::testsuite::redis_server`, the tests' own.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,18 +13,62 @@ pub struct Dialer {
     config: PathBuf,
     log: PathBuf,
     port: u16,
+    level: &'static str,
     child: Option<Child>,
 }
 
+/// What a process used so far (Linux `/proc`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Usage {
+    /// User and system CPU time.
+    pub cpu_seconds: f64,
+    /// The most resident memory it had at once (VmHWM).
+    pub peak_rss_bytes: u64,
+}
+
+/// Reads `/proc/{pid}`: CPU time from `stat`, peak resident memory from `status`.
+fn usage_of(pid: &str) -> Option<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) — utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(Usage {
+        cpu_seconds: ticks / 100.0,
+        peak_rss_bytes: hwm_kb * 1024,
+    })
+}
+
+/// This process's peak resident memory.
+pub fn own_peak_rss_bytes() -> Option<u64> {
+    usage_of("self").map(|u| u.peak_rss_bytes)
+}
+
 impl Dialer {
-    pub fn new(binary: &Path, config: &Path, log: &Path, port: u16) -> Self {
+    pub fn new(binary: &Path, config: &Path, log: &Path, port: u16, level: &'static str) -> Self {
         Self {
             binary: binary.to_owned(),
             config: config.to_owned(),
             log: log.to_owned(),
             port,
+            level,
             child: None,
         }
+    }
+
+    /// What the running process used so far.
+    pub fn usage(&self) -> Option<Usage> {
+        usage_of(&self.child.as_ref()?.id().to_string())
     }
 
     pub fn base_url(&self) -> String {
@@ -40,7 +84,7 @@ impl Dialer {
         let child = Command::new(&self.binary)
             .args(["serve", "--config"])
             .arg(&self.config)
-            .env("DIALER_LOG", "info")
+            .env("DIALER_LOG", self.level)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
