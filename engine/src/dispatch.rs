@@ -189,6 +189,9 @@ pub struct LaneQueue<T> {
     limit: usize,
     drained: bool,
     horizon: Option<Key>,
+    /// The horizon is a call that was read (not one an offer could not hold): storage's
+    /// calls strictly after it are exactly those not seen yet.
+    horizon_read: bool,
     dirty: bool,
 }
 
@@ -202,6 +205,7 @@ impl<T> LaneQueue<T> {
             limit: limit.max(1),
             drained: false,
             horizon: None,
+            horizon_read: false,
             dirty: true,
         }
     }
@@ -247,16 +251,42 @@ impl<T> LaneQueue<T> {
         now: DateTime<Utc>,
         skip: impl Fn(CallId) -> bool,
     ) {
+        self.ready.clear();
+        self.waiting.clear();
+        self.keys.clear();
+        self.dirty = false;
+        self.extend(rows, limit, now, skip);
+    }
+
+    /// Where to read on from when the queue runs low: strictly after its horizon, at most
+    /// `chunk` calls and no more than it has room for. `None` when a top-up will not do (never
+    /// read, told of calls it has not seen, its view narrowed by an offer, or full): then
+    /// [`wants_pull`](Self::wants_pull) says whether to [`replace`](Self::replace) it.
+    pub fn top_up(&self, now: DateTime<Utc>, chunk: usize) -> Option<(Key, usize)> {
+        if self.dirty || !self.horizon_read || !self.wants_pull(now) {
+            return None;
+        }
+        let room = self.limit.saturating_sub(self.keys.len()).min(chunk);
+        let horizon = self.horizon?;
+        (room > 0).then_some((horizon, room))
+    }
+
+    /// Adds a top-up's result: the lane's first pending calls strictly after the horizon,
+    /// asked for with `limit`, minus those `skip` says are already taken (in flight).
+    pub fn extend(
+        &mut self,
+        rows: Vec<(Key, T)>,
+        limit: usize,
+        now: DateTime<Utc>,
+        skip: impl Fn(CallId) -> bool,
+    ) {
         self.drained = rows.len() < limit;
         self.horizon = if self.drained {
             None
         } else {
             rows.last().map(|(k, _)| *k)
         };
-        self.dirty = false;
-        self.ready.clear();
-        self.waiting.clear();
-        self.keys.clear();
+        self.horizon_read = self.horizon.is_some();
         for (key, item) in rows {
             if skip(key.1) {
                 continue;
@@ -291,6 +321,7 @@ impl<T> LaneQueue<T> {
             // No room: the view now ends at this call, which is not held.
             self.drained = false;
             self.horizon = Some(self.horizon.map_or(key, |h| h.min(key)));
+            self.horizon_read = false;
         }
         false
     }

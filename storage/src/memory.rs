@@ -314,6 +314,7 @@ impl ScheduleStore for MemoryStore {
         &self,
         campaign: CampaignId,
         lane: Lane,
+        after: Option<(DateTime<Utc>, CallId)>,
         limit: u32,
         _now: DateTime<Utc>,
     ) -> Result<Vec<Call>> {
@@ -322,6 +323,7 @@ impl ScheduleStore for MemoryStore {
             .calls
             .values()
             .filter(|c| c.campaign_id == campaign && pending_in(c, lane))
+            .filter(|c| after.is_none_or(|a| pending_key(c).is_some_and(|k| k > a)))
             .collect();
         pending.sort_unstable_by_key(|c| pending_key(c));
         Ok(page(pending.into_iter().cloned(), limit))

@@ -101,12 +101,14 @@ pub trait EventStore: Send + Sync {
 pub trait ScheduleStore: Send + Sync {
     /// The first `limit` pending calls (SCHEDULED, INITIATED, RETRYING) of one lane of a
     /// campaign, ascending by `(due_at, call_id)`, whether due yet or not: the order they are
-    /// dialed in. The pending schedule is this index; nothing else holds it. `now` is the
+    /// dialed in — from the start, or strictly after the key `after` (a reader topping up what
+    /// it holds). The pending schedule is this index; nothing else holds it. `now` is the
     /// caller's clock: a backend that buckets the index by time may retire past, empty buckets.
     async fn pending_calls(
         &self,
         campaign: CampaignId,
         lane: Lane,
+        after: Option<(DateTime<Utc>, CallId)>,
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<Call>>;

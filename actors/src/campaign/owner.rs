@@ -109,7 +109,13 @@ impl CampaignState {
                 let rows = self
                     .ctx
                     .store
-                    .pending_calls(self.id(), lane, u32::try_from(ask).unwrap_or(u32::MAX), now)
+                    .pending_calls(
+                        self.id(),
+                        lane,
+                        None,
+                        u32::try_from(ask).unwrap_or(u32::MAX),
+                        now,
+                    )
                     .await?;
                 let mut batch = WriteBatch::default();
                 let mut notices = Vec::new();

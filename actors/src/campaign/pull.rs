@@ -18,6 +18,10 @@ use crate::slot::{DialerSlot, Job, SlotArgs, SlotMessage};
 
 /// Calls in flight adopted per storage read at start.
 const ADOPT_PAGE: u32 = 500;
+/// The most a lane reads on after its horizon at once, and the most contacts made into calls
+/// at once: the owner dispatches nothing while it reads or writes, so it does so in short
+/// steps (a read of thousands of rows held freed lines idle for tens of milliseconds).
+const STEP: usize = 256;
 
 impl CampaignState {
     /// Reads what the lanes need from storage (pending calls, then new contacts).
@@ -30,7 +34,12 @@ impl CampaignState {
         }
         let now = self.ctx.now();
         for lane in Lane::ALL {
-            if self.board.lane(lane).wants_pull(now) && self.pull(lane).await.is_err() {
+            let read = match self.board.lane(lane).top_up(now, STEP) {
+                Some((after, n)) => self.top_up(lane, after, n).await,
+                None if self.board.lane(lane).wants_pull(now) => self.pull(lane).await,
+                None => Ok(()),
+            };
+            if read.is_err() {
                 return;
             }
         }
@@ -57,7 +66,13 @@ impl CampaignState {
         let rows = match self
             .ctx
             .store
-            .pending_calls(self.id(), lane, u32::try_from(ask).unwrap_or(u32::MAX), now)
+            .pending_calls(
+                self.id(),
+                lane,
+                None,
+                u32::try_from(ask).unwrap_or(u32::MAX),
+                now,
+            )
             .await
         {
             Ok(rows) => rows,
@@ -92,11 +107,54 @@ impl CampaignState {
         Ok(())
     }
 
+    /// Reads on after a lane's horizon: its next `n` pending calls.
+    async fn top_up(&mut self, lane: Lane, after: Key, n: usize) -> Result<(), ()> {
+        let now = self.ctx.now();
+        let rows = match self
+            .ctx
+            .store
+            .pending_calls(
+                self.id(),
+                lane,
+                Some(after),
+                u32::try_from(n).unwrap_or(u32::MAX),
+                now,
+            )
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.pull_failed("pending calls", &e);
+                return Err(());
+            }
+        };
+        // Every row read moves the view on, even one blocked here (no longer pending).
+        let mut read = Vec::with_capacity(rows.len());
+        let mut blocked = std::collections::HashSet::new();
+        for call in rows {
+            let Some(key) = pending_key(&call) else {
+                continue;
+            };
+            if self.duplicate_due(&call, now) && !self.lines.contains_key(&call.call_id) {
+                blocked.insert(call.call_id);
+                read.push((key, call.clone()));
+                self.block_duplicate(call).await;
+                continue;
+            }
+            read.push((key, call));
+        }
+        let lines = &self.lines;
+        self.board.lane_mut(lane).extend(read, n, now, |id| {
+            lines.contains_key(&id) || blocked.contains(&id)
+        });
+        Ok(())
+    }
+
     /// Makes list calls from the next page of contacts: the calls and the cursor past their
     /// contacts are written together, so a contact gets exactly one call across crashes.
     async fn pull_contacts(&mut self) -> Result<(), ()> {
         let lane = self.board.lane(Lane::List);
-        let want = lane.limit().saturating_sub(lane.ready()).max(1);
+        let want = lane.limit().saturating_sub(lane.ready()).clamp(1, STEP);
         let id = self.id();
         let page = match self
             .ctx

@@ -197,6 +197,8 @@ fn an_offer_outside_the_view_narrows_it_instead_of_being_lost() {
 #[derive(Debug, Clone)]
 enum Op {
     Pull,
+    /// Read on after the horizon, at most this many (when the queue says a top-up will do).
+    TopUp(usize),
     /// A new pending call due at `s` seconds, offered to the queue (as a nudge is).
     New(i64),
     /// A new pending call the queue is only told exists.
@@ -211,6 +213,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => Just(Op::Pull),
+        3 => (1usize..4).prop_map(Op::TopUp),
         3 => (-20i64..200).prop_map(Op::New),
         1 => (-20i64..200).prop_map(Op::Hint),
         4 => Just(Op::Pop),
@@ -237,6 +240,18 @@ proptest! {
                     let rows: Vec<(Key, CallId)> =
                         storage.iter().take(limit).map(|k| (*k, k.1)).collect();
                     q.replace(rows, limit, t(now), |c| in_flight.contains(&c));
+                }
+                Op::TopUp(chunk) => {
+                    if let Some((after, n)) = q.top_up(t(now), chunk) {
+                        prop_assert!(n <= chunk && n >= 1);
+                        let rows: Vec<(Key, CallId)> = storage
+                            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                            .take(n)
+                            .map(|k| (*k, k.1))
+                            .collect();
+                        q.extend(rows, n, t(now), |c| in_flight.contains(&c));
+                        prop_assert!(q.len() <= limit, "a top-up overfilled the queue");
+                    }
                 }
                 Op::New(s) | Op::Hint(s) => {
                     next_id += 1;

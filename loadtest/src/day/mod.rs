@@ -188,7 +188,11 @@ pub async fn run(c: DayConfig) -> anyhow::Result<Report> {
         }
     }
     let day_numbers = at_day_end.context("the day's numbers")?;
-    let final_numbers = campaign_stats(&stack, campaign).await?;
+    let final_numbers = if c.until_done_hours == 0 {
+        day_numbers.clone()
+    } else {
+        campaign_stats(&stack, campaign).await?
+    };
     let metrics = stack.api.metrics().await?;
     let lag = Histogram::parse(&metrics, dialer_actors::metrics::DISPATCH_LAG).since(&lag_before);
     let due = Histogram::parse(&metrics, dialer_actors::metrics::DUE_TO_DIAL);

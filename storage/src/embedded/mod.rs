@@ -323,10 +323,11 @@ impl ScheduleStore for EmbeddedStore {
         &self,
         campaign: CampaignId,
         lane: Lane,
+        after: Option<(DateTime<Utc>, CallId)>,
         limit: u32,
         _now: DateTime<Utc>,
     ) -> Result<Vec<Call>> {
-        self.read(move |c| read::pending(c, campaign, lane, limit))
+        self.read(move |c| read::pending(c, campaign, lane, after, limit))
             .await
     }
 }

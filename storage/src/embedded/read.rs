@@ -55,6 +55,14 @@ fn pending_sql() -> String {
     )
 }
 
+fn pending_after_sql() -> String {
+    format!(
+        "SELECT {CALL_COLUMNS} FROM calls WHERE campaign_id = +?1 AND (origin = 'campaign') = +?2
+         AND status IN ({PENDING}) AND (due_at > ?4 OR (due_at = ?4 AND call_id > ?5))
+         ORDER BY due_at, call_id LIMIT +?3"
+    )
+}
+
 fn live_sql() -> String {
     format!(
         "SELECT {CALL_COLUMNS} FROM calls WHERE campaign_id = +?1 AND status IN ({LIVE})
@@ -210,14 +218,29 @@ pub(crate) fn pending(
     conn: &Connection,
     campaign: CampaignId,
     lane: Lane,
+    after: Option<(DateTime<Utc>, CallId)>,
     limit: u32,
 ) -> Result<Vec<Call>> {
-    collect(
-        conn,
-        &pending_sql(),
-        params![campaign.get(), lane == Lane::List, limit],
-        call_from_row,
-    )
+    match after {
+        None => collect(
+            conn,
+            &pending_sql(),
+            params![campaign.get(), lane == Lane::List, limit],
+            call_from_row,
+        ),
+        Some((due, id)) => collect(
+            conn,
+            &pending_after_sql(),
+            params![
+                campaign.get(),
+                lane == Lane::List,
+                limit,
+                ms(due),
+                id_bytes(id).to_vec()
+            ],
+            call_from_row,
+        ),
+    }
 }
 
 pub(crate) fn live(

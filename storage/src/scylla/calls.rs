@@ -97,7 +97,11 @@ impl CallStore for ScyllaStore {
             return Ok(true);
         }
         for lane in Lane::ALL {
-            if !self.pending(campaign, lane, 1, None).await?.is_empty() {
+            if !self
+                .pending(campaign, lane, None, 1, None)
+                .await?
+                .is_empty()
+            {
                 return Ok(true);
             }
         }
@@ -142,23 +146,25 @@ impl ScheduleStore for ScyllaStore {
         &self,
         campaign: CampaignId,
         lane: Lane,
+        after: Option<(DateTime<Utc>, CallId)>,
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<Call>> {
         // Hours before the previous one take no new pending calls (every due time written is
         // at or after its writer's now, give or take clock skew): found empty, they retire.
         let retire_before = ms(now) / HOUR_MS - 1;
-        self.pending(campaign, lane, limit, Some(retire_before))
+        self.pending(campaign, lane, after, limit, Some(retire_before))
             .await
     }
 }
 
 impl ScyllaStore {
-    /// A lane's first pending calls, walking its hours in order.
+    /// A lane's first pending calls (after `after`), walking its hours in order.
     async fn pending(
         &self,
         campaign: CampaignId,
         lane: Lane,
+        after: Option<(DateTime<Utc>, CallId)>,
         limit: u32,
         retire_before: Option<i64>,
     ) -> Result<Vec<Call>> {
@@ -170,12 +176,24 @@ impl ScyllaStore {
         };
         let hours = rows_of::<(i64,)>(&self.run(&self.st.pending_hours, values(key())).await?)?;
         let mut out = Vec::new();
+        let after_hour = after.map(|(due, _)| ms(due) / HOUR_MS);
         for (hour,) in hours {
+            if after_hour.is_some_and(|h| hour < h) {
+                continue;
+            }
             let want = limit as usize - out.len();
             let mut v = values(key());
             v.insert("hour", big(hour));
             v.insert("lim", lim(want));
-            let page = self.calls_in(&self.st.pending_page, v).await?;
+            let statement = match after {
+                Some((due, id)) if Some(hour) == after_hour => {
+                    v.insert("due_at", big(ms(due)));
+                    v.insert("call_id", uuid(id));
+                    &self.st.pending_page_after
+                }
+                _ => &self.st.pending_page,
+            };
+            let page = self.calls_in(statement, v).await?;
             if page.is_empty() && retire_before.is_some_and(|h| hour < h) {
                 let mut v = values(key());
                 v.insert("hour", big(hour));

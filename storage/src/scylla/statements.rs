@@ -49,6 +49,7 @@ pub(crate) struct Statements {
     pub(crate) pending_put: PreparedStatement,
     pub(crate) pending_delete: PreparedStatement,
     pub(crate) pending_page: PreparedStatement,
+    pub(crate) pending_page_after: PreparedStatement,
     pub(crate) pending_hour_put: PreparedStatement,
     pub(crate) pending_hour_delete: PreparedStatement,
     pub(crate) pending_hours: PreparedStatement,
@@ -160,6 +161,9 @@ impl Statements {
                 t("calls_pending")), false).await?,
             pending_page: prep(s, format!(
                 "SELECT {CALL_COLUMNS} FROM {} WHERE campaign_id = :campaign_id AND lane = :lane AND hour = :hour LIMIT :lim",
+                t("calls_pending")), false).await?,
+            pending_page_after: prep(s, format!(
+                "SELECT {CALL_COLUMNS} FROM {} WHERE campaign_id = :campaign_id AND lane = :lane AND hour = :hour AND (due_at, call_id) > (:due_at, :call_id) LIMIT :lim",
                 t("calls_pending")), false).await?,
             pending_hour_put: prep(s, format!("INSERT INTO {} (campaign_id, lane, hour) VALUES (:campaign_id, :lane, :hour)", t("pending_hours")), false).await?,
             pending_hour_delete: prep(s, format!("DELETE FROM {} WHERE campaign_id = :campaign_id AND lane = :lane AND hour = :hour", t("pending_hours")), false).await?,

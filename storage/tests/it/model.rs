@@ -353,12 +353,36 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         )
         .await?;
         for lane in Lane::ALL {
+            let all = model
+                .pending_calls(*id, lane, None, 1000, t0())
+                .await
+                .unwrap();
             same(
                 "pending_calls",
-                real.pending_calls(*id, lane, 1000, t0()).await.unwrap(),
-                model.pending_calls(*id, lane, 1000, t0()).await.unwrap(),
+                real.pending_calls(*id, lane, None, 1000, t0())
+                    .await
+                    .unwrap(),
+                all.clone(),
             )
             .await?;
+            // Read on after each of the first few: the same rest, two at a time.
+            for after in all
+                .iter()
+                .take(3)
+                .filter_map(|c| c.due_at.map(|d| (d, c.call_id)))
+            {
+                same(
+                    "pending_calls after",
+                    real.pending_calls(*id, lane, Some(after), 2, t0())
+                        .await
+                        .unwrap(),
+                    model
+                        .pending_calls(*id, lane, Some(after), 2, t0())
+                        .await
+                        .unwrap(),
+                )
+                .await?;
+            }
         }
     }
     for c in &calls {

@@ -308,7 +308,7 @@ pub async fn pending_calls_come_per_lane_in_the_order_they_are_dialed<S: Store>(
         .await
         .unwrap();
     let pending = |lane, limit| async move {
-        s.pending_calls(campaign.id, lane, limit, at(0))
+        s.pending_calls(campaign.id, lane, None, limit, at(0))
             .await
             .unwrap()
             .into_iter()
@@ -374,7 +374,7 @@ pub async fn pending_calls_come_per_lane_in_the_order_they_are_dialed<S: Store>(
     );
     // Rows carry whole calls.
     let first = s
-        .pending_calls(campaign.id, Lane::List, 1, at(0))
+        .pending_calls(campaign.id, Lane::List, None, 1, at(0))
         .await
         .unwrap();
     assert_eq!(first, vec![listed.clone()]);
@@ -399,4 +399,19 @@ pub async fn pending_calls_come_per_lane_in_the_order_they_are_dialed<S: Store>(
     let mut want = vec![key(&scheduled), key(&twin)];
     want.sort();
     assert_eq!(got, want);
+    // Topping up: strictly after a key, across hours, twins in id order.
+    let after = |k, limit| async move {
+        s.pending_calls(campaign.id, Lane::OneOff, Some(k), limit, at(0))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.due_at.unwrap(), c.call_id))
+            .collect::<Vec<_>>()
+    };
+    let all = pending(Lane::OneOff, 10).await;
+    assert_eq!(all.len(), 4);
+    assert_eq!(after(all[0], 10).await, all[1..].to_vec());
+    assert_eq!(after(all[1], 1).await, vec![all[2]]);
+    assert_eq!(after(all[2], 10).await, vec![all[3]], "into a later hour");
+    assert!(after(all[3], 10).await.is_empty());
 }
