@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dialer_engine::dispatch::Lane;
-use dialer_engine::{BlockReason, Call, CallId, decide};
+use dialer_engine::dispatch::{Gate, Lane, Listed, gate};
+use dialer_engine::{BlockReason, Call, CallId, CallStatus, Step, decide};
+use dialer_storage::WriteBatch;
 use dialer_storage::lease::{Acquire, LeaseStore, PoolId};
 use dialer_storage::pending_key;
 use ractor::{ActorId, ActorRef};
@@ -30,6 +31,7 @@ impl CampaignState {
             return;
         }
         let open = [self.open(Lane::OneOff), self.open(Lane::List)];
+        let mut closed = Vec::new();
         while let Some((lane, key, call)) = self.board.next(now, |l| open[l as usize]) {
             if self.duplicate_due(&call, now) {
                 self.board.release(lane);
@@ -37,6 +39,16 @@ impl CampaignState {
                 continue;
             }
             let settings = &self.campaign.settings;
+            // Outside its calling hours: deferred here, before it takes leases and a slot (a
+            // quarter of the calls handed out when a zone's hours were still closed). The
+            // slot's last check still decides for every call that goes on.
+            if let Gate::Defer { until } =
+                gate(settings, &call.phone_number, Listed::default(), now)
+            {
+                self.board.release(lane);
+                closed.push((call, until));
+                continue;
+            }
             let cps = self
                 .ctx
                 .providers
@@ -51,9 +63,44 @@ impl CampaignState {
                 self.board.lane_mut(lane).put_back(key, call, now);
                 self.board.release(lane);
                 self.rate_wait = Some(real_now + wait);
-                return;
+                break;
             }
             self.request_leases(me, lane, key, call);
+        }
+        self.defer_closed(closed).await;
+    }
+
+    /// Writes the deferral of calls whose calling hours are closed, together, and holds them
+    /// again at their new due time.
+    async fn defer_closed(&mut self, closed: Vec<(Call, chrono::DateTime<chrono::Utc>)>) {
+        if closed.is_empty() {
+            return;
+        }
+        let now = self.ctx.now();
+        let mut batch = WriteBatch::default();
+        let mut calls = Vec::with_capacity(closed.len());
+        for (mut call, until) in closed {
+            let due = if matches!(call.status, CallStatus::Scheduled | CallStatus::Retrying) {
+                decide::due(&mut call, now)
+            } else {
+                Step::unchanged(&call)
+            };
+            let step = due.then(decide::deferred(&mut call, until, now));
+            crate::metrics::decision(call.campaign_id, "deferred_calling_hours");
+            batch.extend(crate::ctx::batch_of(&call, &step));
+            calls.push(call);
+        }
+        if self.ctx.persist(batch).await.is_err() {
+            // Not written: storage still has them as they were; read the lanes again.
+            for lane in Lane::ALL {
+                self.board.lane_mut(lane).mark_dirty();
+            }
+            return;
+        }
+        for call in calls {
+            if let Some(key) = pending_key(&call) {
+                self.board.lane_mut(Lane::of(call.origin)).offer(key, call, now);
+            }
         }
     }
 

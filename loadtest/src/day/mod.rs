@@ -194,6 +194,8 @@ pub async fn run(c: DayConfig) -> anyhow::Result<Report> {
         campaign_stats(&stack, campaign).await?
     };
     let metrics = stack.api.metrics().await?;
+    // The engine's own numbers at the end, for a closer look.
+    std::fs::write(c.work_dir.join("metrics.txt"), &metrics)?;
     let lag = Histogram::parse(&metrics, dialer_actors::metrics::DISPATCH_LAG).since(&lag_before);
     let due = Histogram::parse(&metrics, dialer_actors::metrics::DUE_TO_DIAL);
     let usage = stack.dialer.usage();
