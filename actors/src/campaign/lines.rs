@@ -99,7 +99,9 @@ impl CampaignState {
         }
         for call in calls {
             if let Some(key) = pending_key(&call) {
-                self.board.lane_mut(Lane::of(call.origin)).offer(key, call, now);
+                self.board
+                    .lane_mut(Lane::of(call.origin))
+                    .offer(key, call, now);
             }
         }
     }

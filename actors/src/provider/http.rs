@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use super::send::{Tries, create, get};
 use super::{
-    Attempt, AttemptStatus, DialOutcome, Provider, ProviderError, normalize_status, status_of,
+    Attempt, AttemptStatus, DialOutcome, InFlight, Provider, ProviderError, normalize_status,
+    status_of,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +42,9 @@ pub struct HttpProviderConfig {
     /// How long a request may take before its answer is given up on.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Requests to the provider at once; more wait here for their turn (see [`InFlight`]).
+    #[serde(default = "super::default_max_in_flight")]
+    pub max_in_flight: u32,
 }
 
 /// The name of the header that carries a create request's idempotency key.
@@ -58,6 +62,7 @@ fn default_timeout_ms() -> u64 {
 pub struct HttpProvider {
     config: HttpProviderConfig,
     client: reqwest::Client,
+    in_flight: InFlight,
 }
 
 #[derive(Serialize)]
@@ -103,7 +108,12 @@ impl HttpProvider {
             .connect_timeout(Duration::from_millis(config.timeout_ms.min(3_000)))
             .build()
             .map_err(|e| ProviderError::Unavailable(format!("http client: {e}")))?;
-        Ok(Self { config, client })
+        let in_flight = InFlight::new(config.max_in_flight);
+        Ok(Self {
+            config,
+            client,
+            in_flight,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -147,6 +157,7 @@ impl Provider for HttpProvider {
             tries: 3,
             idempotent: true,
         };
+        let _turn = self.in_flight.turn().await;
         let response = match create(build, tries).await {
             Ok(r) => r,
             Err(outcome) => return outcome,
@@ -163,6 +174,7 @@ impl Provider for HttpProvider {
     }
 
     async fn status(&self, a: &Attempt) -> Result<Option<AttemptStatus>, ProviderError> {
+        let _turn = self.in_flight.turn().await;
         let response = match &a.external_id {
             Some(id) => {
                 let url = self.url(&format!("/api/call/{id}"));

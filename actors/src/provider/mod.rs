@@ -144,6 +144,31 @@ pub trait Provider: Send + Sync + fmt::Debug {
     }
 }
 
+/// The default of a provider's `max_in_flight`.
+pub(crate) fn default_max_in_flight() -> u32 {
+    256
+}
+
+/// A bound on a provider's requests at once. Without it a burst (a window opening on a
+/// thousand free lines) opens a connection per request — thousands of sockets, their buffers
+/// and the kernel's work for each — where a pool of a few hundred carries the same rate. A
+/// request waits for its turn before it is sent, so its timeout counts from the sending.
+#[derive(Debug, Clone)]
+pub struct InFlight(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl InFlight {
+    pub fn new(max: u32) -> Self {
+        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(max.max(1)).unwrap_or(usize::MAX),
+        )))
+    }
+
+    /// Waits for a turn; the turn ends when the returned permit is dropped.
+    pub async fn turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        std::sync::Arc::clone(&self.0).acquire_owned().await.ok()
+    }
+}
+
 /// Where provider reports that do not come over HTTP (the simulator's) are delivered.
 #[async_trait]
 pub trait ReportSink: Send + Sync {

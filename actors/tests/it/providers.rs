@@ -155,6 +155,10 @@ fn attempt() -> Attempt {
 }
 
 fn http_provider(base: String, timeout_ms: u64) -> HttpProvider {
+    bounded_http_provider(base, timeout_ms, 256)
+}
+
+fn bounded_http_provider(base: String, timeout_ms: u64, max_in_flight: u32) -> HttpProvider {
     HttpProvider::new(HttpProviderConfig {
         name: "http".into(),
         base_url: base,
@@ -162,8 +166,46 @@ fn http_provider(base: String, timeout_ms: u64) -> HttpProvider {
         callback_url: Some("http://dialer/api/v1/callback/".into()),
         max_cps: None,
         timeout_ms,
+        max_in_flight,
     })
     .unwrap()
+}
+
+#[tokio::test]
+async fn the_http_adapter_keeps_its_requests_at_once_within_max_in_flight() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let inside = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let counts = Arc::clone(&inside);
+    let router = Router::new().route(
+        "/api/call",
+        post(move || {
+            let counts = Arc::clone(&counts);
+            async move {
+                let now = counts.0.fetch_add(1, Ordering::SeqCst) + 1;
+                counts.1.fetch_max(now, Ordering::SeqCst);
+                // Held a moment, so that requests would overlap if nothing bounded them.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                counts.0.fetch_sub(1, Ordering::SeqCst);
+                (StatusCode::CREATED, r#"{"call_id": "ext-1"}"#)
+            }
+        }),
+    );
+    let base = serve(router).await;
+    let provider = Arc::new(bounded_http_provider(base, 5_000, 2));
+    let dials: Vec<_> = (0..8)
+        .map(|_| {
+            let p = Arc::clone(&provider);
+            tokio::spawn(async move { p.dial(&attempt()).await })
+        })
+        .collect();
+    for d in dials {
+        assert!(matches!(d.await.unwrap(), DialOutcome::Placed { .. }));
+    }
+    assert_eq!(
+        inside.1.load(Ordering::SeqCst),
+        2,
+        "two at a time, never more"
+    );
 }
 
 fn json_router(seen: &Shared) -> Router {
