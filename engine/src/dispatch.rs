@@ -75,8 +75,14 @@ impl Lines {
         Self { total, reserved }
     }
 
-    pub fn of(settings: &CampaignSettings) -> Self {
-        Self::new(settings.max_concurrent, settings.one_off_share_percent)
+    /// A campaign's lines: its own cap, or the global cap when that is lower — the list could
+    /// otherwise take every line the campaign can actually get, and its reserve would be on
+    /// paper only. (Several campaigns share the global cap; the reserve is each one's own.)
+    pub fn of(settings: &CampaignSettings, global_cap: u32) -> Self {
+        Self::new(
+            settings.max_concurrent.min(global_cap),
+            settings.one_off_share_percent,
+        )
     }
 
     /// The most lines a lane may hold at once.

@@ -214,7 +214,10 @@ impl Actor for CampaignActor {
         let stopped = Arc::new(AtomicBool::new(campaign.state == Lifecycle::Stopped));
         Ok(CampaignState {
             stopped,
-            board: Board::new(Lines::of(&campaign.settings), per_lane),
+            board: Board::new(
+                Lines::of(&campaign.settings, args.ctx.config.max_concurrent_calls),
+                per_lane,
+            ),
             restarts: Restarts::new(args.ctx.config.restart.clone(), "dialer_slot"),
             ctx: args.ctx,
             campaign: Arc::new(campaign),
@@ -356,7 +359,7 @@ impl CampaignState {
         // An operator's edit carries settings; the state and the cursor are this owner's.
         campaign.state = self.campaign.state;
         campaign.dial_cursor = self.campaign.dial_cursor;
-        self.board.lines = Lines::of(&campaign.settings);
+        self.board.lines = Lines::of(&campaign.settings, self.ctx.config.max_concurrent_calls);
         let per_lane = read_ahead(&self.ctx, &campaign);
         for lane in Lane::ALL {
             self.board.lane_mut(lane).set_limit(per_lane);

@@ -181,7 +181,14 @@ async fn retries_fire_at_exactly_the_policys_instants() {
 
 #[tokio::test(start_paused = true)]
 async fn a_campaign_holds_slots_for_the_calls_it_carries_not_for_every_line() {
-    let h = Harness::start(always_picked(), config()).await;
+    let h = Harness::start(
+        always_picked(),
+        dialer_actors::EngineConfig {
+            max_concurrent_calls: 20_000,
+            ..config()
+        },
+    )
+    .await;
     let campaign = h.campaign(settings(10_000, 1, 10), 20).await;
     h.engine.start_campaign(campaign.id).await.unwrap();
     // Every call rings for 5 s: one second in, all 20 are in flight.

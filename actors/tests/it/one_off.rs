@@ -122,3 +122,52 @@ async fn a_report_for_a_call_not_yet_dialed_is_applied_and_the_call_is_not_diale
         "a call the provider reported is not dialed"
     );
 }
+
+/// Issue 10, point 5: outcomes arrived up to 17 s after the network produced them, because
+/// reports waited in the campaign owner's mailbox behind its lease and page work. Here a long
+/// list keeps the owner busy while one-offs arrive at 10 a second; every event of every
+/// one-off is stored at the instant the simulator's timeline says it happened.
+#[tokio::test(start_paused = true)]
+async fn every_report_is_stored_when_the_network_sends_it_while_the_owner_is_busy() {
+    use dialer_engine::AuditKind;
+    use dialer_storage::EventStore;
+    let h = Harness::start(always_picked(), config()).await;
+    let mut s = settings(400, 1, 10);
+    s.one_off_share_percent = 50;
+    let campaign = h.campaign(s, 3_000).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    let mut calls = Vec::new();
+    for i in 0..50 {
+        let call = h
+            .engine
+            .initiate_call(campaign.id, number(10_000 + i), None, None)
+            .await
+            .unwrap();
+        calls.push(call.call_id);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    for id in calls {
+        let events = h.store.events_for_call(id).await.unwrap();
+        let at = |f: &dyn Fn(&AuditKind) -> bool| {
+            events
+                .iter()
+                .find(|e| f(&e.kind))
+                .map(|e| e.at)
+                .unwrap_or_else(|| panic!("{id}: no such event in {events:?}"))
+        };
+        let created = at(&|k| matches!(k, AuditKind::Created { .. }));
+        let dialed = at(&|k| matches!(k, AuditKind::Dialed { .. }));
+        let status = |want: &'static str| move |k: &AuditKind| matches!(k, AuditKind::ProviderStatus { raw, .. } if raw.as_str() == want);
+        let ended = at(&|k| matches!(k, AuditKind::Ended { .. }));
+        let ms = |d: chrono::Duration| d.num_milliseconds();
+        assert_eq!(ms(dialed - created), 0, "{id}: dialed when accepted");
+        assert_eq!(ms(at(&status("ringing")) - dialed), 500, "{id}: ringing");
+        assert_eq!(
+            ms(at(&status("in-progress")) - dialed),
+            5_000,
+            "{id}: answered"
+        );
+        assert_eq!(ms(ended - dialed), 35_000, "{id}: ended");
+    }
+}

@@ -37,6 +37,18 @@ fn the_one_off_share_is_rounded_down_and_never_every_line() {
 }
 
 #[test]
+fn a_campaign_above_the_global_cap_keeps_its_share_of_the_lines_it_can_get() {
+    let settings = CampaignSettings {
+        max_concurrent: 400,
+        one_off_share_percent: 50,
+        ..CampaignSettings::default()
+    };
+    assert_eq!(Lines::of(&settings, 100), Lines::new(100, 50));
+    assert_eq!(Lines::of(&settings, 100).limit(Lane::List), 50);
+    assert_eq!(Lines::of(&settings, 1000), Lines::new(400, 50));
+}
+
+#[test]
 fn one_off_calls_take_the_next_free_line_and_the_list_keeps_out_of_the_reserve() {
     let lines = Lines::new(10, 20);
     let busy = |one_off, list| Busy { one_off, list };
