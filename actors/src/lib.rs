@@ -48,6 +48,7 @@ mod recorder;
 mod slot;
 mod supervision;
 mod supervisor;
+mod timers;
 
 pub use campaign::{CommandOutcome, DispatchSnapshot};
 pub use ctx::{CallNotice, EngineConfig, Restarts};

@@ -37,6 +37,7 @@ use crate::error::EngineError;
 use crate::live::ReportReply;
 use crate::slot::{SlotDone, SlotMessage};
 use crate::supervision::Restarts;
+use crate::timers::Timers;
 
 /// What a campaign's owner is told of work it may not have seen.
 #[derive(Debug, Clone, Copy)]
@@ -181,6 +182,8 @@ pub(crate) struct CampaignState {
     pull_wait: Option<tokio::time::Instant>,
     timer: Option<(tokio::time::Instant, u64)>,
     timer_generation: u64,
+    /// The task behind `timer`; an earlier one replaces it.
+    wake: Timers,
     nudges_seen: u64,
     idle_reported: bool,
     /// Messages handled (other than retirement offers).
@@ -232,6 +235,7 @@ impl Actor for CampaignActor {
             pull_wait: None,
             timer: None,
             timer_generation: 0,
+            wake: Timers::default(),
             nudges_seen: 0,
             idle_reported: false,
             activity: 0,
@@ -420,6 +424,8 @@ impl CampaignState {
         self.timer = Some((at, generation));
         // Never zero for an instant still ahead: a zero wait would wake before it, again.
         let wait = (at - now).max(std::time::Duration::from_micros(1));
-        me.send_after(wait, move || CampaignMessage::Wake { generation });
+        self.wake.cancel();
+        self.wake
+            .after(me, wait, move || CampaignMessage::Wake { generation });
     }
 }

@@ -1,6 +1,7 @@
 //! Dialing: the last checks, the dial recorded with their result, the one request, and what
 //! its answer proves.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use dialer_engine::dispatch::{Gate, Listed, gate};
@@ -93,8 +94,9 @@ impl SlotState {
         let Some(call) = self.call.clone() else {
             return;
         };
-        let settings = &self.campaign.settings;
         self.arm_deadline(me, &call);
+        let campaign = Arc::clone(&self.campaign);
+        let settings = &campaign.settings;
         let Some(provider) = self.ctx.providers.get(&settings.provider).cloned() else {
             let message = format!("no provider named {:?} is configured", settings.provider);
             self.fail(&message).await;

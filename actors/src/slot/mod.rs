@@ -29,6 +29,7 @@ use tracing::Instrument;
 use crate::ctx::Ctx;
 use crate::error::EngineError;
 use crate::live::{LiveRoute, Reported};
+use crate::timers::Timers;
 
 /// What a slot is started to do.
 pub(crate) enum Job {
@@ -90,6 +91,8 @@ pub(crate) struct SlotState {
     provider_says_live: bool,
     /// Times the attempt's deadline was pushed back because the provider said it was live.
     extensions: u32,
+    /// The deadline and the questions to ask again: cancelled once the call is handed back.
+    timers: Timers,
 }
 
 impl Actor for DialerSlot {
@@ -113,6 +116,7 @@ impl Actor for DialerSlot {
             done: false,
             provider_says_live: false,
             extensions: 0,
+            timers: Timers::default(),
         })
     }
 
@@ -195,6 +199,7 @@ impl SlotState {
         }
         self.done = true;
         self._route = None;
+        self.timers.cancel();
         if let Some(call) = self.call.clone() {
             self.ctx.keeper.release_now(call.call_id).await;
             let _ = self.parent.send_message(SlotDone { call });

@@ -28,7 +28,7 @@ impl SlotState {
 
     /// The attempt's deadline: when no report came within the ring timeout plus the max call
     /// duration after the dial.
-    pub(super) fn arm_deadline(&self, me: &ActorRef<SlotMessage>, call: &Call) {
+    pub(super) fn arm_deadline(&mut self, me: &ActorRef<SlotMessage>, call: &Call) {
         let settings = &self.campaign.settings;
         let started = call.last_attempt_at.unwrap_or_else(|| self.ctx.now());
         let deadline = started
@@ -36,9 +36,9 @@ impl SlotState {
                 i64::from(settings.ring_timeout_secs) + i64::from(settings.max_call_duration_secs),
             );
         let attempt = call.attempt_count;
-        me.send_after(self.ctx.real_until(deadline), move || {
-            SlotMessage::Deadline { attempt }
-        });
+        let wait = self.ctx.real_until(deadline);
+        self.timers
+            .after(me, wait, move || SlotMessage::Deadline { attempt });
     }
 
     pub(super) async fn on_resolve(&mut self, me: &ActorRef<SlotMessage>, attempt: u32) {
@@ -104,7 +104,8 @@ impl SlotState {
             Err(e) => {
                 tracing::warn!(error = %e, "could not ask the provider about an attempt; asking again later");
                 let again = self.ctx.clock.real_duration(self.ctx.config.status_retry);
-                me.send_after(again, move || SlotMessage::Resolve { attempt });
+                self.timers
+                    .after(me, again, move || SlotMessage::Resolve { attempt });
                 false
             }
         }
@@ -133,7 +134,8 @@ impl SlotState {
             // on the phone. Ask again a little later, a few times.
             self.extensions += 1;
             let again = self.ctx.clock.real_duration(self.ctx.config.status_retry);
-            me.send_after(again, move || SlotMessage::Deadline { attempt });
+            self.timers
+                .after(me, again, move || SlotMessage::Deadline { attempt });
             return;
         }
         let settings = self.campaign.settings.clone();
