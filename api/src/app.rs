@@ -181,11 +181,14 @@ impl App {
             .ok();
         let store = open_store(&settings, clock.as_ref()).await?;
         let leases = open_leases(&settings, &clock).await?;
+        // The latest 100,000 dials (about 10 MB): enough for any look at a demo or a test,
+        // bounded for a `dialer serve` that runs for months.
         let mut sim = SimProvider::new(
             settings.sim.seed,
             settings.sim.profile.clone(),
             Arc::clone(&clock),
-        );
+        )
+        .keeping(100_000);
         if let Some(cps) = settings.sim.max_cps {
             sim = sim.with_max_cps(cps);
         }

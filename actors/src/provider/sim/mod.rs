@@ -17,7 +17,7 @@
 //! ([`SimProvider::fault_on`]): a refused connection, a timeout after the call was placed, a
 //! failure before it was, and callbacks that never come.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -49,7 +49,9 @@ pub struct SimDial {
 /// The simulator's own record of what it was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct SimRecord {
-    pub dials: Vec<SimDial>,
+    /// Every dial, oldest first — or the latest ones, for a simulator that keeps a window
+    /// ([`SimProvider::keeping`]).
+    pub dials: VecDeque<SimDial>,
     /// Calls dialed whose outcome has not been delivered yet.
     pub active: usize,
     /// The most simultaneous calls seen.
@@ -117,6 +119,8 @@ pub struct SimProvider {
     max_cps: Option<u32>,
     /// Answers no status query (like a provider that cannot look a call up).
     blind: bool,
+    /// How many of the latest dials the record keeps (all of them when `None`).
+    keep: Option<usize>,
     clock: Arc<dyn Clock>,
     state: Arc<Mutex<State>>,
 }
@@ -142,6 +146,7 @@ impl SimProvider {
             profile,
             max_cps: None,
             blind: false,
+            keep: None,
             clock,
             state: Arc::new(Mutex::new(State::default())),
         }
@@ -150,6 +155,14 @@ impl SimProvider {
     /// Paces dials to `cps` per second, as a provider account would.
     pub fn with_max_cps(mut self, cps: u32) -> Self {
         self.max_cps = Some(cps);
+        self
+    }
+
+    /// Keeps only the latest `dials` dials in its record, and tells repeated dials apart only
+    /// among them: memory stays bounded however long it runs (`dialer serve`). Counts and
+    /// peaks still cover every dial.
+    pub fn keeping(mut self, dials: usize) -> Self {
+        self.keep = Some(dials.max(1));
         self
     }
 
@@ -271,13 +284,18 @@ impl Provider for SimProvider {
                 if duplicate {
                     s.record.duplicate_dials += 1;
                 }
-                s.record.dials.push(SimDial {
+                s.record.dials.push_back(SimDial {
                     call_id: a.call_id,
                     attempt: a.attempt,
                     to: a.to.clone(),
                     at: self.clock.now(),
                     outcome: f.outcome,
                 });
+                if self.keep.is_some_and(|keep| s.record.dials.len() > keep)
+                    && let Some(old) = s.record.dials.pop_front()
+                {
+                    s.dialed.remove(&(old.call_id, old.attempt));
+                }
                 s.record.active += 1;
                 s.record.max_active = s.record.max_active.max(s.record.active);
             }
@@ -433,9 +451,45 @@ mod tests {
             outcome: Outcome::Picked,
         };
         let record = SimRecord {
-            dials: vec![dial(0), dial(500), dial(999), dial(1000)],
+            dials: VecDeque::from([dial(0), dial(500), dial(999), dial(1000)]),
             ..SimRecord::default()
         };
         assert_eq!(record.max_dials_in(chrono::Duration::seconds(1)), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_simulator_keeping_a_window_forgets_old_dials_and_still_counts_every_one() {
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::ScaledClock::new(
+            DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
+            1,
+        ));
+        let sim = SimProvider::new(1, SimProfile::default(), Arc::clone(&clock)).keeping(10);
+        let attempt = |i: u32| Attempt {
+            call_id: CallId::generate(clock.now()),
+            campaign_id: dialer_engine::CampaignId::new(1).unwrap(),
+            attempt: 1,
+            to: PhoneNumber::from_stored(&format!("+1212555{:04}", i)).unwrap(),
+            from: None,
+            ring_timeout_secs: 30,
+            max_call_duration_secs: 3600,
+            sim: None,
+            dialed_at: clock.now(),
+            external_id: None,
+        };
+        let first = attempt(0);
+        sim.dial(&first).await;
+        for i in 1..100 {
+            sim.dial(&attempt(i)).await;
+        }
+        let record = sim.record();
+        assert_eq!(record.dials.len(), 10, "only the latest are kept");
+        assert_eq!(record.max_active, 100, "peaks cover every dial");
+        assert_eq!(lock(&sim.state).dialed.len(), 10);
+        // A repeat among the kept dials is still seen.
+        let last = record.dials.back().unwrap();
+        let mut again = attempt(99);
+        again.call_id = last.call_id;
+        sim.dial(&again).await;
+        assert_eq!(sim.record().duplicate_dials, 1);
     }
 }
