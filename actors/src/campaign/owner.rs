@@ -106,17 +106,7 @@ impl CampaignState {
             self.board.lane_mut(lane).drain();
             loop {
                 let ask = CANCEL_PAGE + self.lines.len();
-                let rows = self
-                    .ctx
-                    .store
-                    .pending_calls(
-                        self.id(),
-                        lane,
-                        None,
-                        u32::try_from(ask).unwrap_or(u32::MAX),
-                        now,
-                    )
-                    .await?;
+                let rows = self.pending(lane, None, ask).await?;
                 let mut batch = WriteBatch::default();
                 let mut notices = Vec::new();
                 for mut call in rows

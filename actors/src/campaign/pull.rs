@@ -66,6 +66,19 @@ impl CampaignState {
         }
     }
 
+    /// A lane's first `n` pending calls in due order (strictly after `after`), from storage.
+    pub(super) async fn pending(
+        &self,
+        lane: Lane,
+        after: Option<Key>,
+        n: usize,
+    ) -> dialer_storage::Result<Vec<Call>> {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        (self.ctx.store)
+            .pending_calls(self.id(), lane, after, n, self.ctx.now())
+            .await
+    }
+
     /// Storage failed us: read again in a second.
     fn pull_failed(&mut self, what: &str, e: &dyn std::fmt::Display) {
         tracing::warn!(campaign_id = %self.id(), error = %e, "could not read {what}; trying again shortly");
@@ -79,18 +92,7 @@ impl CampaignState {
         // for as many more.
         let ask = limit + self.lines.len();
         let now = self.ctx.now();
-        let rows = match self
-            .ctx
-            .store
-            .pending_calls(
-                self.id(),
-                lane,
-                None,
-                u32::try_from(ask).unwrap_or(u32::MAX),
-                now,
-            )
-            .await
-        {
+        let rows = match self.pending(lane, None, ask).await {
             Ok(rows) => rows,
             Err(e) => {
                 self.pull_failed("pending calls", &e);
@@ -126,18 +128,7 @@ impl CampaignState {
     /// Reads on after a lane's horizon: its next `n` pending calls.
     async fn top_up(&mut self, lane: Lane, after: Key, n: usize) -> Result<(), ()> {
         let now = self.ctx.now();
-        let rows = match self
-            .ctx
-            .store
-            .pending_calls(
-                self.id(),
-                lane,
-                Some(after),
-                u32::try_from(n).unwrap_or(u32::MAX),
-                now,
-            )
-            .await
-        {
+        let rows = match self.pending(lane, Some(after), n).await {
             Ok(rows) => rows,
             Err(e) => {
                 self.pull_failed("pending calls", &e);

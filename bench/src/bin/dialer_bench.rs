@@ -94,13 +94,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    let dialer = match args.dialer {
-        Some(d) => d,
-        None => std::env::current_exe()?
-            .parent()
-            .map(|dir| dir.join("dialer"))
-            .ok_or_else(|| anyhow::anyhow!("cannot tell where `dialer` is; pass --dialer"))?,
-    };
+    let dialer = dialer_loadtest::harness::dialer_binary(args.dialer)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

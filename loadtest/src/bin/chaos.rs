@@ -66,15 +66,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    let dialer = match args.dialer {
-        Some(d) => d,
-        None => std::env::current_exe()?
-            .parent()
-            .map(|dir| dir.join("dialer"))
-            .ok_or_else(|| {
-                anyhow::anyhow!("cannot tell where the dialer binary is; pass --dialer")
-            })?,
-    };
+    let dialer = dialer_loadtest::harness::dialer_binary(args.dialer)?;
     let mut config = ChaosConfig::ci(dialer, args.work_dir);
     config.contacts = args.contacts;
     config.one_off_calls = args.one_off_calls;

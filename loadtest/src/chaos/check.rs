@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use dialer_engine::{AuditKind, Call, CallId, CallOrigin, CampaignId, Clock, Disposition};
 use dialer_storage::embedded::{EmbeddedConfig, EmbeddedStore};
-use dialer_storage::{CallFilter, CallStore, ContactStore, EventStore, Store};
+use dialer_storage::{ContactStore, EventStore, Store};
 
 use super::{ChaosConfig, Seen};
 use crate::sim::{Stats, read_journal};
@@ -190,19 +190,7 @@ pub(super) async fn check(
     let store = EmbeddedStore::open(&EmbeddedConfig::new(data), now_real)?;
     let campaign = CampaignId::new(campaign)?;
     let mut calls: Vec<Call> = Vec::new();
-    let filter = CallFilter {
-        campaign_id: Some(campaign),
-        ..CallFilter::default()
-    };
-    let mut before = None;
-    loop {
-        let page = store.list_calls(&filter, before, 1_000).await?;
-        let Some(last) = page.last().map(|c| c.call_id) else {
-            break;
-        };
-        before = Some(last);
-        calls.extend(page);
-    }
+    crate::harness::each_call(&store, campaign, |call| calls.push(call)).await?;
     let by_id: HashMap<String, &Call> = calls.iter().map(|c| (c.call_id.to_string(), c)).collect();
     let mut report = Report {
         contacts: store.count_contacts(campaign).await?,

@@ -95,25 +95,10 @@ impl ChaosConfig {
             retry_minutes: 5,
             max_attempts: 3,
             provider_timeout_ms: 1_000,
-            profile: profile(),
+            profile: crate::day::realistic(),
             seed: 7,
             drain: Duration::from_secs(180),
         }
-    }
-}
-
-/// The outcome mix and durations of the day benchmark: 55% picked, 25% no answer, 10%
-/// disconnected, 10% failed; rings of 5–30 s, talks of 20–120 s.
-pub fn profile() -> SimProfile {
-    SimProfile {
-        picked: 55,
-        disconnected: 10,
-        rnr: 25,
-        failed: 10,
-        ring_min_ms: 5_000,
-        ring_max_ms: 30_000,
-        talk_min_secs: 20,
-        talk_max_secs: 120,
     }
 }
 

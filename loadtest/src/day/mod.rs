@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use dialer_actors::clock::Stopwatch;
 use dialer_engine::{CampaignId, Clock, SimProfile};
 use dialer_storage::embedded::{EmbeddedConfig, EmbeddedStore};
-use dialer_storage::{CallFilter, CallStore, CampaignStore, ContactStore, Store};
+use dialer_storage::{CampaignStore, ContactStore, Store};
 use serde_json::{Value, json};
 
 pub use contacts::write_csv;
@@ -299,27 +299,16 @@ async fn read_store(data: &Path, campaign: i64) -> anyhow::Result<Stored> {
         .map_or(0, |c| c.get());
     let mut with_call = std::collections::HashSet::new();
     let mut stored = Stored::default();
-    let filter = CallFilter {
-        campaign_id: Some(id),
-        ..CallFilter::default()
-    };
-    let mut before = None;
-    loop {
-        let page = store.list_calls(&filter, before, 1_000).await?;
-        let Some(last) = page.last().map(|c| c.call_id) else {
-            break;
-        };
-        before = Some(last);
-        for call in &page {
-            if let Some(contact) = call.contact_id {
-                with_call.insert(contact.get());
-            }
-            stored.attempts += u64::from(call.attempt_count);
-            if call.attempt_count > 0 {
-                stored.dialed += 1;
-            }
+    crate::harness::each_call(&store, id, |call| {
+        if let Some(contact) = call.contact_id {
+            with_call.insert(contact.get());
         }
-    }
+        stored.attempts += u64::from(call.attempt_count);
+        if call.attempt_count > 0 {
+            stored.dialed += 1;
+        }
+    })
+    .await?;
     let mut after = None;
     loop {
         let page = store.contacts_page(id, after, 5_000).await?;

@@ -234,3 +234,37 @@ providers:
         })
     }
 }
+
+/// Hands every call of `campaign` that `store` holds to `f`, a page at a time (newest first).
+pub async fn each_call(
+    store: &dyn dialer_storage::CallStore,
+    campaign: dialer_engine::CampaignId,
+    mut f: impl FnMut(dialer_engine::Call),
+) -> anyhow::Result<()> {
+    let filter = dialer_storage::CallFilter {
+        campaign_id: Some(campaign),
+        ..dialer_storage::CallFilter::default()
+    };
+    let mut before = None;
+    loop {
+        let page = store.list_calls(&filter, before, 1_000).await?;
+        let Some(last) = page.last().map(|c| c.call_id) else {
+            return Ok(());
+        };
+        before = Some(last);
+        page.into_iter().for_each(&mut f);
+    }
+}
+
+/// The `dialer` binary: `given`, or the one next to the running executable.
+pub fn dialer_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(d) => Ok(d),
+        None => std::env::current_exe()?
+            .parent()
+            .map(|dir| dir.join("dialer"))
+            .ok_or_else(|| {
+                anyhow::anyhow!("cannot tell where the dialer binary is; pass --dialer")
+            }),
+    }
+}
