@@ -237,11 +237,6 @@ impl<T> LaneQueue<T> {
         self.ready.len()
     }
 
-    /// The key of the call the lane would dial next.
-    pub fn first_ready(&self) -> Option<Key> {
-        self.ready.first_key_value().map(|(k, _)| *k)
-    }
-
     pub fn contains(&self, id: CallId) -> bool {
         self.keys.contains_key(&id)
     }
@@ -319,25 +314,11 @@ impl<T> LaneQueue<T> {
     }
 
     /// Offers a pending call its owner just wrote (or was told of). It is kept when it falls
-    /// inside the queue's view of storage and there is room, or when it is due before the last
-    /// call held, which then makes room (it stays in storage, and the view ends at it);
-    /// otherwise the view is narrowed so that the call comes with a later pull, in its turn.
-    /// True when it was kept.
+    /// inside the queue's view of storage and there is room; otherwise the view is narrowed so
+    /// that the call comes with a later pull, in its turn. True when it was kept.
     pub fn offer(&mut self, key: Key, item: T, now: DateTime<Utc>) -> bool {
         let held = self.keys.contains_key(&key.1);
         let inside = held || self.drained || self.horizon.is_some_and(|h| key < h);
-        if inside && !held && self.keys.len() >= self.limit {
-            let last = self
-                .waiting
-                .last_key_value()
-                .or(self.ready.last_key_value());
-            if let Some(&last) = last.map(|(k, _)| k).filter(|last| key < **last) {
-                self.remove(last.1);
-                self.drained = false;
-                self.horizon = Some(self.horizon.map_or(last, |h| h.min(last)));
-                self.horizon_read = false;
-            }
-        }
         if inside && (held || self.keys.len() < self.limit) {
             self.insert(key, item, now);
             return true;

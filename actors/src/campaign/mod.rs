@@ -172,8 +172,6 @@ pub(crate) struct CampaignState {
     /// Numbers with a call holding a line: the duplicate guard.
     numbers: HashMap<PhoneNumber, CallId>,
     list_exhausted: bool,
-    /// When the last contact made into a call was added: the next ones are due from then on.
-    contacts_due: Option<chrono::DateTime<chrono::Utc>>,
     /// No new lease requests before this (a pool was full).
     lease_wait: Option<tokio::time::Instant>,
     /// When a line last became free (or the actor started).
@@ -231,7 +229,6 @@ impl Actor for CampaignActor {
             slots: HashMap::new(),
             numbers: HashMap::new(),
             list_exhausted: false,
-            contacts_due: None,
             lease_wait: None,
             line_freed: tokio::time::Instant::now(),
             rate_wait: None,

@@ -44,25 +44,9 @@ impl CampaignState {
             }
         }
         let list = self.board.lane(Lane::List);
-        if !self.open(Lane::List) || self.list_exhausted || list.wants_pull(now) {
-            return;
-        }
-        // Short of ready calls; or the next contacts — due since they were added — may be
-        // ahead of the first ready call (a retry due later), and there is room for a batch.
-        let low = list.limit().saturating_sub(list.ready());
-        let room = list.limit().saturating_sub(list.len());
-        let ahead = list
-            .first_ready()
-            .is_some_and(|k| self.contacts_due.is_none_or(|due| due < k.0));
-        let want = if list.ready() < list.limit().div_ceil(2) {
-            low
-        } else if ahead && room >= list.limit().div_ceil(4).min(STEP) {
-            room
-        } else {
-            0
-        };
-        if want > 0 {
-            let _ = self.pull_contacts(want).await;
+        let low = list.ready() < list.limit().div_ceil(2);
+        if self.open(Lane::List) && !self.list_exhausted && low && !list.wants_pull(now) {
+            let _ = self.pull_contacts().await;
         }
     }
 
@@ -159,8 +143,9 @@ impl CampaignState {
 
     /// Makes list calls from the next page of contacts: the calls and the cursor past their
     /// contacts are written together, so a contact gets exactly one call across crashes.
-    async fn pull_contacts(&mut self, want: usize) -> Result<(), ()> {
-        let want = want.clamp(1, STEP);
+    async fn pull_contacts(&mut self) -> Result<(), ()> {
+        let lane = self.board.lane(Lane::List);
+        let want = lane.limit().saturating_sub(lane.ready()).clamp(1, STEP);
         let id = self.id();
         let page = match self
             .ctx
@@ -182,7 +167,6 @@ impl CampaignState {
             self.list_exhausted = true;
             return Ok(());
         };
-        self.contacts_due = page.last().map(|c| c.added_at);
         let now = self.ctx.now();
         let settings = &self.campaign.settings;
         let mut batch = WriteBatch {
@@ -191,10 +175,6 @@ impl CampaignState {
         };
         let mut calls = Vec::with_capacity(page.len());
         for contact in page {
-            // Due since it was added: a contact that waited for its turn in the list is ahead
-            // of a retry that fell due after it was imported. (Due when made into a call, it
-            // went behind every retry due meanwhile, and first calls slipped into the evening,
-            // too late for the retries the day still had room for.)
             let call = Call::new(
                 NewCall {
                     call_id: dialer_engine::CallId::generate(now),
@@ -203,7 +183,7 @@ impl CampaignState {
                     phone_number: contact.phone_number,
                     origin: CallOrigin::Campaign,
                     max_attempts: settings.retry.max_attempts(),
-                    scheduled_at: Some(contact.added_at.min(now)),
+                    scheduled_at: None,
                 },
                 now,
             );

@@ -226,29 +226,3 @@ async fn a_finished_call_leaves_no_timer_and_no_slot_behind() {
         after.saturating_sub(before)
     );
 }
-
-/// Calls are dialed in due order, and a contact is due from when it was added: with one line,
-/// every contact of the list is called once before the first retry (due a minute after its
-/// first call) — not the retry first because the contact became a call only when its turn came.
-#[tokio::test(start_paused = true)]
-async fn contacts_waiting_since_their_import_go_before_retries_due_later() {
-    let never = SimProfile {
-        picked: 0,
-        disconnected: 0,
-        rnr: 1,
-        failed: 0,
-        ..always_picked()
-    };
-    let h = Harness::start(never, config()).await;
-    let campaign = h.campaign(settings(1, 2, 1), 100).await;
-    h.engine.start_campaign(campaign.id).await.unwrap();
-    wait_for(&h, campaign.id, CampaignState::Completed, WEEK).await;
-    let dials = h.sim.record().dials;
-    assert_eq!(dials.len(), 200);
-    let last_first = dials.iter().filter(|d| d.attempt == 1).map(|d| d.at).max();
-    let first_retry = dials.iter().filter(|d| d.attempt == 2).map(|d| d.at).min();
-    assert!(
-        last_first < first_retry,
-        "last first call {last_first:?}, first retry {first_retry:?}"
-    );
-}
