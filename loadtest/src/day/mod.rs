@@ -199,7 +199,6 @@ pub async fn run(c: DayConfig) -> anyhow::Result<Report> {
     let lag = Histogram::parse(&metrics, dialer_actors::metrics::DISPATCH_LAG).since(&lag_before);
     let due = Histogram::parse(&metrics, dialer_actors::metrics::DUE_TO_DIAL);
     let usage = stack.dialer.usage();
-    let witness = stack.sim.sim.stats();
     let Stack {
         mut dialer,
         redis,
@@ -207,7 +206,9 @@ pub async fn run(c: DayConfig) -> anyhow::Result<Report> {
         data,
         ..
     } = stack;
+    // The witness is read once the engine has stopped: a dial it made meanwhile is in both.
     dialer.stop().await?;
+    let witness = sim.sim.stats();
     drop(redis);
     drop(sim);
     let stored = read_store(&data, campaign).await?;
@@ -286,6 +287,9 @@ pub struct Stored {
     /// Contacts dialed at least once, and attempts recorded in all.
     pub dialed: u64,
     pub attempts: u64,
+    /// Calls in flight when the engine stopped (a run that ends mid-day): their last
+    /// attempt is recorded, and may not have reached the provider.
+    pub in_flight: u64,
 }
 
 async fn read_store(data: &Path, campaign: i64) -> anyhow::Result<Stored> {
@@ -304,6 +308,7 @@ async fn read_store(data: &Path, campaign: i64) -> anyhow::Result<Stored> {
             with_call.insert(contact.get());
         }
         stored.attempts += u64::from(call.attempt_count);
+        stored.in_flight += u64::from(call.status.is_live());
         if call.attempt_count > 0 {
             stored.dialed += 1;
         }
