@@ -110,6 +110,7 @@ pub struct Ctx {
     pub(crate) recorder: RecorderHandle,
     pub(crate) keeper: KeeperHandle,
     pub(crate) live: Arc<LiveCalls>,
+    pub(crate) gauges: crate::gauges::StateGauges,
     /// Set when the engine begins to stop: retry loops end.
     pub(crate) stopping: AtomicBool,
 }

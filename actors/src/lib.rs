@@ -38,6 +38,7 @@ pub mod clock;
 mod ctx;
 pub mod engine;
 mod error;
+pub mod gauges;
 mod lease_keeper;
 mod live;
 pub mod metrics;

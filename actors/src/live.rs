@@ -2,7 +2,7 @@
 //! each: a route per call, registered while a slot holds it, removed when the slot lets go (a
 //! drop guard, so that no way out of a slot — finish, crash, stop — leaves a stale route).
 //!
-//! The number of routes is the number of calls in flight, exported as `dialer_calls_active`.
+//! The number of routes is the number of calls in flight, read as `dialer_calls_active` at each scrape.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -85,12 +85,7 @@ impl LiveRoute {
         call_id: CallId,
         slot: DerivedActorRef<Reported>,
     ) -> Self {
-        let n = {
-            let mut map = calls.map();
-            map.insert(call_id, slot);
-            map.len()
-        };
-        crate::metrics::active(n);
+        calls.map().insert(call_id, slot);
         Self {
             calls: Arc::clone(calls),
             call_id,
@@ -100,11 +95,6 @@ impl LiveRoute {
 
 impl Drop for LiveRoute {
     fn drop(&mut self) {
-        let n = {
-            let mut map = self.calls.map();
-            map.remove(&self.call_id);
-            map.len()
-        };
-        crate::metrics::active(n);
+        self.calls.map().remove(&self.call_id);
     }
 }

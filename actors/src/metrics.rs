@@ -12,11 +12,11 @@ pub const CALLS_DIALED: &str = "dialer_calls_dialed_total";
 pub const CALL_OUTCOMES: &str = "dialer_call_outcomes_total";
 pub const DECISIONS: &str = "dialer_dispatch_decisions_total";
 pub const RETRIES: &str = "dialer_retries_scheduled_total";
-pub const CALLS_ACTIVE: &str = "dialer_calls_active";
 pub const DISPATCH_LAG: &str = "dialer_dispatch_lag_seconds";
+pub const DISPATCH_STEP: &str = "dialer_dispatch_step_seconds";
 pub const DUE_TO_DIAL: &str = "dialer_due_to_dial_seconds";
-pub const QUEUE_DEPTH: &str = "dialer_dispatch_queue_depth";
 pub const PROVIDER_REQUEST: &str = "dialer_provider_request_duration_seconds";
+pub const PROVIDER_FIRST_REPORT: &str = "dialer_provider_first_report_seconds";
 pub const PROVIDER_ERRORS: &str = "dialer_provider_errors_total";
 pub const PROVIDER_REPORTS: &str = "dialer_provider_reports_total";
 pub const PERSIST_RETRIES: &str = "dialer_storage_write_retries_total";
@@ -24,6 +24,7 @@ pub const LEASES_HELD: &str = "dialer_leases_held";
 pub const LEASE_WAITS: &str = "dialer_lease_waits_total";
 pub const LEASE_ERRORS: &str = "dialer_lease_errors_total";
 pub const RATE_WAITS: &str = "dialer_rate_limit_waits_total";
+pub const STORAGE_WRITE: &str = "dialer_storage_write_duration_seconds";
 pub const STORAGE_COMMIT: &str = "dialer_storage_commit_duration_seconds";
 pub const STORAGE_BATCH: &str = "dialer_storage_commit_batch_calls";
 pub const STORAGE_ERRORS: &str = "dialer_storage_commit_errors_total";
@@ -42,24 +43,24 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
         "Retries scheduled by the retry policy, by campaign.",
     ),
     (
-        CALLS_ACTIVE,
-        "Calls in flight (dialing, ringing or in progress) on this node.",
-    ),
-    (
         DISPATCH_LAG,
         "Real seconds from the moment a call could be dialed (due, with a line of its campaign free) to its dial request.",
+    ),
+    (
+        DISPATCH_STEP,
+        "Real seconds each step of the dispatch lag took (owner: to the lease request; leases; slot: to the slot's start; checks: the do-not-call read; record: the dial's write), by step.",
     ),
     (
         DUE_TO_DIAL,
         "Seconds on the engine's clock from a call falling due to its dial, waiting for a line included.",
     ),
     (
-        QUEUE_DEPTH,
-        "Calls due and waiting for a line, by campaign.",
-    ),
-    (
         PROVIDER_REQUEST,
         "Seconds a provider took to accept a dial request, by provider.",
+    ),
+    (
+        PROVIDER_FIRST_REPORT,
+        "Real seconds from a dial request to the provider's first status report about it, by provider.",
     ),
     (
         PROVIDER_ERRORS,
@@ -89,6 +90,10 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
         RATE_WAITS,
         "Dispatches that waited for a rate-limit token, by campaign.",
     ),
+    (
+        STORAGE_WRITE,
+        "Seconds from a state change reaching the recorder to it being durable (its wait for a commit included).",
+    ),
     (STORAGE_COMMIT, "Seconds a storage commit took."),
     (STORAGE_BATCH, "Call updates per storage commit."),
     (STORAGE_ERRORS, "Storage commits that failed."),
@@ -111,6 +116,27 @@ pub(crate) fn dispatch_lag(lag: Duration) {
     histogram!(DISPATCH_LAG).record(lag.as_secs_f64());
 }
 
+/// The steps of the dispatch lag, in order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DispatchStep {
+    Owner,
+    Leases,
+    Slot,
+    Checks,
+    Record,
+}
+
+pub(crate) fn dispatch_step(step: DispatchStep, took: Duration) {
+    let step = match step {
+        DispatchStep::Owner => "owner",
+        DispatchStep::Leases => "leases",
+        DispatchStep::Slot => "slot",
+        DispatchStep::Checks => "checks",
+        DispatchStep::Record => "record",
+    };
+    histogram!(DISPATCH_STEP, "step" => step).record(took.as_secs_f64());
+}
+
 pub(crate) fn outcome(id: CampaignId, outcome: Outcome) {
     counter!(CALL_OUTCOMES, "campaign" => campaign(id), "outcome" => outcome.as_str()).increment(1);
 }
@@ -124,19 +150,15 @@ pub(crate) fn retry(id: CampaignId) {
 }
 
 /// The number of calls in flight on this node (it is the number of routes to slots).
-pub(crate) fn active(n: usize) {
-    gauge!(CALLS_ACTIVE).set(n as f64);
-}
-
-pub(crate) fn queue_depth(id: CampaignId, depth: usize) {
-    gauge!(QUEUE_DEPTH, "campaign" => campaign(id)).set(depth as f64);
-}
-
 pub(crate) fn provider_request(provider: &str, took: Duration, ok: bool) {
     histogram!(PROVIDER_REQUEST, "provider" => provider.to_owned()).record(took.as_secs_f64());
     if !ok {
         counter!(PROVIDER_ERRORS, "provider" => provider.to_owned()).increment(1);
     }
+}
+
+pub(crate) fn first_report(provider: &str, took: Duration) {
+    histogram!(PROVIDER_FIRST_REPORT, "provider" => provider.to_owned()).record(took.as_secs_f64());
 }
 
 pub(crate) fn provider_report(provider: &str, applied: bool) {
@@ -163,6 +185,10 @@ pub(crate) fn lease_error() {
 
 pub(crate) fn rate_wait(id: CampaignId) {
     counter!(RATE_WAITS, "campaign" => campaign(id)).increment(1);
+}
+
+pub(crate) fn storage_write(took: Duration) {
+    histogram!(STORAGE_WRITE).record(took.as_secs_f64());
 }
 
 pub(crate) fn storage_commit(took: Duration, calls: usize, ok: bool) {

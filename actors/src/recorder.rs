@@ -64,10 +64,12 @@ impl RecorderHandle {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or(RecordError::Restarting)?;
-        match actor
+        let started = tokio::time::Instant::now();
+        let answer = actor
             .call(|reply| RecorderMessage::Record { batch, reply }, None)
-            .await
-        {
+            .await;
+        crate::metrics::storage_write(started.elapsed());
+        match answer {
             Ok(ractor::rpc::CallResult::Success(result)) => result.map_err(RecordError::Storage),
             _ => Err(RecordError::Restarting),
         }

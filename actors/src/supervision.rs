@@ -47,6 +47,11 @@ impl<K: Eq + Hash + Clone + std::fmt::Debug> Restarts<K> {
     /// Records a failure of `key` and decides when to restart it. `jitter` is uniform in
     /// `[0, 1)`.
     pub(crate) fn failed(&mut self, key: &K, jitter: f64) -> Restart {
+        self.failed_as(key, jitter, self.kind)
+    }
+
+    /// [`failed`](Self::failed), counted under the actor kind `kind`.
+    pub(crate) fn failed_as(&mut self, key: &K, jitter: f64, kind: &'static str) -> Restart {
         let now = self.started.elapsed();
         let tracker = self.trackers.entry(key.clone()).or_default();
         let restart = match tracker.record_failure(&self.policy, now, jitter) {
@@ -57,7 +62,7 @@ impl<K: Eq + Hash + Clone + std::fmt::Debug> Restarts<K> {
             },
             RestartDecision::GiveUp { failures_in_period } => {
                 tracing::error!(
-                    kind = self.kind,
+                    kind,
                     child = ?key,
                     failures_in_period,
                     "a child keeps failing; restarting it at the longest backoff"
@@ -69,7 +74,7 @@ impl<K: Eq + Hash + Clone + std::fmt::Debug> Restarts<K> {
                 }
             }
         };
-        crate::metrics::restart(self.kind);
+        crate::metrics::restart(kind);
         restart
     }
 

@@ -320,7 +320,12 @@ impl Actor for EngineSupervisor {
 
 impl SupervisorState {
     fn schedule(&mut self, me: &ActorRef<SupervisorMessage>, child: Child) {
-        let restart = self.restarts.failed(&child, jitter());
+        let kind = match child {
+            Child::Recorder => "recorder",
+            Child::LeaseKeeper => "lease_keeper",
+            Child::Campaign(_) => "campaign",
+        };
+        let restart = self.restarts.failed_as(&child, jitter(), kind);
         let counter = match child {
             Child::Campaign(_) => &self.ctx.restarts.campaigns,
             _ => &self.ctx.restarts.services,

@@ -24,6 +24,13 @@ impl Timers {
         msg: impl FnOnce() -> M + Send + 'static,
     ) {
         self.0.retain(|h| !h.is_finished());
+        // Counted while its task lives: the guard goes when the message is made or the task
+        // is aborted.
+        let guard = crate::gauges::TimerGuard::new();
+        let msg = move || {
+            drop(guard);
+            msg()
+        };
         self.0.push(me.send_after(period, msg).abort_handle());
     }
 

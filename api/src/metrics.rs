@@ -43,10 +43,15 @@ pub fn handle() -> PrometheusHandle {
                     )
                 })
                 .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(dialer_actors::metrics::DISPATCH_LAG.into()),
-                        LAG_BUCKETS,
-                    )
+                    [
+                        dialer_actors::metrics::DISPATCH_LAG,
+                        dialer_actors::metrics::DISPATCH_STEP,
+                        dialer_actors::metrics::STORAGE_WRITE,
+                    ]
+                    .into_iter()
+                    .try_fold(b, |b, name| {
+                        b.set_buckets_for_metric(Matcher::Full(name.into()), LAG_BUCKETS)
+                    })
                 })
                 .and_then(|b| {
                     b.set_buckets_for_metric(

@@ -237,6 +237,11 @@ impl<T> LaneQueue<T> {
         self.ready.len()
     }
 
+    /// The calls held that are not due yet.
+    pub fn waiting(&self) -> impl Iterator<Item = &T> {
+        self.waiting.values()
+    }
+
     pub fn contains(&self, id: CallId) -> bool {
         self.keys.contains_key(&id)
     }

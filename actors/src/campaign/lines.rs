@@ -15,7 +15,7 @@ use ractor::{ActorId, ActorRef};
 
 use super::{CampaignMessage, CampaignState, Leased, Line};
 use crate::ctx::Restarts as Counters;
-use crate::slot::Job;
+use crate::slot::{Job, Marks};
 use crate::supervision::jitter;
 
 impl CampaignState {
@@ -154,6 +154,7 @@ impl CampaignState {
                 key,
                 call,
                 ready,
+                asked: real_now,
                 slot: None,
                 leasing: true,
                 void: None,
@@ -230,14 +231,19 @@ impl CampaignState {
             }
             return;
         }
-        let (call, ready) = (line.call.clone(), line.ready);
+        let call = line.call.clone();
+        let marks = Marks {
+            ready: line.ready,
+            asked: line.asked,
+            granted: tokio::time::Instant::now(),
+        };
         self.start_slot(
             me,
             call_id,
             Job::Dial {
                 call,
                 token: granted,
-                ready,
+                marks,
             },
         )
         .await;

@@ -155,6 +155,8 @@ struct Line {
     call: Call,
     /// When it could first have been dialed: due, with a line of its campaign free.
     ready: tokio::time::Instant,
+    /// When its leases were asked for.
+    asked: tokio::time::Instant,
     slot: Option<ActorRef<SlotMessage>>,
     /// Leases asked for and not answered yet.
     leasing: bool,
@@ -330,7 +332,7 @@ impl Actor for CampaignActor {
                 slot.stop(None);
             }
         }
-        crate::metrics::queue_depth(state.campaign.id, 0);
+        state.ctx.gauges.remove(state.campaign.id);
         Ok(())
     }
 }
@@ -394,9 +396,33 @@ impl CampaignState {
         self.check_complete().await;
         self.check_idle();
         self.arm(me);
-        crate::metrics::queue_depth(
+        self.publish_gauges();
+    }
+
+    /// What this owner holds now, for the scrape ([`crate::gauges`]).
+    fn publish_gauges(&self) {
+        let now = self.ctx.now();
+        let ready = self.board.lane(Lane::OneOff).ready() + self.board.lane(Lane::List).ready();
+        let rate_limited = self
+            .rate_wait
+            .is_some_and(|t| t > tokio::time::Instant::now());
+        let waiting_hours = Lane::ALL
+            .into_iter()
+            .flat_map(|lane| self.board.lane(lane).waiting())
+            .filter(|call| {
+                call.status == dialer_engine::CallStatus::Initiated
+                    && call.due_at.is_some_and(|due| due > now)
+            })
+            .count();
+        self.ctx.gauges.set(
             self.id(),
-            self.board.lane(Lane::OneOff).ready() + self.board.lane(Lane::List).ready(),
+            crate::gauges::CampaignGauges {
+                waiting_lines: if rate_limited { 0 } else { ready },
+                waiting_rate: if rate_limited { ready } else { 0 },
+                waiting_hours,
+                lines: self.board.lines.total,
+                lines_busy: self.lines.len(),
+            },
         );
     }
 

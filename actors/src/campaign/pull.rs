@@ -283,6 +283,7 @@ impl CampaignState {
                 call: call.clone(),
                 // Adopted: not dialed here, so no dispatch lag is measured.
                 ready: tokio::time::Instant::now(),
+                asked: tokio::time::Instant::now(),
                 slot: None,
                 leasing: false,
                 void: None,

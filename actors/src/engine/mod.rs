@@ -80,6 +80,7 @@ impl Engine {
             recorder: Default::default(),
             keeper: Default::default(),
             live: Default::default(),
+            gauges: Default::default(),
             stopping: Default::default(),
         });
         let registry = Arc::new(Registry::default());
@@ -256,6 +257,14 @@ impl Engine {
     }
 
     /// How many calls this node's dialer slots are carrying now (0 once every call has ended).
+    /// The gauges read from the engine's state now, in the Prometheus text format
+    /// ([`crate::gauges`]).
+    pub fn state_metrics(&self) -> String {
+        self.ctx
+            .gauges
+            .render(self.ctx.live.len(), self.ctx.config.max_concurrent_calls)
+    }
+
     pub fn calls_in_slots(&self) -> usize {
         self.ctx.live.len()
     }

@@ -9,7 +9,7 @@ use dialer_engine::{Call, CallStatus, Step, decide};
 use dialer_storage::DncKind;
 use ractor::ActorRef;
 
-use super::{SlotMessage, SlotState};
+use super::{Marks, SlotMessage, SlotState};
 use crate::provider::{Attempt, DialOutcome};
 
 impl SlotState {
@@ -18,8 +18,22 @@ impl SlotState {
         me: &ActorRef<SlotMessage>,
         call: Call,
         token: Option<u64>,
-        ready: tokio::time::Instant,
+        marks: Marks,
     ) {
+        use crate::metrics::{DispatchStep, dispatch_step};
+        let started = tokio::time::Instant::now();
+        dispatch_step(
+            DispatchStep::Owner,
+            marks.asked.saturating_duration_since(marks.ready),
+        );
+        dispatch_step(
+            DispatchStep::Leases,
+            marks.granted.saturating_duration_since(marks.asked),
+        );
+        dispatch_step(
+            DispatchStep::Slot,
+            started.saturating_duration_since(marks.granted),
+        );
         let ctx = std::sync::Arc::clone(&self.ctx);
         let settings = self.campaign.settings.clone();
         ctx.keeper.track(
@@ -29,7 +43,13 @@ impl SlotState {
         );
         self.hold(me, call);
         // The last checks, at the last moment.
-        let listed = match self.listed().await {
+        let listed = self.listed().await;
+        let checked = tokio::time::Instant::now();
+        dispatch_step(
+            DispatchStep::Checks,
+            checked.saturating_duration_since(started),
+        );
+        let listed = match listed {
             Ok(listed) => listed,
             Err(e) => {
                 // Nothing was decided or written: the call goes back to its queue as it was.
@@ -63,7 +83,9 @@ impl SlotState {
             Gate::Dial => due.then(decide::dial_started(call, &settings.provider, token, now)),
         };
         let dialing = call.status == CallStatus::Dialing && step.applied();
-        if self.apply(&step).await.is_err() || !dialing {
+        let recorded = self.apply(&step).await;
+        dispatch_step(DispatchStep::Record, checked.elapsed());
+        if recorded.is_err() || !dialing {
             // Blocked, deferred (its due time moved), or the engine is stopping.
             self.finish().await;
             return;
@@ -73,7 +95,7 @@ impl SlotState {
             self.campaign.id,
             (now - due_since).to_std().unwrap_or(Duration::ZERO),
         );
-        self.send(me, Some(ready)).await;
+        self.send(me, Some(marks.ready)).await;
     }
 
     /// Whether the call's number is on the do-not-call list or opted out, read now.
@@ -106,6 +128,7 @@ impl SlotState {
         if let Some(ready) = ready {
             crate::metrics::dispatch_lag(started.saturating_duration_since(ready));
         }
+        self.sent_at = Some(started);
         let outcome = provider.dial(&Attempt::of(&call, settings)).await;
         let placed = matches!(outcome, DialOutcome::Placed { .. });
         crate::metrics::provider_request(&settings.provider, started.elapsed(), placed);

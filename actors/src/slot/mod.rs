@@ -33,15 +33,27 @@ use crate::timers::Timers;
 
 /// What a slot is started to do.
 pub(crate) enum Job {
-    /// Dial this call; its campaign took its leases (fencing `token`). It could have been
-    /// dialed from `ready` on (due, with a line free): the dispatch lag counts from there.
+    /// Dial this call; its campaign took its leases (fencing `token`). `marks`: when it could
+    /// first have been dialed and when its leases were asked for and granted, for the dispatch
+    /// lag and its steps.
     Dial {
         call: Call,
         token: Option<u64>,
-        ready: tokio::time::Instant,
+        marks: Marks,
     },
     /// Take over a call already dialing and wait for (or ask for) its outcome.
     Adopt { call: Call },
+}
+
+/// The moments a call passed on its way to a line (real time).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Marks {
+    /// Due, with a line of its campaign free: the dispatch lag counts from here.
+    pub ready: tokio::time::Instant,
+    /// Its leases were asked for.
+    pub asked: tokio::time::Instant,
+    /// Its campaign had the answer: granted.
+    pub granted: tokio::time::Instant,
 }
 
 pub(crate) enum SlotMessage {
@@ -93,6 +105,8 @@ pub(crate) struct SlotState {
     extensions: u32,
     /// The deadline and the questions to ask again: cancelled once the call is handed back.
     timers: Timers,
+    /// When this slot's dial request went out, until the provider's first report about it.
+    sent_at: Option<tokio::time::Instant>,
 }
 
 impl Actor for DialerSlot {
@@ -117,6 +131,7 @@ impl Actor for DialerSlot {
             provider_says_live: false,
             extensions: 0,
             timers: Timers::default(),
+            sent_at: None,
         })
     }
 
@@ -135,9 +150,9 @@ impl Actor for DialerSlot {
                 };
                 let span = tracing::debug_span!("slot", %call_id, %campaign_id);
                 match job {
-                    Job::Dial { call, token, ready } => {
+                    Job::Dial { call, token, marks } => {
                         state
-                            .on_dial(&me, call, token, ready)
+                            .on_dial(&me, call, token, marks)
                             .instrument(span)
                             .await
                     }
@@ -214,6 +229,7 @@ impl SlotState {
         } = r;
         let now = self.ctx.now();
         let settings = self.campaign.settings.clone();
+        let sent_at = self.sent_at.take();
         let Some(call) = self.current(call_id) else {
             // Not carried here any more: whoever routed it looks it up again.
             if let Some(reply) = reply {
@@ -224,6 +240,9 @@ impl SlotState {
             }
             return;
         };
+        if let Some(sent) = sent_at {
+            crate::metrics::first_report(&report.provider, sent.elapsed());
+        }
         let step = dialer_engine::decide::reported(call, &settings, &report, now);
         let outcome = crate::live::CallbackOutcome::of(call, &step);
         crate::metrics::provider_report(&report.provider, step.applied());

@@ -39,6 +39,23 @@ pub async fn healthz() -> Json<Health> {
     responses((status = 200, body = Health), (status = 503, body = Health))
 )]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let (ok, checks) = readiness(&state).await;
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Health {
+            status: if ok { "ok" } else { "unavailable" }.into(),
+            checks,
+        }),
+    )
+}
+
+/// Whether storage, the lease store and the engine's actors answer, and what each said.
+async fn readiness(state: &AppState) -> (bool, BTreeMap<String, String>) {
     let mut checks = BTreeMap::new();
     let (store, leases) = tokio::join!(state.store.ping(), state.leases.ping());
     checks.insert(
@@ -58,18 +75,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     };
     checks.insert("engine".into(), engine);
     let ok = checks.values().all(|v| v == "ok");
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(Health {
-            status: if ok { "ok" } else { "unavailable" }.into(),
-            checks,
-        }),
-    )
+    (ok, checks)
 }
 
 /// Prometheus text exposition.
@@ -78,14 +84,26 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let (ready, _) = readiness(&state).await;
+    let mut text = state.metrics.render();
+    text.push_str(&state.engine.state_metrics());
+    text.push_str(&format!(
+        "# HELP {READY} {READY_HELP}\n# TYPE {READY} gauge\n{READY} {}\n",
+        u8::from(ready)
+    ));
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
 }
+
+/// Whether `/readyz` would answer 200 now (1) or 503 (0).
+pub const READY: &str = "dialer_ready";
+pub const READY_HELP: &str =
+    "1 when the node is ready (storage, the lease store and the engine's actors answer), else 0.";
 
 /// The system summary (the seed's "real-time metrics").
 #[derive(Debug, Serialize, ToSchema)]

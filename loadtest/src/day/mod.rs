@@ -173,7 +173,10 @@ pub async fn run(c: DayConfig) -> anyhow::Result<Report> {
             at: started.elapsed().as_secs_f64(),
             placed: stats.calls_placed,
             in_progress: stats.simultaneous_calls,
-            waiting: prom::sum(&metrics, dialer_actors::metrics::QUEUE_DEPTH),
+            waiting: [r#"reason="lines""#, r#"reason="rate_limit""#]
+                .into_iter()
+                .map(|r| prom::sum_where(&metrics, dialer_actors::gauges::CALLS_WAITING, r))
+                .sum(),
         });
         let now = stack.clock.now();
         if now < day_end {

@@ -6,6 +6,14 @@ pub fn sum(text: &str, name: &str) -> f64 {
     series(text, name).map(|(_, v)| v).sum()
 }
 
+/// The sum of the series of `name` whose labels include `label`, e.g. `reason="lines"`.
+pub fn sum_where(text: &str, name: &str, label: &str) -> f64 {
+    series(text, name)
+        .filter(|(labels, _)| labels.split(',').any(|l| l == label))
+        .map(|(_, v)| v)
+        .sum()
+}
+
 /// `(labels, value)` of each series named exactly `name`.
 fn series<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = (&'a str, f64)> + 'a {
     text.lines().filter_map(move |line| {
@@ -146,14 +154,19 @@ dialer_dispatch_lag_seconds_bucket{le="0.01"} 100
 dialer_dispatch_lag_seconds_bucket{le="+Inf"} 100
 dialer_dispatch_lag_seconds_sum 0.2
 dialer_dispatch_lag_seconds_count 100
-dialer_dispatch_queue_depth{campaign="1"} 7
-dialer_dispatch_queue_depth{campaign="2"} 5
-dialer_dispatch_queue_depth_other 100
+dialer_calls_waiting{campaign="1",reason="lines"} 7
+dialer_calls_waiting{campaign="2",reason="lines"} 5
+dialer_calls_waiting{campaign="2",reason="calling_hours"} 4
+dialer_calls_waiting_other 100
 "#;
 
     #[test]
     fn gauges_sum_over_labels_and_names_match_exactly() {
-        assert_eq!(sum(TEXT, "dialer_dispatch_queue_depth"), 12.0);
+        assert_eq!(sum(TEXT, "dialer_calls_waiting"), 16.0);
+        assert_eq!(
+            sum_where(TEXT, "dialer_calls_waiting", "reason=\"lines\""),
+            12.0
+        );
         assert_eq!(sum(TEXT, "dialer_missing"), 0.0);
     }
 
