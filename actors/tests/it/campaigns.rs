@@ -226,3 +226,42 @@ async fn a_finished_call_leaves_no_timer_and_no_slot_behind() {
         after.saturating_sub(before)
     );
 }
+
+/// The scrape's gauges are read from the owners' state: a running campaign shows its busy lines
+/// and its waiting calls; once stopped, its series are gone (they used to stay at their last
+/// value for ever), and nothing is left in flight.
+#[tokio::test(start_paused = true)]
+async fn a_campaign_s_gauges_follow_its_state_and_leave_with_it() {
+    let h = Harness::start(always_picked(), config()).await;
+    let campaign = h.campaign(settings(10, 1, 10), 100).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let text = h.engine.state_metrics();
+    let id = campaign.id;
+    // Nine of its ten lines carry list calls; the tenth is the one-off calls' reserve.
+    assert!(
+        text.contains(&format!(
+            "dialer_campaign_lines_busy{{campaign=\"{id}\"}} 9\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("dialer_campaign_lines{{campaign=\"{id}\"}} 10\n")));
+    assert!(text.contains("dialer_calls_active 9\n"), "{text}");
+    let waiting = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!(
+                "dialer_calls_waiting{{campaign=\"{id}\",reason=\"lines\"}} "
+            ))
+        })
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(waiting > 0.0, "calls wait for the busy lines: {text}");
+
+    h.engine.stop_campaign(campaign.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(86_400)).await;
+    assert!(!h.engine.is_running(campaign.id));
+    let text = h.engine.state_metrics();
+    assert!(!text.contains(&format!("campaign=\"{id}\"")), "{text}");
+    assert!(text.contains("dialer_calls_active 0\n"), "{text}");
+}
