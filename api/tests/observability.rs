@@ -410,7 +410,7 @@ async fn prometheus_scrapes_a_dialing_engine_and_every_panel_and_rule_has_data()
         "dialer_retries_scheduled_total",
         "dialer_provider_first_report_seconds_count",
         "dialer:dispatch_lag_seconds:p99_5m",
-        "dialer:provider_reports:rate5m",
+        "dialer:provider_reports:rate1m",
         "count_over_time(dialer_calls_active[1m]) > 10",
     ] {
         prom.until_data(expr).await;
