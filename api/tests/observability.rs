@@ -293,6 +293,18 @@ impl Prometheus {
         }
     }
 
+    /// A JSON answer of Prometheus's API.
+    async fn get(&self, url: reqwest::Url) -> Value {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// An instant query's result vector; Err with Prometheus's error.
     async fn query(&self, expr: &str) -> Result<Vec<Value>, String> {
         let r = self
@@ -416,18 +428,13 @@ async fn prometheus_scrapes_a_dialing_engine_and_every_panel_and_rule_has_data()
         prom.until_data(expr).await;
     }
     // The campaign variable's values include the running campaign.
-    let values: Value = http
+    let values = prom
         .get(url(
             &format!("{}/api/v1/label/campaign/values", prom.base),
             "match[]",
             "dialer_campaign_lines",
         ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     let id = campaign.to_string();
     assert!(
         values["data"]
@@ -458,14 +465,9 @@ async fn prometheus_scrapes_a_dialing_engine_and_every_panel_and_rule_has_data()
         }
     }
     // Prometheus evaluated every rule without an error.
-    let loaded: Value = http
-        .get(format!("{}/api/v1/rules", prom.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let loaded = prom
+        .get(reqwest::Url::parse(&format!("{}/api/v1/rules", prom.base)).unwrap())
+        .await;
     let mut rule_count = 0;
     for group in loaded["data"]["groups"].as_array().unwrap() {
         for rule in group["rules"].as_array().unwrap() {

@@ -28,20 +28,17 @@ async fn docs_metrics_md_lists_every_metric_the_server_exports() {
     }
     // And every family the endpoint renders is one of them.
     let s = TestServer::start().await;
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(&s).await;
     for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
         let family = line.split_whitespace().nth(2).unwrap();
         assert!(names.contains(&family), "{family} is documented");
     }
     s.stop().await;
+}
+
+async fn scrape(s: &TestServer) -> String {
+    let r = s.http.get(s.url("/metrics")).send().await.unwrap();
+    r.text().await.unwrap()
 }
 
 /// The label values docs/metrics.md lists ("- `label`: `a`, `b`"), by label.
@@ -95,15 +92,7 @@ async fn every_exported_label_value_is_one_docs_metrics_md_lists() {
     })
     .await
     .expect("every call ends");
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(&s).await;
     let mut checked = 0;
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((_, rest)) = line.split_once('{') else {
