@@ -132,10 +132,14 @@ fn providers(settings: &Settings, sim: &Arc<SimProvider>) -> anyhow::Result<Prov
 fn generated_admin_token(dir: &Path) -> anyhow::Result<(ApiToken, std::path::PathBuf)> {
     use rand::RngExt;
     let path = dir.join(ADMIN_TOKEN_FILE);
+    dialer_storage::private::private_dir(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    // A token file from before keeps no mode wider than its owner's.
+    dialer_storage::private::private_file(&path)
+        .with_context(|| format!("making {} private", path.display()))?;
     let secret = match std::fs::read_to_string(&path) {
         Ok(existing) if existing.trim().len() >= 16 => existing.trim().to_owned(),
         _ => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let bytes: [u8; 24] = rand::rng().random();
             let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;

@@ -12,6 +12,7 @@ pub mod lease;
 #[cfg(feature = "testsuite")]
 pub mod memory;
 pub mod model;
+pub mod private;
 pub mod scylla;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;

@@ -208,6 +208,43 @@ async fn with_no_configuration_it_runs_and_makes_a_private_admin_token() {
     assert!(!log.contains(&token), "the generated token is not logged");
 }
 
+/// Whatever modes the data directory and its files had, the engine makes them its own: a
+/// directory made by hand (0755) and a token file written with 0644 were left readable to all.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_every_file_in_it_are_private_whatever_existed_before() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let token_file = dir.join("admin-token");
+    std::fs::write(&token_file, "an-existing-admin-token-0123456789\n").unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let server = serve(&dir, None);
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/campaigns", server.base))
+        .header("X-Auth-Token", "an-existing-admin-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the existing token is kept");
+    assert_eq!(mode(&dir), 0o700);
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files += 1;
+    }
+    assert!(
+        files >= 4,
+        "the token, the database, its WAL and shared memory"
+    );
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
+
 #[test]
 fn a_bad_config_file_is_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();

@@ -98,7 +98,7 @@ impl EmbeddedStore {
     /// Opens (creating if needed) the store in `config.dir`, applying pending migrations.
     /// `now` stamps the migration records.
     pub fn open(config: &EmbeddedConfig, now: DateTime<Utc>) -> Result<Self> {
-        std::fs::create_dir_all(&config.dir).map_err(|e| {
+        crate::private::private_dir(&config.dir).map_err(|e| {
             StorageError::Unavailable(format!("cannot create {}: {e}", config.dir.display()))
         })?;
         let path = config.dir.join(DB_FILE);
@@ -115,6 +115,13 @@ impl EmbeddedStore {
              PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;
              PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;"
         ))?;
+        // The WAL and shared-memory files take the database file's mode.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = config.dir.join(format!("{DB_FILE}{suffix}"));
+            crate::private::private_file(&file).map_err(|e| {
+                StorageError::Unavailable(format!("cannot make {} private: {e}", file.display()))
+            })?;
+        }
         schema::migrate(&mut conn, now.timestamp_millis())?;
         let checkpointer = checkpoint::Checkpointer::start(&path, config.checkpoint_every)?;
         let (tx, rx) = mpsc::channel(config.queue_depth.max(1));
