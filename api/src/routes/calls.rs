@@ -49,10 +49,7 @@ pub async fn schedule(
             ));
         }
     }
-    let call = state
-        .engine
-        .initiate_call(campaign.id, number, req.scheduled_at, None)
-        .await?;
+    let call = super::seed::accept_one_off(&state, campaign.id, number, req.scheduled_at).await?;
     Ok((StatusCode::CREATED, Json(CallOut::from(&call))))
 }
 

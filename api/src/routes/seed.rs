@@ -53,12 +53,24 @@ async fn initiate(
             id: campaign_id.to_string(),
         })?;
     let number = phone(field, number, campaign.settings.default_region)?;
+    accept_one_off(state, campaign_id, number, None).await
+}
+
+/// Accepts a one-off call through the engine, refused (429) when the same number was given to
+/// the same campaign within the duplicate window — for initiate-call and `POST /api/v1/calls`
+/// alike.
+pub(crate) async fn accept_one_off(
+    state: &AppState,
+    campaign_id: dialer_engine::CampaignId,
+    number: dialer_engine::PhoneNumber,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> ApiResult<dialer_engine::Call> {
     let window = state.settings.duplicate_window_secs;
     let dedupe =
         (window > 0).then(|| chrono::Duration::seconds(i64::try_from(window).unwrap_or(i64::MAX)));
     state
         .engine
-        .initiate_call(campaign_id, number, None, dedupe)
+        .initiate_call(campaign_id, number, at, dedupe)
         .await
         .map_err(|e| match ApiError::from(e) {
             ApiError::Duplicate {

@@ -230,3 +230,38 @@ async fn a_scheduled_call_is_dialed_when_due_and_its_history_tells_the_story() {
     assert_eq!(call["events"][5]["detail"]["raw"], "completed");
     s.stop().await;
 }
+
+/// `POST /api/v1/calls` and initiate-call share one duplicate window: the same number in the
+/// same campaign is refused by either route while an earlier one is within it.
+#[tokio::test]
+async fn scheduling_a_call_honours_the_duplicate_window_of_initiate_call() {
+    let s = TestServer::start().await;
+    let c = s.campaign("c", json!({})).await;
+    let later = rfc3339(now(&s) + Duration::hours(2));
+    let body = json!({"campaign_id": c, "phone_number": "+14155552671", "scheduled_at": later});
+    assert_eq!(
+        s.post("/api/v1/calls", OPERATOR, body.clone()).await.status,
+        201
+    );
+    s.post("/api/v1/calls", OPERATOR, body)
+        .await
+        .assert_error(429, "duplicate_call", None);
+    s.post(
+        "/api/v1/initiate-call",
+        OPERATOR,
+        json!({"campaign_id": c, "phone_number": "+14155552671"}),
+    )
+    .await
+    .assert_error(429, "duplicate_call", None);
+    // Another number, or the same one in another campaign, is not a duplicate.
+    let other = s.campaign("other", json!({})).await;
+    let r = s
+        .post(
+            "/api/v1/calls",
+            OPERATOR,
+            json!({"campaign_id": other, "phone_number": "+14155552671"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    s.stop().await;
+}
