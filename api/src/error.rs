@@ -18,6 +18,14 @@ pub enum ApiError {
         field: String,
         message: String,
     },
+    /// The body (or `field` of it) is not JSON: where serde_json stopped.
+    #[error("{field} is not valid JSON: {message} (line {line}, column {column})")]
+    BrokenJson {
+        field: String,
+        message: String,
+        line: usize,
+        column: usize,
+    },
     #[error("{0}")]
     BadRequest(String),
     #[error("missing or unknown X-Auth-Token")]
@@ -63,6 +71,12 @@ pub struct ErrorDetail {
     /// The request field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a body that is not valid JSON: the line (from 1) where parsing stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// For a body that is not valid JSON: the column (from 1) where parsing stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
 }
 
 impl ApiError {
@@ -84,7 +98,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Invalid { .. } | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid { .. } | Self::BrokenJson { .. } | Self::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::BadSignature => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -101,6 +117,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid { code, .. } => code,
+            Self::BrokenJson { .. } => "invalid_json",
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
@@ -117,9 +134,9 @@ impl ApiError {
         }
     }
 
-    fn field(&self) -> Option<String> {
+    pub(crate) fn field(&self) -> Option<String> {
         match self {
-            Self::Invalid { field, .. } => Some(field.clone()),
+            Self::Invalid { field, .. } | Self::BrokenJson { field, .. } => Some(field.clone()),
             _ => None,
         }
     }
@@ -130,11 +147,17 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::Internal | Self::Unavailable(_)) {
             tracing::warn!(error = %self, "request failed");
         }
+        let (line, column) = match &self {
+            Self::BrokenJson { line, column, .. } => (Some(*line), Some(*column)),
+            _ => (None, None),
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code().into(),
                 message: self.to_string(),
                 field: self.field(),
+                line,
+                column,
             },
         };
         let mut response = (self.status(), axum::Json(body)).into_response();

@@ -21,14 +21,30 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8], prefix: &str) -> Result<T, ApiEr
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::Invalid {
-                code: "invalid_json",
-                field: prefix.trim_end_matches('.').to_owned(),
-                message: inner.to_string(),
-            };
+            return broken_json(prefix, &inner);
         }
         field_error(prefix, &path, &inner.to_string())
     })
+}
+
+/// A body (or the part of one under `prefix`) that is not JSON: what serde_json says, without
+/// its position, which is given as the line and column.
+pub(crate) fn broken_json(prefix: &str, e: &serde_json::Error) -> ApiError {
+    let field = match prefix.trim_end_matches('.') {
+        "" => "body".to_owned(),
+        p => p.to_owned(),
+    };
+    let text = e.to_string();
+    let message = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(m, _)| m)
+        .to_owned();
+    ApiError::BrokenJson {
+        field,
+        message,
+        line: e.line(),
+        column: e.column(),
+    }
 }
 
 /// The error for a value that deserialized badly at `path` with serde's `message`.
@@ -162,6 +178,7 @@ mod tests {
     fn field_of(json: &str) -> (String, String) {
         match parse::<Req>(json.as_bytes(), "") {
             Err(ApiError::Invalid { code, field, .. }) => (code.to_owned(), field),
+            Err(e @ ApiError::BrokenJson { .. }) => (e.code().to_owned(), e.field().unwrap()),
             other => panic!("{other:?}"),
         }
     }
@@ -186,6 +203,24 @@ mod tests {
             field_of(r#"{"phone_number": "+1", "campaign_id": 1, "extra": 1}"#),
             ("invalid_field".into(), "extra".into())
         );
-        assert_eq!(field_of(r#"{"phone_number": "#).0, "invalid_json");
+        assert_eq!(
+            field_of(r#"{"phone_number": "#),
+            ("invalid_json".into(), "body".into())
+        );
+        let broken =
+            parse::<serde_json::Value>(b"{\"name\": \"x\",\n \"settings\": [}}", "").unwrap_err();
+        assert_eq!(
+            broken,
+            ApiError::BrokenJson {
+                field: "body".into(),
+                message: "expected value".into(),
+                line: 2,
+                column: 15,
+            }
+        );
+        assert_eq!(
+            broken.to_string(),
+            "body is not valid JSON: expected value (line 2, column 15)"
+        );
     }
 }

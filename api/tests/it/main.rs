@@ -8,6 +8,7 @@ mod dnc;
 mod e2e;
 mod events;
 mod explain;
+mod hostile;
 mod metrics_doc;
 mod migrate;
 mod ops;

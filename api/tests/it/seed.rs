@@ -163,7 +163,21 @@ async fn initiate_call_refuses_bad_input_naming_the_field() {
             "{\"phone_number\": ",
         )
         .await;
-    r.assert_error(400, "invalid_json", Some(""));
+    r.assert_error(400, "invalid_json", Some("body"));
+    assert_eq!(
+        (&r.body["error"]["line"], &r.body["error"]["column"]),
+        (&json!(1), &json!(17)),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("body is not valid JSON: "),
+        "{}",
+        r.body
+    );
     let r = s
         .post_raw(
             "/api/v1/initiate-call/",
