@@ -2,15 +2,17 @@
 //! the engine's records. Field names of the seed-004 contract are kept exactly.
 
 use chrono::{DateTime, Utc};
-use dialer_engine::{Call, CallAudit, Campaign, PhoneNumber, Region};
+use dialer_engine::{Call, CallAudit, Campaign, Numbering, PhoneNumber};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
 
 /// Parses a phone number field, naming the field in the error.
-pub fn phone(field: &str, text: &str, region: Option<Region>) -> Result<PhoneNumber, ApiError> {
-    PhoneNumber::parse(text, region).map_err(|e| ApiError::invalid(field, e.to_string()))
+pub fn phone(field: &str, text: &str, numbering: Numbering) -> Result<PhoneNumber, ApiError> {
+    numbering
+        .parse(text)
+        .map_err(|e| ApiError::invalid(field, e.to_string()))
 }
 
 pub fn campaign_id(field: &str, id: i64) -> Result<dialer_engine::CampaignId, ApiError> {

@@ -137,6 +137,10 @@ pub struct CampaignSettings {
     /// The region national numbers in this campaign's lists are read in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_region: Option<Region>,
+    /// How this campaign's numbers are checked: `strict` (the numbering plan) or `e164`
+    /// (syntax only); the engine's `phone_validation` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_validation: Option<crate::PhoneValidation>,
     #[serde(default)]
     pub calling_hours: CallingHours,
     #[serde(default)]
@@ -171,6 +175,16 @@ pub struct CampaignSettings {
     pub sim: Option<SimProfile>,
 }
 
+impl CampaignSettings {
+    /// How this campaign reads numbers, `engine_default` deciding the validation it leaves open.
+    pub fn numbering(&self, engine_default: crate::PhoneValidation) -> crate::Numbering {
+        crate::Numbering {
+            region: self.default_region,
+            validation: self.phone_validation.unwrap_or(engine_default),
+        }
+    }
+}
+
 mod defaults {
     pub(super) fn zone() -> chrono_tz::Tz {
         chrono_tz::UTC
@@ -198,6 +212,7 @@ impl Default for CampaignSettings {
             time_zone: defaults::zone(),
             zone_policy: ZonePolicy::default(),
             default_region: None,
+            phone_validation: None,
             calling_hours: CallingHours::default(),
             retry: RetryPolicy::default(),
             provider: defaults::provider(),

@@ -72,6 +72,49 @@ pub enum PhoneError {
     Invalid,
     #[error("unknown region {0:?} (expected an ISO 3166 code like US or GB)")]
     UnknownRegion(String),
+    #[error("not E.164: expected + and 8 to 15 digits")]
+    NotE164,
+}
+
+/// How numbers are checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneValidation {
+    /// The numbering plan: a number must be one its country can assign (libphonenumber).
+    #[default]
+    Strict,
+    /// Syntax only: `+`, a country calling code that exists, 8 to 15 digits in all — for test
+    /// numbers such as the seed's `+1234567890`. What the plan accepts is still normalized.
+    E164,
+}
+
+impl FromStr for PhoneValidation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "strict" => Ok(Self::Strict),
+            "e164" => Ok(Self::E164),
+            other => Err(format!("{other:?} is not strict or e164")),
+        }
+    }
+}
+
+/// How a campaign (or the do-not-call list) reads numbers: national numbers in `region`,
+/// checked by `validation`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Numbering {
+    pub region: Option<Region>,
+    pub validation: PhoneValidation,
+}
+
+impl Numbering {
+    pub fn parse(&self, input: &str) -> Result<PhoneNumber, PhoneError> {
+        let strict = PhoneNumber::parse(input, self.region);
+        match self.validation {
+            PhoneValidation::Strict => strict,
+            PhoneValidation::E164 => strict.or_else(|_| PhoneNumber::e164_syntax(input.trim())),
+        }
+    }
 }
 
 /// A valid phone number in E.164 form (`+14155552671`).
@@ -143,6 +186,15 @@ impl PhoneNumber {
     /// area code that spans zones, empty when the numbering plan says nothing.
     pub fn time_zones(&self) -> &'static [Tz] {
         phone_zones::lookup(self.digits())
+    }
+
+    /// `+` and 8 to 15 digits with a country calling code that exists, and nothing else.
+    fn e164_syntax(text: &str) -> Result<Self, PhoneError> {
+        let digits = text.strip_prefix('+').ok_or(PhoneError::NotE164)?;
+        if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PhoneError::NotE164);
+        }
+        Self::from_stored(text)
     }
 
     /// Reads back an E.164 number this system stored itself: checks its shape and country code

@@ -55,7 +55,7 @@ impl RetryRule {
 
 /// A validated retry policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "RawPolicy", into = "RawPolicy")]
+#[serde(try_from = "RawForm", into = "RawPolicy")]
 pub struct RetryPolicy {
     max_attempts: u32,
     retry_on: Vec<Outcome>,
@@ -112,21 +112,9 @@ impl RetryPolicy {
 
     /// Reads either the seed's bare list of rules or the extended mapping form.
     pub fn from_yaml(text: &str) -> Result<Self, PolicyError> {
-        let value: yaml_serde::Value = yaml_serde::from_str(text)
+        let raw: RawForm = yaml_serde::from_str(text)
             .map_err(|e| PolicyError::new("retry_config", e.to_string()))?;
-        let raw = if value.is_sequence() {
-            let rules: Vec<RawRule> = yaml_serde::from_str(text)
-                .map_err(|e| PolicyError::new("retry_config", e.to_string()))?;
-            RawPolicy {
-                max_attempts: default_max_attempts(),
-                retry_on: None,
-                rules,
-            }
-        } else {
-            yaml_serde::from_str(text)
-                .map_err(|e| PolicyError::new("retry_config", e.to_string()))?
-        };
-        Self::try_from(raw)
+        Self::try_from(raw.0)
     }
 
     /// When to try again after `outcome` at `at`, given the contact has had `attempts_so_far`
@@ -202,6 +190,47 @@ struct RawPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry_on: Option<Vec<Outcome>>,
     rules: Vec<RawRule>,
+}
+
+/// The forms a policy is written in, wherever it is read (a campaign's settings over the API,
+/// `retry_config.yaml`): the mapping `{max_attempts, retry_on, rules}`, or the seed's bare list
+/// of rules (`max_attempts` then defaults).
+struct RawForm(RawPolicy);
+
+impl<'de> Deserialize<'de> for RawForm {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = RawForm;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a retry policy ({max_attempts, rules}) or a list of retry rules")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawForm, A::Error> {
+                RawPolicy::deserialize(MapAccessDeserializer::new(map)).map(RawForm)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<RawForm, A::Error> {
+                let rules = Vec::<RawRule>::deserialize(SeqAccessDeserializer::new(seq))?;
+                Ok(RawForm(RawPolicy {
+                    max_attempts: default_max_attempts(),
+                    retry_on: None,
+                    rules,
+                }))
+            }
+        }
+        d.deserialize_any(Form)
+    }
+}
+
+impl TryFrom<RawForm> for RetryPolicy {
+    type Error = PolicyError;
+
+    fn try_from(raw: RawForm) -> Result<Self, Self::Error> {
+        Self::try_from(raw.0)
+    }
 }
 
 impl TryFrom<RawPolicy> for RetryPolicy {

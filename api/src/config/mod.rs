@@ -36,6 +36,9 @@ pub struct FileConfig {
     /// The seed's duplicate-call window: the same number in the same campaign is refused (429)
     /// within it.
     pub duplicate_window_secs: Option<u64>,
+    /// How numbers are checked where a campaign does not say: `strict` (the numbering plan,
+    /// the default) or `e164` (syntax only, for test numbers like the seed's `+1234567890`).
+    pub phone_validation: Option<dialer_engine::PhoneValidation>,
     /// Run the wall clock N× faster (demos, load tests); 1 in production.
     pub clock_speed: Option<u32>,
     /// With `clock_speed` > 1: the real instant at which the fast clock reads real time, so
@@ -205,6 +208,7 @@ pub struct Settings {
     pub lease_ttl_secs: u64,
     pub max_concurrent_calls: u32,
     pub duplicate_window_secs: u64,
+    pub phone_validation: dialer_engine::PhoneValidation,
     pub clock_speed: u32,
     pub clock_epoch: Option<chrono::DateTime<chrono::Utc>>,
     pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
@@ -431,6 +435,9 @@ fn settings(f: FileConfig, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
         duplicate_window_secs: parse_env(env, "DIALER_DUPLICATE_WINDOW_SECS")?
             .or(f.duplicate_window_secs)
             .unwrap_or(300),
+        phone_validation: parse_env(env, "DIALER_PHONE_VALIDATION")?
+            .or(f.phone_validation)
+            .unwrap_or_default(),
         clock_speed,
         clock_epoch,
         clock_start,

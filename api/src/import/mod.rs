@@ -11,7 +11,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use axum::body::Body;
-use dialer_engine::{CampaignId, PhoneNumber, Region};
+use dialer_engine::{CampaignId, Numbering, PhoneNumber};
 use dialer_storage::{AddContact, Attributes, NewContact, Store};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -117,7 +117,7 @@ pub async fn import(
     store: Arc<dyn Store>,
     after_batch: AfterBatch,
     campaign: CampaignId,
-    region: Option<Region>,
+    numbering: Numbering,
     body: Body,
     format: Format,
     max_bytes: usize,
@@ -179,7 +179,7 @@ pub async fn import(
                 );
                 continue;
             };
-            match PhoneNumber::parse(&text, region) {
+            match numbering.parse(&text) {
                 Err(e) => {
                     report.invalid += 1;
                     push(

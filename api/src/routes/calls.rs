@@ -35,7 +35,7 @@ pub async fn schedule(
     let number = phone(
         "phone_number",
         &req.phone_number,
-        campaign.settings.default_region,
+        campaign.settings.numbering(state.settings.phone_validation),
     )?;
     let now = state.engine.clock().now();
     if let Some(at) = req.scheduled_at {

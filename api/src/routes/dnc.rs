@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use dialer_engine::{PhoneNumber, Region};
+use dialer_engine::{Numbering, PhoneNumber};
 use dialer_storage::{DncEntry, DncKind};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -86,12 +86,19 @@ fn kind(field: &str, text: Option<&str>) -> ApiResult<DncKind> {
     }
 }
 
-fn region(text: Option<&str>) -> ApiResult<Option<Region>> {
-    text.map(|r| {
-        r.parse()
-            .map_err(|_| ApiError::invalid("region", "must be an ISO 3166 region code such as US"))
+/// How the list reads numbers: national ones in `region`, checked by the engine's validation.
+fn numbering(state: &AppState, region: Option<&str>) -> ApiResult<Numbering> {
+    let region = region
+        .map(|r| {
+            r.parse().map_err(|_| {
+                ApiError::invalid("region", "must be an ISO 3166 region code such as US")
+            })
+        })
+        .transpose()?;
+    Ok(Numbering {
+        region,
+        validation: state.settings.phone_validation,
     })
-    .transpose()
 }
 
 fn entry(number: PhoneNumber, kind: DncKind, who: &Principal, now: DateTime<Utc>) -> DncEntry {
@@ -122,7 +129,7 @@ pub async fn add(
     let number = phone(
         "phone_number",
         &req.phone_number,
-        region(req.region.as_deref())?,
+        numbering(&state, req.region.as_deref())?,
     )?;
     let now = state.engine.clock().now();
     let added = state
@@ -160,12 +167,12 @@ pub async fn add_bulk(
         ));
     }
     let kind = kind("kind", req.kind.as_deref())?;
-    let region = region(req.region.as_deref())?;
+    let numbering = numbering(&state, req.region.as_deref())?;
     let now = state.engine.clock().now();
     let mut invalid = Vec::new();
     let mut entries = Vec::with_capacity(req.phone_numbers.len());
     for (i, text) in req.phone_numbers.into_iter().enumerate() {
-        match PhoneNumber::parse(&text, region) {
+        match numbering.parse(&text) {
             Ok(n) => entries.push(entry(n, kind, &who, now)),
             Err(e) => invalid.push(crate::import::InvalidRow {
                 line: i as u64 + 1,
@@ -200,7 +207,7 @@ pub async fn check(
     _: Authorized<can::Read>,
     Path(number): Path<String>,
 ) -> ApiResult<Json<DncCheck>> {
-    let number = phone("phone_number", &number, None)?;
+    let number = phone("phone_number", &number, numbering(&state, None)?)?;
     let entries = state.store.check_dnc(&number).await?;
     Ok(Json(DncCheck {
         phone_number: number.as_str().to_owned(),
@@ -228,7 +235,7 @@ pub async fn remove(
     Path(number): Path<String>,
     Params(q): Params<RemoveQuery>,
 ) -> ApiResult<StatusCode> {
-    let number = phone("phone_number", &number, None)?;
+    let number = phone("phone_number", &number, numbering(&state, None)?)?;
     let kind = kind("kind", q.kind.as_deref())?;
     if state.store.remove_dnc(&number, kind).await? {
         tracing::info!(phone = %number.masked(), kind = kind.as_str(), by = %who.name, "removed from the do-not-call list");

@@ -52,7 +52,11 @@ async fn initiate(
             what: "campaign",
             id: campaign_id.to_string(),
         })?;
-    let number = phone(field, number, campaign.settings.default_region)?;
+    let number = phone(
+        field,
+        number,
+        campaign.settings.numbering(state.settings.phone_validation),
+    )?;
     accept_one_off(state, campaign_id, number, None).await
 }
 

@@ -11,6 +11,7 @@ mod explain;
 mod hostile;
 mod metrics_doc;
 mod migrate;
+mod numbering;
 mod ops;
 mod seed;
 mod serve;
