@@ -123,6 +123,24 @@ impl std::fmt::Debug for Ctx {
     }
 }
 
+/// Counters also kept per UTC day (`day.2026-12-01.attempts`), for the daily figures of
+/// `GET /api/v1/metrics`.
+pub const DAILY_COUNTERS: &[&str] = &[
+    "calls_created",
+    "attempts",
+    "outcome.PICKED",
+    "outcome.DISCONNECTED",
+    "outcome.RNR",
+    "outcome.FAILED",
+    "retries_scheduled",
+    "talk_seconds",
+];
+
+/// The name of counter `name` for the UTC day of `at`.
+pub fn daily_counter(at: DateTime<Utc>, name: &str) -> String {
+    format!("day.{}.{name}", at.date_naive())
+}
+
 /// The batch a step writes for a call.
 pub(crate) fn batch_of(call: &Call, step: &Step) -> WriteBatch {
     let mut batch = WriteBatch {
@@ -132,6 +150,13 @@ pub(crate) fn batch_of(call: &Call, step: &Step) -> WriteBatch {
     };
     for (name, delta) in &step.counters {
         batch.counter(call.campaign_id, name.clone(), *delta);
+        if DAILY_COUNTERS.contains(&name.as_str()) {
+            batch.counter(
+                call.campaign_id,
+                daily_counter(call.updated_at, name),
+                *delta,
+            );
+        }
     }
     batch
 }

@@ -101,6 +101,10 @@ impl StateGauges {
         self.map().remove(&id);
     }
 
+    pub(crate) fn get(&self, id: CampaignId) -> Option<CampaignGauges> {
+        self.map().get(&id).copied()
+    }
+
     /// The gauges in the Prometheus text format (0.0.4), HELP and TYPE included.
     pub(crate) fn render(&self, active: usize, engine_lines: u32) -> String {
         let campaigns = self.map().clone();

@@ -52,7 +52,7 @@ mod supervisor;
 mod timers;
 
 pub use campaign::{CommandOutcome, DispatchSnapshot};
-pub use ctx::{CallNotice, EngineConfig, Restarts};
+pub use ctx::{CallNotice, DAILY_COUNTERS, EngineConfig, Restarts, daily_counter};
 pub use engine::{Engine, EngineDeps};
 pub use error::EngineError;
 pub use live::CallbackOutcome;

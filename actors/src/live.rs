@@ -48,7 +48,13 @@ pub(crate) struct Reported {
 #[derive(Default)]
 pub(crate) struct LiveCalls {
     routes: Mutex<HashMap<CallId, DerivedActorRef<Reported>>>,
+    /// The most calls in flight at once on each UTC day since this node started (the latest
+    /// [`PEAK_DAYS`]).
+    peaks: Mutex<std::collections::BTreeMap<chrono::NaiveDate, usize>>,
 }
+
+/// Days of peaks kept.
+const PEAK_DAYS: usize = 31;
 
 impl std::fmt::Debug for LiveCalls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,6 +73,20 @@ impl LiveCalls {
         self.map().len()
     }
 
+    /// The most calls in flight at once on each day since start.
+    pub(crate) fn peaks(&self) -> std::collections::BTreeMap<chrono::NaiveDate, usize> {
+        self.peaks.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn saw(&self, day: chrono::NaiveDate, n: usize) {
+        let mut peaks = self.peaks.lock().unwrap_or_else(|p| p.into_inner());
+        let peak = peaks.entry(day).or_default();
+        *peak = (*peak).max(n);
+        while peaks.len() > PEAK_DAYS {
+            peaks.pop_first();
+        }
+    }
+
     /// Where a report for `call_id` goes, if a slot carries it.
     pub(crate) fn route(&self, call_id: CallId) -> Option<DerivedActorRef<Reported>> {
         self.map().get(&call_id).cloned()
@@ -80,12 +100,19 @@ pub(crate) struct LiveRoute {
 }
 
 impl LiveRoute {
+    /// Registers `call_id`'s route, on `day` (for the day's peak).
     pub(crate) fn register(
         calls: &Arc<LiveCalls>,
         call_id: CallId,
         slot: DerivedActorRef<Reported>,
+        day: chrono::NaiveDate,
     ) -> Self {
-        calls.map().insert(call_id, slot);
+        let n = {
+            let mut map = calls.map();
+            map.insert(call_id, slot);
+            map.len()
+        };
+        calls.saw(day, n);
         Self {
             calls: Arc::clone(calls),
             call_id,

@@ -265,6 +265,20 @@ impl Engine {
             .render(self.ctx.live.len(), self.ctx.config.max_concurrent_calls)
     }
 
+    /// Calls of `id` due and waiting (for a line or a rate token) as its owner holds them; 0
+    /// when no owner runs.
+    pub fn calls_waiting(&self, id: CampaignId) -> u64 {
+        self.ctx
+            .gauges
+            .get(id)
+            .map_or(0, |g| (g.waiting_lines + g.waiting_rate) as u64)
+    }
+
+    /// The most calls in flight at once on this node, per UTC day since it started.
+    pub fn daily_peaks(&self) -> std::collections::BTreeMap<chrono::NaiveDate, usize> {
+        self.ctx.live.peaks()
+    }
+
     pub fn calls_in_slots(&self) -> usize {
         self.ctx.live.len()
     }

@@ -171,7 +171,13 @@ impl SlotState {
     /// Starts routing reports for `call` here.
     fn hold(&mut self, me: &ActorRef<SlotMessage>, call: Call) {
         let route: DerivedActorRef<Reported> = me.get_derived();
-        self._route = Some(LiveRoute::register(&self.ctx.live, call.call_id, route));
+        let day = self.ctx.now().date_naive();
+        self._route = Some(LiveRoute::register(
+            &self.ctx.live,
+            call.call_id,
+            route,
+            day,
+        ));
         self.call = Some(call);
     }
 

@@ -67,6 +67,20 @@ pub struct ImportReport {
     pub invalid: u64,
     pub duplicate_rows: Vec<DuplicateRow>,
     pub invalid_rows: Vec<InvalidRow>,
+    /// The numbers added (E.164), kept only when the caller asked for them
+    /// ([`Limits::keep_added`]).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub added_numbers: Vec<String>,
+}
+
+/// How much an import may read and keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Bytes of body read at most (413 beyond).
+    pub max_bytes: usize,
+    /// Added numbers listed in [`ImportReport::added_numbers`], at most.
+    pub keep_added: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -120,9 +134,10 @@ pub async fn import(
     numbering: Numbering,
     body: Body,
     format: Format,
-    max_bytes: usize,
+    limits: Limits,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ImportReport, ApiError> {
+    let max_bytes = limits.max_bytes;
     let (tx, mut rx) = mpsc::channel::<Parsed>(4);
     let stream = body.into_data_stream().scan(0usize, move |seen, chunk| {
         let chunk = chunk.map_err(std::io::Error::other).and_then(|c| {
@@ -214,6 +229,10 @@ pub async fn import(
         for chunk in contacts.chunks(BATCH) {
             // Written in a task of its own, and followed by `after_batch` there: a request
             // abandoned midway cannot separate a batch that lands from its notice.
+            let numbers: Vec<String> = chunk
+                .iter()
+                .map(|c| c.phone_number.as_str().to_owned())
+                .collect();
             let (store, notify, chunk) =
                 (Arc::clone(&store), Arc::clone(&after_batch), chunk.to_vec());
             let written = tokio::spawn(async move {
@@ -225,9 +244,14 @@ pub async fn import(
             })
             .await
             .map_err(|_| ApiError::Internal)??;
-            for added in written {
+            for (added, number) in written.into_iter().zip(numbers) {
                 match added {
-                    AddContact::Added(_) => report.added += 1,
+                    AddContact::Added(_) => {
+                        report.added += 1;
+                        if report.added_numbers.len() < limits.keep_added {
+                            report.added_numbers.push(number);
+                        }
+                    }
                     AddContact::Merged(_) => report.merged += 1,
                 }
             }

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::campaigns::{load, path_id};
 use crate::auth::{Authorized, can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::import::{Format, ImportReport, import};
+use crate::import::{Format, ImportReport, Limits, import};
 use crate::json::Body;
 use crate::json::Params;
 use crate::state::AppState;
@@ -58,7 +58,10 @@ pub async fn import_contacts(
         campaign.settings.numbering(state.settings.phone_validation),
         body,
         format,
-        state.settings.max_import_bytes,
+        Limits {
+            max_bytes: state.settings.max_import_bytes,
+            keep_added: 0,
+        },
         now,
     )
     .await?;
@@ -84,25 +87,39 @@ pub async fn phone_numbers(
     Body(req): Body<PhoneNumbers>,
 ) -> ApiResult<Json<ImportReport>> {
     let campaign = load(&state, path_id(&id)?).await?;
-    let rows: Vec<serde_json::Value> = req
-        .phone_numbers
+    Ok(Json(
+        add_numbers(&state, &campaign, req.phone_numbers, 0).await?,
+    ))
+}
+
+/// Adds `numbers` to `campaign`'s contacts as an import of theirs does (checked, de-duplicated,
+/// merged); the report lists up to `keep_added` of the numbers added.
+pub(crate) async fn add_numbers(
+    state: &AppState,
+    campaign: &dialer_engine::Campaign,
+    numbers: Vec<String>,
+    keep_added: usize,
+) -> ApiResult<ImportReport> {
+    let rows: Vec<serde_json::Value> = numbers
         .into_iter()
         .map(|p| serde_json::json!({ "phone_number": p }))
         .collect();
     let bytes = serde_json::to_vec(&rows).map_err(|_| ApiError::Internal)?;
     let now = state.engine.clock().now();
-    let report = import(
+    import(
         std::sync::Arc::clone(&state.store),
-        hint(&state, campaign.id),
+        hint(state, campaign.id),
         campaign.id,
         campaign.settings.numbering(state.settings.phone_validation),
         axum::body::Body::from(bytes),
         Format::JsonArray,
-        usize::MAX,
+        Limits {
+            max_bytes: usize::MAX,
+            keep_added,
+        },
         now,
     )
-    .await?;
-    Ok(Json(report))
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

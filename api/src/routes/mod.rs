@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod dnc;
 pub mod events;
 pub mod ops;
+pub mod reference;
 pub mod seed;
 pub mod twilio;
 
@@ -52,6 +53,7 @@ pub const DOCS_PATH: &str = "/docs";
         (name = "dnc", description = "Do-not-call list and opt-outs"),
         (name = "providers", description = "Webhooks telephony providers call"),
         (name = "ops", description = "Health, readiness and metrics"),
+        (name = "reference", description = "The seed-004 reference implementation's routes, for its clients"),
     )
 )]
 struct ApiDoc;
@@ -75,6 +77,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(seed::initiate_call))
         .routes(routes!(seed::initiate_bulk))
         .routes(routes!(seed::callback))
+        .routes(routes!(reference::phone_numbers))
+        .routes(routes!(reference::bulk_initiate_calls))
         .routes(routes!(campaigns::create, campaigns::list))
         .routes(routes!(campaigns::get, campaigns::update))
         .routes(routes!(campaigns::start))

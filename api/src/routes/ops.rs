@@ -124,6 +124,61 @@ pub struct Summary {
     pub totals: BTreeMap<String, i64>,
     /// Actor restarts since start.
     pub actor_restarts: u64,
+    /// The reference implementation's fields: calls in flight (as `active_calls`)…
+    pub current_concurrent_calls: u32,
+    /// …`healthy`, or `at_capacity` when every line is in use…
+    pub system_status: String,
+    /// …and the last 7 UTC days, newest first.
+    pub recent_metrics: Vec<DayMetrics>,
+}
+
+/// One UTC day's figures, over every campaign.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct DayMetrics {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub total_calls_initiated: i64,
+    pub total_calls_picked: i64,
+    pub total_calls_disconnected: i64,
+    pub total_calls_rnr: i64,
+    pub total_calls_failed: i64,
+    pub total_retries: i64,
+    /// The most calls in flight at once that day on this node, since it started.
+    pub peak_concurrent_calls: u64,
+    pub total_call_duration_seconds: i64,
+}
+
+/// Days in `recent_metrics`.
+const RECENT_DAYS: i64 = 7;
+
+fn recent_metrics(
+    totals: &BTreeMap<String, i64>,
+    peaks: &BTreeMap<chrono::NaiveDate, usize>,
+    today: chrono::NaiveDate,
+) -> Vec<DayMetrics> {
+    (0..RECENT_DAYS)
+        .filter_map(|back| today.checked_sub_days(chrono::Days::new(back as u64)))
+        .map(|day| {
+            let at = day.and_time(chrono::NaiveTime::MIN).and_utc();
+            let get = |name: &str| {
+                totals
+                    .get(&dialer_actors::daily_counter(at, name))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            DayMetrics {
+                date: day.to_string(),
+                total_calls_initiated: get("calls_created"),
+                total_calls_picked: get("outcome.PICKED"),
+                total_calls_disconnected: get("outcome.DISCONNECTED"),
+                total_calls_rnr: get("outcome.RNR"),
+                total_calls_failed: get("outcome.FAILED"),
+                total_retries: get("retries_scheduled"),
+                peak_concurrent_calls: peaks.get(&day).copied().unwrap_or(0) as u64,
+                total_call_duration_seconds: get("talk_seconds"),
+            }
+        })
+        .collect()
 }
 
 #[utoipa::path(
@@ -152,17 +207,30 @@ pub async fn summary(
         }
     }
     let now = state.engine.clock().now();
+    let recent = recent_metrics(&totals, &state.engine.daily_peaks(), now.date_naive());
+    // The per-day counters are in `recent_metrics`, not the totals.
+    totals.retain(|name, _| !name.starts_with("day."));
+    let active = state.leases.count(&PoolId::global()).await.unwrap_or(0);
+    let max = state.settings.max_concurrent_calls;
     Ok(Json(Summary {
         node_id: state.settings.node_id.to_string(),
         started_at: state.started_at,
         uptime_seconds: (now - state.started_at).num_seconds(),
         storage_backend: state.store.backend().into(),
         lease_backend: state.leases.backend().into(),
-        active_calls: state.leases.count(&PoolId::global()).await.unwrap_or(0),
-        max_concurrent_calls: state.settings.max_concurrent_calls,
+        active_calls: active,
+        max_concurrent_calls: max,
         calls_in_slots: state.engine.calls_in_slots(),
         campaigns,
         totals,
         actor_restarts: state.engine.restarts().total(),
+        current_concurrent_calls: active,
+        system_status: if active >= max {
+            "at_capacity"
+        } else {
+            "healthy"
+        }
+        .into(),
+        recent_metrics: recent,
     }))
 }

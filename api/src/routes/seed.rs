@@ -116,19 +116,23 @@ pub async fn initiate_bulk(
             id: id.to_string(),
         });
     }
+    let response = initiate_many(&state, req.campaign_id, &req.phone_numbers).await?;
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// Accepts a one-off call for each of `numbers`, each on its own: accepted, or rejected with
+/// its reason (a storage outage fails the whole request).
+pub(crate) async fn initiate_many(
+    state: &AppState,
+    campaign: i64,
+    numbers: &[String],
+) -> ApiResult<BulkInitiateResponse> {
     let mut response = BulkInitiateResponse {
         accepted: Vec::new(),
         rejected: Vec::new(),
     };
-    for (index, number) in req.phone_numbers.iter().enumerate() {
-        match initiate(
-            &state,
-            req.campaign_id,
-            number,
-            &format!("phone_numbers[{index}]"),
-        )
-        .await
-        {
+    for (index, number) in numbers.iter().enumerate() {
+        match initiate(state, campaign, number, &format!("phone_numbers[{index}]")).await {
             Ok(call) => response.accepted.push(InitiateCallResponse::from(&call)),
             Err(e @ (ApiError::Unavailable(_) | ApiError::Internal)) => return Err(e),
             Err(e) => response.rejected.push(Rejected {
@@ -139,7 +143,7 @@ pub async fn initiate_bulk(
             }),
         }
     }
-    Ok((StatusCode::CREATED, Json(response)))
+    Ok(response)
 }
 
 /// A provider's status report for a call (seed shape). Idempotent: a repeated or late report

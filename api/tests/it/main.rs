@@ -13,6 +13,7 @@ mod metrics_doc;
 mod migrate;
 mod numbering;
 mod ops;
+mod reference;
 mod seed;
 mod serve;
 mod server;
