@@ -54,6 +54,7 @@ pub async fn schedule(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CallQuery {
     campaign_id: Option<i64>,

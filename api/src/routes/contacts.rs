@@ -123,6 +123,7 @@ pub(crate) async fn add_numbers(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ContactQuery {
     after: Option<i64>,

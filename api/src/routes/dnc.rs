@@ -217,6 +217,7 @@ pub async fn check(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveQuery {
     /// `dnc` (default) or `opt_out`.
@@ -249,6 +250,7 @@ pub async fn remove(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `dnc` or `opt_out`; both when absent.

@@ -9,6 +9,7 @@ pub mod calls;
 pub mod campaigns;
 pub mod contacts;
 pub mod dnc;
+mod doc;
 pub mod events;
 pub mod ops;
 pub mod reference;
@@ -104,7 +105,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let streaming = OpenApiRouter::<AppState>::new()
         .routes(routes!(contacts::import_contacts))
         .routes(routes!(events::events));
-    timed.merge(streaming).split_for_parts()
+    let (router, mut doc) = timed.merge(streaming).split_for_parts();
+    utoipa::Modify::modify(&doc::Complete, &mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document alone (for `dialer openapi` and the tests).

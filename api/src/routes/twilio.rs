@@ -79,6 +79,7 @@ fn authenticate<'s>(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     /// The call the status is about (dialer put it in the callback URL).
     call_id: Option<String>,
