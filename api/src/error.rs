@@ -26,6 +26,16 @@ pub enum ApiError {
         line: usize,
         column: usize,
     },
+    /// An import stopped at `error` after it had written part of the file.
+    #[error(
+        "{error}; the {rows} rows before it were imported ({added} contacts added, {merged} merged), the rest was not read"
+    )]
+    Partial {
+        error: Box<ApiError>,
+        rows: u64,
+        added: u64,
+        merged: u64,
+    },
     #[error("{0}")]
     BadRequest(String),
     #[error("missing or unknown X-Auth-Token")]
@@ -101,6 +111,7 @@ impl ApiError {
             Self::Invalid { .. } | Self::BrokenJson { .. } | Self::BadRequest(_) => {
                 StatusCode::BAD_REQUEST
             }
+            Self::Partial { error, .. } => error.status(),
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::BadSignature => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -118,6 +129,7 @@ impl ApiError {
         match self {
             Self::Invalid { code, .. } => code,
             Self::BrokenJson { .. } => "invalid_json",
+            Self::Partial { error, .. } => error.code(),
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
@@ -137,6 +149,7 @@ impl ApiError {
     pub(crate) fn field(&self) -> Option<String> {
         match self {
             Self::Invalid { field, .. } | Self::BrokenJson { field, .. } => Some(field.clone()),
+            Self::Partial { error, .. } => error.field(),
             _ => None,
         }
     }

@@ -108,8 +108,43 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `text` of a non-2xx answer as its error message.
+fn refusal(url: &str, status: reqwest::StatusCode, text: String) -> anyhow::Error {
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or(text);
+    anyhow::anyhow!("{url} answered {status}: {message}")
+}
+
 async fn send(args: &Args, content_type: &str, token: &str) -> anyhow::Result<ImportReport> {
     let file = open(&args.file).await?;
+    let client = reqwest::Client::new();
+    // The campaign first: a server that refuses the import before reading the file may close
+    // the connection while it is still being sent, and its answer would be lost.
+    let campaign_url = format!(
+        "{}/api/v1/campaigns/{}",
+        args.server.trim_end_matches('/'),
+        args.campaign
+    );
+    let check = client
+        .get(&campaign_url)
+        .header("X-Auth-Token", token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {campaign_url}"))?;
+    if !check.status().is_success() {
+        let status = check.status();
+        return Err(refusal(
+            &campaign_url,
+            status,
+            check.text().await.unwrap_or_default(),
+        ));
+    }
     let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::new(size).with_style(
         ProgressStyle::with_template(
@@ -128,7 +163,7 @@ async fn send(args: &Args, content_type: &str, token: &str) -> anyhow::Result<Im
         args.server.trim_end_matches('/'),
         args.campaign
     );
-    let response = reqwest::Client::new()
+    let response = client
         .post(&url)
         .header("X-Auth-Token", token)
         .header(reqwest::header::CONTENT_TYPE, content_type)
@@ -140,15 +175,7 @@ async fn send(args: &Args, content_type: &str, token: &str) -> anyhow::Result<Im
     let status = response.status();
     let text = response.text().await.context("reading the answer")?;
     if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/error/message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned)
-            })
-            .unwrap_or(text);
-        bail!("{url} answered {status}: {message}");
+        return Err(refusal(&url, status, text));
     }
     serde_json::from_str(&text)
         .with_context(|| format!("{url} answered with something that is not an import report"))

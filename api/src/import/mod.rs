@@ -164,8 +164,10 @@ pub async fn import(
     while let Some(batch) = rx.recv().await {
         let rows = match batch {
             Ok(rows) => rows,
-            Err(ApiError::TooLarge(_)) => return Err(ApiError::TooLarge(max_bytes)),
-            Err(e) => return Err(e),
+            Err(ApiError::TooLarge(_)) => {
+                return Err(partial(ApiError::TooLarge(max_bytes), &report));
+            }
+            Err(e) => return Err(partial(e, &report)),
         };
         let mut contacts = Vec::with_capacity(rows.len());
         for row in rows {
@@ -262,6 +264,20 @@ pub async fn import(
     Ok(report)
 }
 
+/// An import that stopped at `error` after some of its batches were written says so: the error
+/// keeps its status and code, and tells how many contacts were written before it.
+fn partial(error: ApiError, report: &ImportReport) -> ApiError {
+    if report.added + report.merged == 0 {
+        return error;
+    }
+    ApiError::Partial {
+        error: Box::new(error),
+        rows: report.rows,
+        added: report.added,
+        merged: report.merged,
+    }
+}
+
 fn push<T>(list: &mut Vec<T>, item: T) {
     if list.len() < LISTED {
         list.push(item);
@@ -305,12 +321,28 @@ fn parse_csv(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
         return;
     };
     let mut batch = Vec::with_capacity(BATCH);
-    let mut record = csv::StringRecord::new();
+    let mut bytes = csv::ByteRecord::new();
     loop {
-        match csv.read_record(&mut record) {
+        match csv.read_byte_record(&mut bytes) {
             Ok(false) => break,
             Ok(true) => {
                 let line = starts.borrow_mut().pop_front().unwrap_or(0);
+                // A row in another encoding is that row's problem, not the file's.
+                let record = match csv::StringRecord::from_byte_record(bytes.clone()) {
+                    Ok(record) => record,
+                    Err(_) => {
+                        let value = bytes
+                            .get(phone_col)
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                            .unwrap_or_default();
+                        batch.push(Row::unreadable(InvalidRow {
+                            line,
+                            value,
+                            reason: "not valid UTF-8 (save the file as UTF-8)".into(),
+                        }));
+                        continue;
+                    }
+                };
                 let mut attributes = Attributes::new();
                 for (i, value) in record.iter().enumerate() {
                     if i != phone_col

@@ -2,7 +2,9 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::server::{ADMIN, TestServer};
+use serde_json::json;
+
+use crate::server::{ADMIN, OPERATOR, TestServer, VIEWER};
 
 /// Sends `request` as raw bytes, closes the sending side, and reads the whole answer.
 async fn raw(s: &TestServer, request: &[u8]) -> String {
@@ -32,5 +34,77 @@ async fn a_body_shorter_than_its_content_length_is_400_at_once() {
     .expect("answered at once");
     assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
     assert!(answer.contains(r#""code":"bad_request""#), "{answer}");
+    s.stop().await;
+}
+
+/// `count` distinct valid numbers, as CSV rows.
+fn rows(count: u32) -> String {
+    (0..count)
+        .map(|i| format!("+1415{:07}\n", 2_000_000 + i))
+        .collect()
+}
+
+/// 5,000 good rows and one in Latin-1: the import answered 400 yet had written the 5,000. The
+/// foreign row is now that row's problem — reported with its line — and the rest is imported.
+#[tokio::test]
+async fn a_row_in_another_encoding_is_an_invalid_row_not_a_failed_import() {
+    let s = TestServer::start().await;
+    let c = s.campaign("enc", json!({})).await;
+    let mut body = b"phone_number,name\n".to_vec();
+    body.extend(rows(5_000).as_bytes());
+    body.extend(b"+14155559999,Jos\xe9\n");
+    body.extend(b"+14155559998,Ana\n");
+    let r = s
+        .post_raw(
+            &format!("/api/v1/campaigns/{c}/contacts/import"),
+            OPERATOR,
+            "text/csv",
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["added"], 5_001);
+    assert_eq!(r.body["invalid"], 1);
+    assert_eq!(r.body["invalid_rows"][0]["line"], 5_002);
+    assert!(
+        r.body["invalid_rows"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("UTF-8"),
+        "{}",
+        r.body
+    );
+    s.stop().await;
+}
+
+/// An import that stops part-way (here: past the size limit) keeps its status and code, and
+/// says how much of the file was written before it stopped.
+#[tokio::test]
+async fn an_import_that_stops_part_way_says_what_it_wrote() {
+    let s = TestServer::start_with(|s| s.max_import_bytes = 60_000).await;
+    let c = s.campaign("big", json!({})).await;
+    let body = format!("phone_number\n{}", rows(6_000));
+    let r = s
+        .post_raw(
+            &format!("/api/v1/campaigns/{c}/contacts/import"),
+            OPERATOR,
+            "text/csv",
+            body,
+        )
+        .await;
+    r.assert_error(413, "payload_too_large", None);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("contacts added"), "{message}");
+    let written = s
+        .get(&format!("/api/v1/campaigns/{c}/stats"), VIEWER)
+        .await
+        .body["contacts"]
+        .as_u64()
+        .unwrap();
+    assert!(written > 0, "part of the file was written");
+    assert!(
+        message.contains(&format!("({written} contacts added")),
+        "{message}"
+    );
     s.stop().await;
 }
