@@ -136,6 +136,18 @@ pub const DAILY_COUNTERS: &[&str] = &[
     "talk_seconds",
 ];
 
+/// Counters also kept per origin (`origin.list.attempts`, `origin.one_off.attempts`), so that a
+/// campaign's stats split its list from its one-off calls.
+pub const ORIGIN_COUNTERS: &[&str] = &["calls_created", "attempts", "outcome.PICKED"];
+
+/// `list` for a call of the campaign's contact list, `one_off` for initiate-call and scheduled.
+pub fn origin_group(origin: dialer_engine::CallOrigin) -> &'static str {
+    match origin {
+        dialer_engine::CallOrigin::Campaign => "list",
+        _ => "one_off",
+    }
+}
+
 /// The name of counter `name` for the UTC day of `at`.
 pub fn daily_counter(at: DateTime<Utc>, name: &str) -> String {
     format!("day.{}.{name}", at.date_naive())
@@ -150,6 +162,13 @@ pub(crate) fn batch_of(call: &Call, step: &Step) -> WriteBatch {
     };
     for (name, delta) in &step.counters {
         batch.counter(call.campaign_id, name.clone(), *delta);
+        if ORIGIN_COUNTERS.contains(&name.as_str()) {
+            batch.counter(
+                call.campaign_id,
+                format!("origin.{}.{name}", origin_group(call.origin)),
+                *delta,
+            );
+        }
         if DAILY_COUNTERS.contains(&name.as_str()) {
             batch.counter(
                 call.campaign_id,

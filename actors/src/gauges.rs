@@ -53,6 +53,8 @@ pub const WAITING_REASONS: [&str; 3] = ["lines", "rate_limit", "calling_hours"];
 /// One campaign's gauges, as its owner last saw its state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CampaignGauges {
+    /// When the earliest of the calls calling hours deferred may be dialed.
+    pub hours_open_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Due calls the owner holds with no line to give them.
     pub waiting_lines: usize,
     /// Due calls held while the rate limit's bucket is empty.
@@ -176,6 +178,7 @@ mod tests {
         gauges.set(
             id,
             CampaignGauges {
+                hours_open_at: None,
                 waiting_lines: 7,
                 waiting_rate: 0,
                 waiting_hours: 3,

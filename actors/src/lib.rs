@@ -52,7 +52,10 @@ mod supervisor;
 mod timers;
 
 pub use campaign::{CommandOutcome, DispatchSnapshot};
-pub use ctx::{CallNotice, DAILY_COUNTERS, EngineConfig, Restarts, daily_counter};
+pub use ctx::{
+    CallNotice, DAILY_COUNTERS, EngineConfig, ORIGIN_COUNTERS, Restarts, daily_counter,
+    origin_group,
+};
 pub use engine::{Engine, EngineDeps};
 pub use error::EngineError;
 pub use live::CallbackOutcome;

@@ -406,20 +406,20 @@ impl CampaignState {
         let rate_limited = self
             .rate_wait
             .is_some_and(|t| t > tokio::time::Instant::now());
-        let waiting_hours = Lane::ALL
+        let deferred: Vec<_> = Lane::ALL
             .into_iter()
             .flat_map(|lane| self.board.lane(lane).waiting())
-            .filter(|call| {
-                call.status == dialer_engine::CallStatus::Initiated
-                    && call.due_at.is_some_and(|due| due > now)
-            })
-            .count();
+            .filter(|call| call.status == dialer_engine::CallStatus::Initiated)
+            .filter_map(|call| call.due_at.filter(|due| *due > now))
+            .collect();
+        let (waiting_hours, hours_open_at) = (deferred.len(), deferred.iter().min().copied());
         self.ctx.gauges.set(
             self.id(),
             crate::gauges::CampaignGauges {
                 waiting_lines: if rate_limited { 0 } else { ready },
                 waiting_rate: if rate_limited { ready } else { 0 },
                 waiting_hours,
+                hours_open_at,
                 lines: self.board.lines.total,
                 lines_busy: self.lines.len(),
             },

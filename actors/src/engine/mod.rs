@@ -268,10 +268,13 @@ impl Engine {
     /// Calls of `id` due and waiting (for a line or a rate token) as its owner holds them; 0
     /// when no owner runs.
     pub fn calls_waiting(&self, id: CampaignId) -> u64 {
-        self.ctx
-            .gauges
-            .get(id)
+        self.campaign_gauges(id)
             .map_or(0, |g| (g.waiting_lines + g.waiting_rate) as u64)
+    }
+
+    /// What `id`'s owner holds now (waiting calls by reason, lines); none when no owner runs.
+    pub fn campaign_gauges(&self, id: CampaignId) -> Option<crate::gauges::CampaignGauges> {
+        self.ctx.gauges.get(id)
     }
 
     /// The most calls in flight at once on this node, per UTC day since it started.

@@ -153,3 +153,34 @@ impl CampaignStateOf for dialer_storage::memory::MemoryStore {
         self.get_campaign(id).await.unwrap().unwrap().state
     }
 }
+
+/// Outside its calling hours a campaign is not dead: its owner says how many calls wait for the
+/// hours and when they open (the campaign's stats show it).
+#[tokio::test(start_paused = true)]
+async fn calls_waiting_for_calling_hours_are_counted_with_the_opening_time() {
+    let h = Harness::start(always_picked(), config()).await;
+    let hours = serde_json::from_str(
+        r#"[{"day_of_week": "daily", "start_time": "09:00", "end_time": "09:30"}]"#,
+    )
+    .unwrap();
+    let campaign = h
+        .campaign(
+            CampaignSettings {
+                calling_hours: hours,
+                ..settings(2, 1, 10)
+            },
+            20,
+        )
+        .await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let gauges = h.engine.campaign_gauges(campaign.id).unwrap();
+    // The owner holds its read-ahead (2 lines x 2 per line) of the list; the rest of the
+    // contacts are not made into calls yet.
+    assert_eq!(gauges.waiting_hours, 4, "{gauges:?}");
+    assert_eq!(gauges.waiting_lines, 0);
+    let opens = gauges.hours_open_at.unwrap();
+    assert_eq!((opens.hour(), opens.minute()), (9, 0), "{opens}");
+    assert!(opens > h.clock.now());
+    assert!(h.sim.record().dials.is_empty());
+}

@@ -284,6 +284,35 @@ pub struct StatsOut {
     pub blocked: BTreeMap<String, i64>,
     pub in_flight: i64,
     pub talk_seconds: i64,
+    /// Calls due and not dialed, by what they wait for — as the campaign's owner holds them (up
+    /// to its read-ahead); absent while no owner runs (a campaign not started, completed or
+    /// idle).
+    pub waiting: Option<WaitingOut>,
+    /// The contact list's calls and the one-off calls (initiate-call, scheduled), apart.
+    pub by_origin: BTreeMap<String, OriginOut>,
+    /// Contacts the list has not made into calls yet.
+    pub contacts_not_called: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingOut {
+    /// Every line the calls may use is busy.
+    pub lines: u64,
+    /// The rate limit's bucket is empty.
+    pub rate_limit: u64,
+    /// Outside the recipients' calling hours…
+    pub calling_hours: u64,
+    /// …until then, for the first of them.
+    pub calling_hours_open_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub lines_busy: u64,
+    pub lines_total: u32,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct OriginOut {
+    pub calls: i64,
+    pub attempts: i64,
+    pub picked: i64,
 }
 
 #[utoipa::path(
@@ -322,10 +351,13 @@ pub async fn stats(
     }
     let attempts = get("attempts");
     let picked = get("outcome.PICKED");
+    let contacts = state.store.count_contacts(campaign.id).await?;
+    let list_calls = u64::try_from(get("origin.list.calls_created")).unwrap_or(0);
     Ok(Json(StatsOut {
         campaign_id: campaign.id.get(),
         state: campaign.state.as_str().to_owned(),
-        contacts: state.store.count_contacts(campaign.id).await?,
+        contacts,
+        contacts_not_called: contacts.saturating_sub(list_calls),
         calls: get("calls_created"),
         attempts,
         picked,
@@ -343,5 +375,28 @@ pub async fn stats(
         blocked: section("blocked."),
         in_flight: get("in_flight"),
         talk_seconds: get("talk_seconds"),
+        waiting: state
+            .engine
+            .campaign_gauges(campaign.id)
+            .map(|g| WaitingOut {
+                lines: g.waiting_lines as u64,
+                rate_limit: g.waiting_rate as u64,
+                calling_hours: g.waiting_hours as u64,
+                calling_hours_open_at: g.hours_open_at,
+                lines_busy: g.lines_busy as u64,
+                lines_total: g.lines,
+            }),
+        by_origin: ["list", "one_off"]
+            .into_iter()
+            .map(|origin| {
+                let of = |name: &str| get(&format!("origin.{origin}.{name}"));
+                let out = OriginOut {
+                    calls: of("calls_created"),
+                    attempts: of("attempts"),
+                    picked: of("outcome.PICKED"),
+                };
+                (origin.to_owned(), out)
+            })
+            .collect(),
     }))
 }

@@ -273,3 +273,61 @@ async fn stats_report_a_campaigns_numbers() {
     assert_eq!(b["pick_up_rate"], 0.0);
     s.stop().await;
 }
+
+/// A campaign's stats keep its list and its one-off calls apart, and say what calls wait for
+/// while its owner runs.
+#[tokio::test]
+async fn stats_split_list_and_one_off_calls_and_say_what_calls_wait_for() {
+    let s = TestServer::start().await;
+    let c = s.campaign("split", json!({"max_concurrent": 2})).await;
+    let numbers: Vec<String> = (0..6).map(|i| format!("+1415555{i:04}")).collect();
+    let r = s
+        .post(
+            &format!("/api/v1/campaigns/{c}/phone-numbers"),
+            OPERATOR,
+            json!({"phone_numbers": numbers}),
+        )
+        .await;
+    assert_eq!(r.body["added"], 6, "{}", r.body);
+    let before = s
+        .get(&format!("/api/v1/campaigns/{c}/stats"), VIEWER)
+        .await
+        .body;
+    assert_eq!(before["contacts_not_called"], 6, "{before}");
+    for n in ["+14155559001", "+14155559002"] {
+        let r = s
+            .post(
+                "/api/v1/initiate-call/",
+                OPERATOR,
+                json!({"campaign_id": c, "phone_number": n}),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let mut notices = s.state.engine.subscribe();
+    s.post(&format!("/api/v1/campaigns/{c}/start"), OPERATOR, json!({}))
+        .await;
+    // Every list call and every one-off ends (the simulator answers them).
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut ended = 0;
+        while ended < 8 {
+            let n = notices.recv().await.unwrap();
+            if n.status.is_terminal() {
+                ended += 1;
+            }
+        }
+    })
+    .await
+    .expect("every call ends");
+    let stats = s
+        .get(&format!("/api/v1/campaigns/{c}/stats"), VIEWER)
+        .await
+        .body;
+    assert_eq!(stats["by_origin"]["list"]["calls"], 6, "{stats}");
+    assert_eq!(stats["by_origin"]["one_off"]["calls"], 2, "{stats}");
+    let attempts = stats["by_origin"]["list"]["attempts"].as_i64().unwrap()
+        + stats["by_origin"]["one_off"]["attempts"].as_i64().unwrap();
+    assert_eq!(attempts, stats["attempts"].as_i64().unwrap(), "{stats}");
+    assert_eq!(stats["contacts_not_called"], 0, "{stats}");
+    s.stop().await;
+}
