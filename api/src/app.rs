@@ -230,6 +230,7 @@ impl App {
             ),
             metrics: crate::metrics::handle(),
             started_at: clock.now(),
+            imports: Arc::new(tokio::sync::Semaphore::new(crate::import::MAX_IMPORTS)),
             shutdown: CancellationToken::new(),
             engine,
             store,

@@ -28,6 +28,8 @@ pub struct Inner {
     /// Twilio accounts by provider name, for verifying webhook signatures.
     pub twilio: HashMap<String, TwilioConfig>,
     pub started_at: DateTime<Utc>,
+    /// Places for imports running at once (`import::MAX_IMPORTS`).
+    pub imports: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the server begins to shut down: long-lived streams end.
     pub shutdown: CancellationToken,
 }

@@ -25,6 +25,20 @@ mod lines;
 
 /// Rows written per storage batch.
 const BATCH: usize = 1000;
+/// Imports running at once on this node; another one is refused (429) until one ends. Each
+/// parses on a thread of its own, never on the runtime's blocking pool (the embedded store
+/// reads there).
+pub const MAX_IMPORTS: usize = 8;
+/// A body that sends nothing for this long is abandoned (400).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// Columns of a CSV file, at most: every column of every row becomes an attribute, and a file
+/// thousands of columns wide took over a hundred times its size in memory.
+pub const MAX_COLUMNS: usize = 200;
+/// Attributes of a JSON row, at most (as CSV columns).
+pub const MAX_FIELDS: usize = MAX_COLUMNS;
+/// Bytes of one attribute value, at most.
+pub const MAX_VALUE_BYTES: usize = 4096;
+
 /// Rows listed in each section of the report (counts are always complete).
 const LISTED: usize = 1000;
 
@@ -75,8 +89,10 @@ pub struct ImportReport {
 }
 
 /// How much an import may read and keep.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
+#[derive(Debug, Clone)]
+pub struct Limits<'a> {
+    /// The node's places for imports running at once; none free is a 429.
+    pub places: &'a tokio::sync::Semaphore,
     /// Bytes of body read at most (413 beyond).
     pub max_bytes: usize,
     /// Added numbers listed in [`ImportReport::added_numbers`], at most.
@@ -134,13 +150,32 @@ pub async fn import(
     numbering: Numbering,
     body: Body,
     format: Format,
-    limits: Limits,
+    limits: Limits<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ImportReport, ApiError> {
     let max_bytes = limits.max_bytes;
+    let _slot = limits
+        .places
+        .try_acquire()
+        .map_err(|_| ApiError::RateLimited {
+            retry_after_secs: 5,
+        })?;
     let (tx, mut rx) = mpsc::channel::<Parsed>(4);
-    let stream = body.into_data_stream().scan(0usize, move |seen, chunk| {
-        let chunk = chunk.map_err(std::io::Error::other).and_then(|c| {
+    // A body that stops sending ends with an error instead of holding the import for ever.
+    let body = futures::stream::unfold(body.into_data_stream(), |mut body| async move {
+        match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
+            Ok(next) => next.map(|chunk| (chunk.map_err(std::io::Error::other), body)),
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no data for {} s", IDLE_TIMEOUT.as_secs()),
+                )),
+                body,
+            )),
+        }
+    });
+    let stream = body.scan(0usize, move |seen, chunk| {
+        let chunk = chunk.and_then(|c| {
             *seen += c.len();
             if *seen > max_bytes {
                 Err(std::io::Error::new(
@@ -153,12 +188,19 @@ pub async fn import(
         });
         futures::future::ready(Some(chunk))
     });
-    let reader = SyncIoBridge::new(StreamReader::new(stream));
-    let parser = tokio::task::spawn_blocking(move || match format {
-        Format::Csv => parse_csv(reader, &tx),
-        Format::NdJson => parse_ndjson(reader, &tx),
-        Format::JsonArray => parse_array(reader, &tx),
-    });
+    let reader = SyncIoBridge::new(StreamReader::new(Box::pin(stream)));
+    let (parsed, parser) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("dialer-import".into())
+        .spawn(move || {
+            match format {
+                Format::Csv => parse_csv(reader, &tx),
+                Format::NdJson => parse_ndjson(reader, &tx),
+                Format::JsonArray => parse_array(reader, &tx),
+            }
+            let _ = parsed.send(());
+        })
+        .map_err(|_| ApiError::Unavailable("cannot start an import thread".into()))?;
     let mut report = ImportReport::default();
     let mut first_seen: HashMap<PhoneNumber, u64> = HashMap::new();
     while let Some(batch) = rx.recv().await {
@@ -310,6 +352,16 @@ fn parse_csv(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
             return;
         }
     };
+    if headers.len() > MAX_COLUMNS {
+        let _ = tx.blocking_send(Err(ApiError::invalid(
+            "body",
+            format!(
+                "the CSV header has {} columns; at most {MAX_COLUMNS}",
+                headers.len()
+            ),
+        )));
+        return;
+    }
     let Some(phone_col) = headers
         .iter()
         .position(|h| PHONE_COLUMNS.contains(&h.to_ascii_lowercase().as_str()))
@@ -323,6 +375,10 @@ fn parse_csv(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut bytes = csv::ByteRecord::new();
     loop {
+        // Every row, good or not, counts toward the batch: a batch never outgrows BATCH.
+        if batch.len() >= BATCH && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+            return;
+        }
         match csv.read_byte_record(&mut bytes) {
             Ok(false) => break,
             Ok(true) => {
@@ -343,6 +399,21 @@ fn parse_csv(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
                         continue;
                     }
                 };
+                if let Some((i, _)) = record
+                    .iter()
+                    .enumerate()
+                    .find(|(_, v)| v.len() > MAX_VALUE_BYTES)
+                {
+                    let name = headers.get(i).unwrap_or("");
+                    batch.push(Row::unreadable(InvalidRow {
+                        line,
+                        value: record.get(phone_col).unwrap_or("").to_owned(),
+                        reason: format!(
+                            "the value of {name:?} is longer than {MAX_VALUE_BYTES} bytes"
+                        ),
+                    }));
+                    continue;
+                }
                 let mut attributes = Attributes::new();
                 for (i, value) in record.iter().enumerate() {
                     if i != phone_col
@@ -359,10 +430,6 @@ fn parse_csv(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
                     attributes,
                     unreadable: None,
                 });
-                if batch.len() == BATCH && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
-                {
-                    return;
-                }
             }
             Err(e) => {
                 let _ = tx.blocking_send(Err(csv_error(&e)));
@@ -395,6 +462,23 @@ fn row_of(line: u64, value: serde_json::Value) -> Result<Row, InvalidRow> {
             serde_json::Value::String(s) => s,
             other => other.to_string(),
         });
+    if map.len() > MAX_FIELDS {
+        return Err(InvalidRow {
+            line,
+            value: phone.unwrap_or_default(),
+            reason: format!("{} fields; at most {MAX_FIELDS}", map.len()),
+        });
+    }
+    if let Some((name, _)) = map
+        .iter()
+        .find(|(_, v)| v.to_string().len() > MAX_VALUE_BYTES)
+    {
+        return Err(InvalidRow {
+            line,
+            value: phone.unwrap_or_default(),
+            reason: format!("the value of {name:?} is longer than {MAX_VALUE_BYTES} bytes"),
+        });
+    }
     Ok(Row {
         line,
         phone,
@@ -426,7 +510,7 @@ fn parse_ndjson(reader: impl std::io::Read, tx: &mpsc::Sender<Parsed>) {
             }),
         };
         batch.push(row.unwrap_or_else(Row::unreadable));
-        if batch.len() == BATCH && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+        if batch.len() >= BATCH && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
             return;
         }
     }
@@ -484,7 +568,7 @@ impl<'de> serde::de::Visitor<'de> for ArrayRows<'_> {
             self.index += 1;
             self.batch
                 .push(row_of(self.index, value).unwrap_or_else(Row::unreadable));
-            if self.batch.len() == BATCH
+            if self.batch.len() >= BATCH
                 && self
                     .tx
                     .blocking_send(Ok(std::mem::take(&mut self.batch)))

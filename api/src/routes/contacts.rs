@@ -59,6 +59,7 @@ pub async fn import_contacts(
         body,
         format,
         Limits {
+            places: &state.imports,
             max_bytes: state.settings.max_import_bytes,
             keep_added: 0,
         },
@@ -114,6 +115,7 @@ pub(crate) async fn add_numbers(
         axum::body::Body::from(bytes),
         Format::JsonArray,
         Limits {
+            places: &state.imports,
             max_bytes: usize::MAX,
             keep_added,
         },

@@ -108,3 +108,134 @@ async fn an_import_that_stops_part_way_says_what_it_wrote() {
     );
     s.stop().await;
 }
+
+/// Imports that stall after their header used to hold blocking threads the embedded store reads
+/// with, until readiness, reads and initiate-call hung. Now each has a thread of its own, at
+/// most `MAX_IMPORTS` run at once (more are refused with 429), and everything else answers.
+#[tokio::test]
+async fn stalled_imports_starve_nothing_and_more_than_the_limit_are_refused() {
+    let s = TestServer::start().await;
+    let c = s.campaign("stall", json!({})).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let head = format!(
+        "POST /api/v1/campaigns/{c}/contacts/import HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {ADMIN}\r\n\
+         Content-Type: text/csv\r\nContent-Length: 100000000\r\n\r\nphone_number\n+14155552671\n"
+    );
+    let mut stalled = Vec::new();
+    for _ in 0..dialer_api::import::MAX_IMPORTS {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    // The engine answers meanwhile.
+    let r = reqwest::get(format!("{}/readyz", s.base)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s
+        .post(
+            "/api/v1/initiate-call/",
+            OPERATOR,
+            json!({"campaign_id": c, "phone_number": "+14155550100"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        s.get(&format!("/api/v1/campaigns/{c}/stats"), VIEWER)
+            .await
+            .status,
+        200
+    );
+    // One import more than the limit is refused until one ends. (The stalled ones may still be
+    // starting: the refusal is waited for, never slept for.)
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let r = s
+                .post_raw(
+                    &format!("/api/v1/campaigns/{c}/contacts/import"),
+                    OPERATOR,
+                    "text/csv",
+                    "phone_number\n+14155550101\n",
+                )
+                .await;
+            if r.status == 429 {
+                return r;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("an import beyond the limit is refused");
+    refused.assert_error(429, "rate_limited", None);
+    // A client that gives up ends its import at once, and frees its place.
+    drop(stalled);
+    let done = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let r = s
+                .post_raw(
+                    &format!("/api/v1/campaigns/{c}/contacts/import"),
+                    OPERATOR,
+                    "text/csv",
+                    "phone_number\n+14155550102\n",
+                )
+                .await;
+            if r.status == 200 {
+                return r;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the places are freed");
+    assert_eq!(done.body["added"], 1);
+    s.stop().await;
+}
+
+/// A CSV 100,000 columns wide took ~125 times its size in memory; it is refused at its header,
+/// naming the limit.
+#[tokio::test]
+async fn a_csv_wider_than_the_column_limit_is_refused_at_its_header() {
+    let s = TestServer::start().await;
+    let c = s.campaign("wide", json!({})).await;
+    let header: Vec<String> = std::iter::once("phone_number".to_owned())
+        .chain((0..100_000).map(|i| format!("c{i}")))
+        .collect();
+    let mut body = header.join(",");
+    body.push('\n');
+    body.push_str(&format!("+14155552671{}\n", ",x".repeat(100_000)));
+    let r = s
+        .post_raw(
+            &format!("/api/v1/campaigns/{c}/contacts/import"),
+            OPERATOR,
+            "text/csv",
+            body,
+        )
+        .await;
+    r.assert_error(400, "invalid_field", Some("body"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 200"),
+        "{}",
+        r.body
+    );
+    // A value longer than the limit makes its row invalid, not the file.
+    let body = format!(
+        "phone_number,note\n+14155552671,{}\n+14155552672,ok\n",
+        "y".repeat(5000)
+    );
+    let r = s
+        .post_raw(
+            &format!("/api/v1/campaigns/{c}/contacts/import"),
+            OPERATOR,
+            "text/csv",
+            body,
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["added"], &r.body["invalid"]),
+        (200, &json!(1), &json!(1)),
+        "{}",
+        r.body
+    );
+    s.stop().await;
+}
