@@ -10,20 +10,13 @@ use std::process::Command;
 
 use dialer_loadtest::harness::Dialer;
 use dialer_loadtest::sim::{self, Mode, SimConfig};
-use dialer_storage::testsuite::redis_server::free_port;
 
 const TOKEN: &str = "k6-admin-token-0123456789";
 const PROVIDER: &str = "k6-provider-token-0123456789";
 
 fn k6() -> PathBuf {
-    if let Some(p) = std::env::var_os("K6") {
-        return p.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/k6-venv/bin/k6");
-    if venv.exists() {
-        return venv;
-    }
-    "k6".into()
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    dialer_loadtest::harness::venv_tool(&root, "K6", "k6-venv", "k6")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,15 +31,8 @@ async fn every_k6_script_runs_clean_for_ten_seconds() {
     )
     .await
     .expect("the provider simulator");
-    let port = free_port().unwrap();
-    let config = work.path().join("dialer.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"version: 1
-listen: 127.0.0.1:{port}
-data_dir: {data}
-max_concurrent_calls: 20000
+    let rest = format!(
+        r#"max_concurrent_calls: 20000
 auth:
   rate_limit_per_second: 0
   tokens:
@@ -54,22 +40,12 @@ auth:
     - {{name: carrier, role: provider, token: {PROVIDER}}}
 providers:
   http:
-    - {{name: loadsim, base_url: "{sim}", timeout_ms: 10000}}
-"#,
-            data = work.path().join("data").display(),
-            sim = accept.base_url(),
-        ),
-    )
-    .unwrap();
-    let mut dialer = Dialer::new(
-        Path::new(env!("CARGO_BIN_EXE_dialer")),
-        &config,
-        &work.path().join("dialer.log"),
-        port,
-        "warn",
+    - {{name: loadsim, base_url: "{sim}", timeout_ms: 10000}}"#,
+        sim = accept.base_url(),
     );
-    let http = reqwest::Client::new();
-    dialer.start(&http).await.expect("dialer serve starts");
+    let mut dialer = Dialer::serve_in(Path::new(env!("CARGO_BIN_EXE_dialer")), work.path(), &rest)
+        .await
+        .expect("dialer serve starts");
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../loadtest/k6");
     let runs: [(&str, &[(&str, &str)]); 4] = [
         ("operator.js", &[("RATE", "2"), ("CONTACTS", "50")]),

@@ -360,26 +360,13 @@ fn event_only(expr: &str) -> Option<&'static str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_a_dialing_engine_and_every_panel_and_rule_has_data() {
     let work = tempfile::tempdir().unwrap();
-    let port = free_port().unwrap();
-    let config = work.path().join("dialer.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 1\nlisten: 127.0.0.1:{port}\ndata_dir: {}\nclock_speed: 60\n\
-             auth: {{tokens: [{{name: admin, role: admin, token: {ADMIN}}}]}}\n",
-            work.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let mut dialer = Dialer::new(
-        Path::new(env!("CARGO_BIN_EXE_dialer")),
-        &config,
-        &work.path().join("dialer.log"),
-        port,
-        "warn",
+    let rest = format!(
+        "clock_speed: 60\nauth: {{tokens: [{{name: admin, role: admin, token: {ADMIN}}}]}}"
     );
+    let mut dialer = Dialer::serve_in(Path::new(env!("CARGO_BIN_EXE_dialer")), work.path(), &rest)
+        .await
+        .expect("dialer serve starts");
     let http = reqwest::Client::new();
-    dialer.start(&http).await.expect("dialer serve starts");
     let api = Api {
         http: http.clone(),
         base: format!("{}/api/v1", dialer.base_url()),
@@ -416,7 +403,7 @@ async fn prometheus_scrapes_a_dialing_engine_and_every_panel_and_rule_has_data()
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let prom = Prometheus::start(work.path(), &format!("127.0.0.1:{port}"));
+    let prom = Prometheus::start(work.path(), dialer.base_url().trim_start_matches("http://"));
     // Retries and reports have happened, and the rules have been evaluated on them.
     for expr in [
         "dialer_retries_scheduled_total",

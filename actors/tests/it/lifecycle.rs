@@ -92,22 +92,22 @@ async fn stop_cancels_pending_work_and_lets_calls_in_flight_finish() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn dials_happen_only_inside_the_calling_window_and_resume_at_the_next_one() {
-    let h = Harness::start(always_picked(), config()).await;
+/// Two lines, one attempt, calls only 09:00-09:30 UTC.
+fn half_hour_at_nine() -> CampaignSettings {
     let hours = serde_json::from_str(
         r#"[{"day_of_week": "daily", "start_time": "09:00", "end_time": "09:30"}]"#,
     )
     .unwrap();
-    let campaign = h
-        .campaign(
-            CampaignSettings {
-                calling_hours: hours,
-                ..settings(2, 1, 10)
-            },
-            200,
-        )
-        .await;
+    CampaignSettings {
+        calling_hours: hours,
+        ..settings(2, 1, 10)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dials_happen_only_inside_the_calling_window_and_resume_at_the_next_one() {
+    let h = Harness::start(always_picked(), config()).await;
+    let campaign = h.campaign(half_hour_at_nine(), 200).await;
     // Start at 08:50: ten minutes before the window opens.
     tokio::time::sleep(Duration::from_secs(8 * 3600 + 50 * 60)).await;
     h.engine.start_campaign(campaign.id).await.unwrap();
@@ -159,19 +159,7 @@ impl CampaignStateOf for dialer_storage::memory::MemoryStore {
 #[tokio::test(start_paused = true)]
 async fn calls_waiting_for_calling_hours_are_counted_with_the_opening_time() {
     let h = Harness::start(always_picked(), config()).await;
-    let hours = serde_json::from_str(
-        r#"[{"day_of_week": "daily", "start_time": "09:00", "end_time": "09:30"}]"#,
-    )
-    .unwrap();
-    let campaign = h
-        .campaign(
-            CampaignSettings {
-                calling_hours: hours,
-                ..settings(2, 1, 10)
-            },
-            20,
-        )
-        .await;
+    let campaign = h.campaign(half_hour_at_nine(), 20).await;
     h.engine.start_campaign(campaign.id).await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
     let gauges = h.engine.campaign_gauges(campaign.id).unwrap();

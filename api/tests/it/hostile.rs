@@ -54,14 +54,7 @@ async fn a_row_in_another_encoding_is_an_invalid_row_not_a_failed_import() {
     body.extend(rows(5_000).as_bytes());
     body.extend(b"+14155559999,Jos\xe9\n");
     body.extend(b"+14155559998,Ana\n");
-    let r = s
-        .post_raw(
-            &format!("/api/v1/campaigns/{c}/contacts/import"),
-            OPERATOR,
-            "text/csv",
-            body,
-        )
-        .await;
+    let r = import(&s, c, body).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["added"], 5_001);
     assert_eq!(r.body["invalid"], 1);
@@ -84,14 +77,7 @@ async fn an_import_that_stops_part_way_says_what_it_wrote() {
     let s = TestServer::start_with(|s| s.max_import_bytes = 60_000).await;
     let c = s.campaign("big", json!({})).await;
     let body = format!("phone_number\n{}", rows(6_000));
-    let r = s
-        .post_raw(
-            &format!("/api/v1/campaigns/{c}/contacts/import"),
-            OPERATOR,
-            "text/csv",
-            body,
-        )
-        .await;
+    let r = import(&s, c, body).await;
     r.assert_error(413, "payload_too_large", None);
     let message = r.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("contacts added"), "{message}");
@@ -107,6 +93,28 @@ async fn an_import_that_stops_part_way_says_what_it_wrote() {
         "{message}"
     );
     s.stop().await;
+}
+
+/// Imports `body` (CSV) into campaign `c`.
+async fn import(s: &TestServer, c: i64, body: impl Into<reqwest::Body>) -> crate::server::Reply {
+    let path = format!("/api/v1/campaigns/{c}/contacts/import");
+    s.post_raw(&path, OPERATOR, "text/csv", body).await
+}
+
+/// Imports one number into campaign `c` until the answer is `status` (for 10 s at most).
+async fn import_until(s: &TestServer, c: i64, number: &str, status: u16) -> crate::server::Reply {
+    let body = format!("phone_number\n{number}\n");
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let r = import(s, c, body.clone()).await;
+            if r.status == status {
+                return r;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("an import of {number} never answered {status}"))
 }
 
 /// Imports that stall after their header used to hold blocking threads the embedded store reads
@@ -146,45 +154,12 @@ async fn stalled_imports_starve_nothing_and_more_than_the_limit_are_refused() {
     );
     // One import more than the limit is refused until one ends. (The stalled ones may still be
     // starting: the refusal is waited for, never slept for.)
-    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            let r = s
-                .post_raw(
-                    &format!("/api/v1/campaigns/{c}/contacts/import"),
-                    OPERATOR,
-                    "text/csv",
-                    "phone_number\n+14155550101\n",
-                )
-                .await;
-            if r.status == 429 {
-                return r;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("an import beyond the limit is refused");
-    refused.assert_error(429, "rate_limited", None);
+    import_until(&s, c, "+14155550101", 429)
+        .await
+        .assert_error(429, "rate_limited", None);
     // A client that gives up ends its import at once, and frees its place.
     drop(stalled);
-    let done = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            let r = s
-                .post_raw(
-                    &format!("/api/v1/campaigns/{c}/contacts/import"),
-                    OPERATOR,
-                    "text/csv",
-                    "phone_number\n+14155550102\n",
-                )
-                .await;
-            if r.status == 200 {
-                return r;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the places are freed");
+    let done = import_until(&s, c, "+14155550102", 200).await;
     assert_eq!(done.body["added"], 1);
     s.stop().await;
 }
@@ -201,14 +176,7 @@ async fn a_csv_wider_than_the_column_limit_is_refused_at_its_header() {
     let mut body = header.join(",");
     body.push('\n');
     body.push_str(&format!("+14155552671{}\n", ",x".repeat(100_000)));
-    let r = s
-        .post_raw(
-            &format!("/api/v1/campaigns/{c}/contacts/import"),
-            OPERATOR,
-            "text/csv",
-            body,
-        )
-        .await;
+    let r = import(&s, c, body).await;
     r.assert_error(400, "invalid_field", Some("body"));
     assert!(
         r.body["error"]["message"]
@@ -223,14 +191,7 @@ async fn a_csv_wider_than_the_column_limit_is_refused_at_its_header() {
         "phone_number,note\n+14155552671,{}\n+14155552672,ok\n",
         "y".repeat(5000)
     );
-    let r = s
-        .post_raw(
-            &format!("/api/v1/campaigns/{c}/contacts/import"),
-            OPERATOR,
-            "text/csv",
-            body,
-        )
-        .await;
+    let r = import(&s, c, body).await;
     assert_eq!(
         (r.status, &r.body["added"], &r.body["invalid"]),
         (200, &json!(1), &json!(1)),

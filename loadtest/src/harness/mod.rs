@@ -6,7 +6,7 @@
 mod process;
 pub mod prom;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -267,4 +267,17 @@ pub fn dialer_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
                 anyhow::anyhow!("cannot tell where the dialer binary is; pass --dialer")
             }),
     }
+}
+
+/// A Python tool the tests run (k6, schemathesis): `$ENV` if set, else the venv `.ci/run` puts
+/// it in under `target/` of the repository at `root`, else the PATH.
+pub fn venv_tool(root: &Path, env: &str, venv: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return p.into();
+    }
+    let local = root.join("target").join(venv).join("bin").join(name);
+    if local.exists() {
+        return local;
+    }
+    name.into()
 }

@@ -55,6 +55,24 @@ pub fn own_peak_rss_bytes() -> Option<u64> {
 }
 
 impl Dialer {
+    /// Writes `dir/dialer.yaml` — `listen` on a free loopback port, `data_dir` in `dir`, then
+    /// the YAML lines of `rest` — and starts `binary serve` with it, logging to
+    /// `dir/dialer.log`; returns once it is ready.
+    pub async fn serve_in(binary: &Path, dir: &Path, rest: &str) -> anyhow::Result<Self> {
+        let port = dialer_storage::testsuite::redis_server::free_port()?;
+        let config = dir.join("dialer.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 1\nlisten: 127.0.0.1:{port}\ndata_dir: {}\n{rest}\n",
+                dir.join("data").display()
+            ),
+        )?;
+        let mut dialer = Self::new(binary, &config, &dir.join("dialer.log"), port, "warn");
+        dialer.start(&reqwest::Client::new()).await?;
+        Ok(dialer)
+    }
+
     pub fn new(binary: &Path, config: &Path, log: &Path, port: u16, level: &'static str) -> Self {
         Self {
             binary: binary.to_owned(),
