@@ -143,15 +143,27 @@ async fn http_mode_reports_the_seed_statuses_of_each_calls_fate_with_the_token()
     for (id, statuses) in expected {
         assert_eq!(seen[&id], statuses, "{id}");
     }
-    // The provider's own view of the call agrees.
-    let stats: Value = http
-        .get(format!("{}/stats", sim.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The provider's own view of the call agrees. It counts a callback delivered once the
+    // receiver's answer is back, which can be just after the receiver saw the request: the
+    // process is asked again until its count settles (10 s at most).
+    let stats = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let stats: Value = http
+                .get(format!("{}/stats", sim.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if stats["callbacks_delivered"] == json!(5) || stats["callbacks_failed"] != json!(0) {
+                return stats;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the simulator counts every callback it delivered");
     assert_eq!(
         (
             &stats["calls_placed"],
