@@ -182,6 +182,14 @@ pub(crate) struct CampaignState {
     rate_wait: Option<tokio::time::Instant>,
     /// No storage read before this (the last one failed).
     pull_wait: Option<tokio::time::Instant>,
+    /// The last scan for calls calling hours deferred: when, how many, the first to open.
+    deferred_scan: Option<(
+        tokio::time::Instant,
+        usize,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )>,
+    /// A publish reused that scan: one more, a second after it, brings the gauge up to date.
+    deferred_stale: bool,
     timer: Option<(tokio::time::Instant, u64)>,
     timer_generation: u64,
     /// The task behind `timer`; an earlier one replaces it.
@@ -235,6 +243,8 @@ impl Actor for CampaignActor {
             line_freed: tokio::time::Instant::now(),
             rate_wait: None,
             pull_wait: None,
+            deferred_scan: None,
+            deferred_stale: false,
             timer: None,
             timer_generation: 0,
             wake: Timers::default(),
@@ -337,6 +347,9 @@ impl Actor for CampaignActor {
     }
 }
 
+/// How often the owner counts the calls calling hours deferred, at most (real time).
+const DEFERRED_SCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How many pending calls of a lane the campaign holds in memory.
 fn read_ahead(ctx: &Ctx, campaign: &Campaign) -> usize {
     let lines = campaign.settings.max_concurrent.max(1) as usize;
@@ -395,24 +408,36 @@ impl CampaignState {
         self.pump(me).await;
         self.check_complete().await;
         self.check_idle();
-        self.arm(me);
         self.publish_gauges();
+        self.arm(me);
     }
 
     /// What this owner holds now, for the scrape ([`crate::gauges`]).
-    fn publish_gauges(&self) {
+    /// Counts are read from the lanes after every message; the calls calling hours deferred
+    /// take a scan of the held calls, made at most once a second.
+    fn publish_gauges(&mut self) {
         let now = self.ctx.now();
+        let real_now = tokio::time::Instant::now();
         let ready = self.board.lane(Lane::OneOff).ready() + self.board.lane(Lane::List).ready();
-        let rate_limited = self
-            .rate_wait
-            .is_some_and(|t| t > tokio::time::Instant::now());
-        let deferred: Vec<_> = Lane::ALL
-            .into_iter()
-            .flat_map(|lane| self.board.lane(lane).waiting())
-            .filter(|call| call.status == dialer_engine::CallStatus::Initiated)
-            .filter_map(|call| call.due_at.filter(|due| *due > now))
-            .collect();
-        let (waiting_hours, hours_open_at) = (deferred.len(), deferred.iter().min().copied());
+        let rate_limited = self.rate_wait.is_some_and(|t| t > real_now);
+        let scanned = self
+            .deferred_scan
+            .filter(|(at, ..)| real_now.saturating_duration_since(*at) < DEFERRED_SCAN_EVERY);
+        self.deferred_stale = scanned.is_some();
+        let (waiting_hours, hours_open_at) = match scanned {
+            Some((_, count, first)) => (count, first),
+            None => {
+                let deferred: Vec<_> = Lane::ALL
+                    .into_iter()
+                    .flat_map(|lane| self.board.lane(lane).waiting())
+                    .filter(|call| call.status == dialer_engine::CallStatus::Initiated)
+                    .filter_map(|call| call.due_at.filter(|due| *due > now))
+                    .collect();
+                let found = (deferred.len(), deferred.iter().min().copied());
+                self.deferred_scan = Some((real_now, found.0, found.1));
+                found
+            }
+        };
         self.ctx.gauges.set(
             self.id(),
             crate::gauges::CampaignGauges {
@@ -434,11 +459,21 @@ impl CampaignState {
             .board
             .next_wake(self.ctx.now())
             .map(|t| now + self.ctx.real_until(t));
-        let next = [wall, self.lease_wait, self.rate_wait, self.pull_wait]
-            .into_iter()
-            .flatten()
-            .filter(|t| *t > now)
-            .min();
+        let rescan = self
+            .deferred_scan
+            .filter(|_| self.deferred_stale)
+            .map(|(at, ..)| at + DEFERRED_SCAN_EVERY);
+        let next = [
+            wall,
+            self.lease_wait,
+            self.rate_wait,
+            self.pull_wait,
+            rescan,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t > now)
+        .min();
         let Some(at) = next else {
             return;
         };
