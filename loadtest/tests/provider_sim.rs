@@ -148,14 +148,7 @@ async fn http_mode_reports_the_seed_statuses_of_each_calls_fate_with_the_token()
     // process is asked again until its count settles (10 s at most).
     let stats = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         loop {
-            let stats: Value = http
-                .get(format!("{}/stats", sim.base))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let stats = stats_of(&http, &sim).await;
             if stats["callbacks_delivered"] == json!(5) || stats["callbacks_failed"] != json!(0) {
                 return stats;
             }
@@ -173,6 +166,16 @@ async fn http_mode_reports_the_seed_statuses_of_each_calls_fate_with_the_token()
         (&json!(2), &json!(5), &json!(0)),
         "{stats}"
     );
+}
+
+/// The simulator's `/stats`.
+async fn stats_of(http: &reqwest::Client, sim: &Sim) -> Value {
+    let r = http
+        .get(format!("{}/stats", sim.base))
+        .send()
+        .await
+        .unwrap();
+    r.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -208,14 +211,7 @@ async fn an_idempotency_key_places_one_call_however_often_it_is_sent() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
-    let stats: Value = http
-        .get(format!("{}/stats", sim.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = stats_of(&http, &sim).await;
     assert_eq!(
         (
             &stats["requests"],
