@@ -108,8 +108,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `text` of a non-2xx answer as its error message.
-fn refusal(url: &str, status: reqwest::StatusCode, text: String) -> anyhow::Error {
+/// Sends `request` to `url` with the token; the text of a 2xx answer, or the server's refusal
+/// with its error message.
+async fn exchange(
+    url: &str,
+    request: reqwest::RequestBuilder,
+    token: &str,
+) -> anyhow::Result<String> {
+    let response = request
+        .header("X-Auth-Token", token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let text = response.text().await.context("reading the answer")?;
+    if status.is_success() {
+        return Ok(text);
+    }
     let message = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| {
@@ -118,33 +133,20 @@ fn refusal(url: &str, status: reqwest::StatusCode, text: String) -> anyhow::Erro
                 .map(str::to_owned)
         })
         .unwrap_or(text);
-    anyhow::anyhow!("{url} answered {status}: {message}")
+    bail!("{url} answered {status}: {message}")
 }
 
 async fn send(args: &Args, content_type: &str, token: &str) -> anyhow::Result<ImportReport> {
     let file = open(&args.file).await?;
     let client = reqwest::Client::new();
-    // The campaign first: a server that refuses the import before reading the file may close
-    // the connection while it is still being sent, and its answer would be lost.
     let campaign_url = format!(
         "{}/api/v1/campaigns/{}",
         args.server.trim_end_matches('/'),
         args.campaign
     );
-    let check = client
-        .get(&campaign_url)
-        .header("X-Auth-Token", token)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {campaign_url}"))?;
-    if !check.status().is_success() {
-        let status = check.status();
-        return Err(refusal(
-            &campaign_url,
-            status,
-            check.text().await.unwrap_or_default(),
-        ));
-    }
+    // The campaign first: a server that refuses the import before reading the file may close
+    // the connection while it is still being sent, and its answer would be lost.
+    exchange(&campaign_url, client.get(&campaign_url), token).await?;
     let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::new(size).with_style(
         ProgressStyle::with_template(
@@ -158,26 +160,14 @@ async fn send(args: &Args, content_type: &str, token: &str) -> anyhow::Result<Im
             progress.inc(c.len() as u64);
         }
     });
-    let url = format!(
-        "{}/api/v1/campaigns/{}/contacts/import",
-        args.server.trim_end_matches('/'),
-        args.campaign
-    );
-    let response = client
+    let url = format!("{campaign_url}/contacts/import");
+    let request = client
         .post(&url)
-        .header("X-Auth-Token", token)
         .header(reqwest::header::CONTENT_TYPE, content_type)
-        .body(reqwest::Body::wrap_stream(body))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
+        .body(reqwest::Body::wrap_stream(body));
+    let answer = exchange(&url, request, token).await;
     bar.finish_and_clear();
-    let status = response.status();
-    let text = response.text().await.context("reading the answer")?;
-    if !status.is_success() {
-        return Err(refusal(&url, status, text));
-    }
-    serde_json::from_str(&text)
+    serde_json::from_str(&answer?)
         .with_context(|| format!("{url} answered with something that is not an import report"))
 }
 
