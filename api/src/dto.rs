@@ -30,6 +30,8 @@ pub fn call_id(field: &str, text: &str) -> Result<dialer_engine::CallId, ApiErro
 pub struct InitiateCallRequest {
     /// E.164, or any form with a country code (`+1 (415) 555-2671`).
     pub phone_number: String,
+    #[schema(schema_with = crate::schema::campaign_id)]
+    #[serde(deserialize_with = "crate::json::whole")]
     pub campaign_id: i64,
 }
 
@@ -58,7 +60,11 @@ impl From<&Call> for InitiateCallResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkInitiateRequest {
+    #[schema(schema_with = crate::schema::campaign_id)]
+    #[serde(deserialize_with = "crate::json::whole")]
     pub campaign_id: i64,
+    /// Each number is accepted or rejected on its own.
+    #[schema(max_items = 10000)]
     pub phone_numbers: Vec<String>,
 }
 
@@ -79,11 +85,14 @@ pub struct Rejected {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallbackRequest {
+    #[schema(schema_with = crate::schema::call_id)]
     pub call_id: String,
-    /// `PICKED`, `DISCONNECTED`, `RNR` or `FAILED` (also `RINGING`, `IN_PROGRESS`).
+    /// `PICKED`, `DISCONNECTED`, `RNR` or `FAILED` end an attempt; `RINGING`, `IN_PROGRESS`
+    /// and the other provider spellings listed are read too (any case).
+    #[schema(schema_with = crate::schema::callback_status)]
     pub status: String,
     /// Seconds of conversation.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json::whole_or_null")]
     pub call_duration: Option<u32>,
     #[serde(default)]
     pub error_code: Option<String>,
@@ -130,13 +139,14 @@ impl From<&Campaign> for CampaignOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCampaign {
+    #[schema(schema_with = crate::schema::campaign_name)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
     pub is_active: Option<bool>,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::schema::settings_or_null)]
     pub settings: Option<serde_json::Value>,
 }
 
@@ -145,17 +155,19 @@ pub struct CreateCampaign {
 #[serde(deny_unknown_fields)]
 pub struct UpdateCampaign {
     #[serde(default)]
+    #[schema(schema_with = crate::schema::campaign_name_or_null)]
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
     pub is_active: Option<bool>,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::schema::settings_or_null)]
     pub settings: Option<serde_json::Value>,
     /// Accepted and ignored, so that a client may send back a campaign it read.
-    #[serde(default)]
-    pub id: Option<i64>,
+    #[serde(default, deserialize_with = "crate::json::any_whole_or_null")]
+    #[schema(schema_with = crate::schema::any_integer_or_null)]
+    pub id: Option<serde_json::Number>,
     #[serde(default)]
     pub created_at: Option<String>,
     #[serde(default)]
@@ -257,9 +269,11 @@ pub struct CallPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleCallRequest {
+    #[schema(schema_with = crate::schema::campaign_id)]
+    #[serde(deserialize_with = "crate::json::whole")]
     pub campaign_id: i64,
     pub phone_number: String,
-    /// When to call (RFC 3339); now when absent.
+    /// When to call (RFC 3339), from a minute ago to 366 days ahead; now when absent.
     #[serde(default)]
     pub scheduled_at: Option<DateTime<Utc>>,
 }

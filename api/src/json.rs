@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -149,7 +150,80 @@ where
                 ApiError::BadRequest(e.body_text())
             }
         })?;
+        // serde reads a struct from an array of its fields in order too; a body is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::invalid(
+                "body",
+                "must be a JSON object, not an array",
+            ));
+        }
         parse(&bytes, "").map(Body)
+    }
+}
+
+/// Whole numbers as JSON Schema's `integer` has them: `160` and `160.0` alike (serde's integers
+/// refuse the second). `#[serde(deserialize_with = "whole")]`, or `whole_or_null` for an
+/// `Option` (with `#[serde(default)]`).
+pub fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    let n = d.deserialize_any(Whole)?;
+    T::try_from(n).map_err(|_| {
+        serde::de::Error::invalid_value(serde::de::Unexpected::Signed(n), &"a number in range")
+    })
+}
+
+pub fn whole_or_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    #[derive(serde::Deserialize)]
+    struct Wrap<T: TryFrom<i64>>(#[serde(deserialize_with = "whole")] T);
+    Ok(Option::<Wrap<T>>::deserialize(d)?.map(|Wrap(n)| n))
+}
+
+/// Any whole number, however large: a field that is accepted and ignored.
+pub fn any_whole_or_null<'de, D>(d: D) -> Result<Option<serde_json::Number>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let n = Option::<serde_json::Number>::deserialize(d)?;
+    match n.as_ref().and_then(serde_json::Number::as_f64) {
+        Some(x) if n.as_ref().is_some_and(serde_json::Number::is_f64) && x.fract() != 0.0 => Err(
+            serde::de::Error::invalid_value(serde::de::Unexpected::Float(x), &"an integer"),
+        ),
+        _ => Ok(n),
+    }
+}
+
+struct Whole;
+
+impl serde::de::Visitor<'_> for Whole {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an integer")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<i64, E> {
+        Ok(n)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<i64, E> {
+        i64::try_from(n).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+    }
+
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<i64, E> {
+        // Exactly representable and in range: i64::MAX as f64 rounds up to 2^63, hence `<`.
+        if x.fract() == 0.0 && x >= i64::MIN as f64 && x < i64::MAX as f64 {
+            Ok(x as i64)
+        } else {
+            Err(E::invalid_value(serde::de::Unexpected::Float(x), &self))
+        }
     }
 }
 
@@ -222,5 +296,48 @@ mod tests {
             broken.to_string(),
             "body is not valid JSON: expected value (line 2, column 15)"
         );
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Ids {
+        #[serde(deserialize_with = "whole")]
+        id: i64,
+        #[serde(default, deserialize_with = "whole_or_null")]
+        seconds: Option<u32>,
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        let ids = |json: &str| parse::<Ids>(json.as_bytes(), "");
+        assert_eq!(
+            ids(r#"{"id": 160.0, "seconds": 45.0}"#).unwrap(),
+            Ids {
+                id: 160,
+                seconds: Some(45)
+            }
+        );
+        assert_eq!(
+            ids(r#"{"id": 7, "seconds": null}"#).unwrap(),
+            Ids {
+                id: 7,
+                seconds: None
+            }
+        );
+        assert_eq!(ids(r#"{"id": 7}"#).unwrap().seconds, None);
+        for bad in [
+            r#"{"id": 1.5}"#,
+            r#"{"id": "1"}"#,
+            r#"{"id": 1e300}"#,
+            r#"{"id": 9223372036854775808}"#,
+            r#"{"id": 1, "seconds": -1}"#,
+            r#"{"id": 1, "seconds": 4294967296.0}"#,
+        ] {
+            match ids(bad) {
+                Err(ApiError::Invalid { field, .. }) => {
+                    assert!(field == "id" || field == "seconds", "{bad}: {field}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 }

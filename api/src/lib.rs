@@ -11,4 +11,5 @@ pub mod import;
 pub mod json;
 pub mod metrics;
 pub mod routes;
+pub mod schema;
 pub mod state;

@@ -27,6 +27,8 @@ pub enum CallOrigin {
 }
 
 impl CallOrigin {
+    pub const ALL: [Self; 3] = [Self::Campaign, Self::Api, Self::Scheduled];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Campaign => "campaign",
@@ -36,9 +38,7 @@ impl CallOrigin {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Campaign, Self::Api, Self::Scheduled]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::status::Outcome;
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
     pub e164: String,
-    pub country_code: u16,
+    pub country_code: Option<u16>,
     pub at: DateTime<Utc>,
     pub zone_source: ZoneSource,
     pub zones: Vec<ZoneView>,
@@ -163,11 +163,10 @@ fn ts(t: DateTime<Utc>) -> String {
 
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "number        {} (country code +{})",
-            self.e164, self.country_code
-        )?;
+        match self.country_code {
+            Some(code) => writeln!(f, "number        {} (country code +{code})", self.e164)?,
+            None => writeln!(f, "number        {} (no known country code)", self.e164)?,
+        }
         writeln!(f, "at            {}", ts(self.at))?;
         let source = match self.zone_source {
             ZoneSource::Number => "from the number",

@@ -33,7 +33,7 @@ pub use dispatch::{Board, Busy, Gate, Lane, LaneQueue, Lines, Listed};
 pub use hours::{CallingHours, HoursCheck, ZonePolicy, ZoneSource, Zones};
 pub use ids::{CallId, CampaignId, ContactId, IdError, NodeId};
 pub use lifecycle::{CampaignCommand, CampaignEvent, Lifecycle, campaign_transition};
-pub use phone::{Numbering, PhoneError, PhoneNumber, PhoneValidation, Region};
+pub use phone::{E164_PATTERN, Numbering, PhoneError, PhoneNumber, PhoneValidation, Region};
 pub use restart::{RestartDecision, RestartPolicy, RestartTracker};
 pub use retry::{PolicyError, RetryDecision, RetryPolicy};
 pub use status::{

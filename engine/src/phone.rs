@@ -18,6 +18,20 @@ use crate::phone_zones;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Region(country::Id);
 
+impl Region {
+    /// The ISO 3166 codes of every region the numbering plan knows, sorted.
+    pub fn all() -> Vec<String> {
+        let mut codes: Vec<String> = phonenumber::metadata::DATABASE
+            .iter()
+            .map(|m| m.id().to_owned())
+            .filter(|id| id.parse::<country::Id>().is_ok())
+            .collect();
+        codes.sort();
+        codes.dedup();
+        codes
+    }
+}
+
 impl FromStr for Region {
     type Err = PhoneError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -83,8 +97,8 @@ pub enum PhoneValidation {
     /// The numbering plan: a number must be one its country can assign (libphonenumber).
     #[default]
     Strict,
-    /// Syntax only: `+`, a country calling code that exists, 8 to 15 digits in all — for test
-    /// numbers such as the seed's `+1234567890`. What the plan accepts is still normalized.
+    /// Syntax only: `+` and 8 to 15 digits, the first not 0 — for test numbers such as the
+    /// seed's `+1234567890`. What the plan accepts is still normalized.
     E164,
 }
 
@@ -117,10 +131,14 @@ impl Numbering {
     }
 }
 
+/// What `e164` mode accepts as written (ECMA-262 and Python `re` read it alike).
+pub const E164_PATTERN: &str = "^\\+[1-9][0-9]{7,14}$";
+
 /// A valid phone number in E.164 form (`+14155552671`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PhoneNumber {
     e164: Box<str>,
+    /// 0 when the digits start with no country calling code that exists (an `e164`-mode number).
     country_code: u16,
 }
 
@@ -164,8 +182,9 @@ impl PhoneNumber {
         &self.e164[1..]
     }
 
-    pub fn country_code(&self) -> u16 {
-        self.country_code
+    /// The country calling code; `None` for an `e164`-mode number whose digits start with none.
+    pub fn country_code(&self) -> Option<u16> {
+        (self.country_code != 0).then_some(self.country_code)
     }
 
     /// A form safe for logs: the first three characters and the last two digits.
@@ -188,18 +207,23 @@ impl PhoneNumber {
         phone_zones::lookup(self.digits())
     }
 
-    /// `+` and 8 to 15 digits with a country calling code that exists, and nothing else.
+    /// `+` and 8 to 15 digits, the first not 0, and nothing else: the OpenAPI document's
+    /// pattern [`E164_PATTERN`] in `e164` mode.
     fn e164_syntax(text: &str) -> Result<Self, PhoneError> {
         let digits = text.strip_prefix('+').ok_or(PhoneError::NotE164)?;
-        if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if !(8..=15).contains(&digits.len())
+            || digits.starts_with('0')
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(PhoneError::NotE164);
         }
         Self::from_stored(text)
     }
 
-    /// Reads back an E.164 number this system stored itself: checks its shape and country code
-    /// but skips the full numbering-plan parse, which costs microseconds per number when a page
-    /// of calls or a restart's worth of pending work is loaded.
+    /// Reads back an E.164 number this system stored itself: checks its shape and looks up its
+    /// country code but skips the full numbering-plan parse, which costs microseconds per number
+    /// when a page of calls or a restart's worth of pending work is loaded. (A number accepted
+    /// in `e164` mode may start with no country code that exists.)
     pub fn from_stored(e164: &str) -> Result<Self, PhoneError> {
         let digits = e164.strip_prefix('+').ok_or(PhoneError::NotANumber)?;
         if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -209,7 +233,7 @@ impl PhoneNumber {
         let country_code = (1..=3)
             .filter_map(|n| digits.get(..n)?.parse::<u16>().ok())
             .find(|code| phonenumber::metadata::DATABASE.region(code).is_some())
-            .ok_or(PhoneError::UnknownCountryCode)?;
+            .unwrap_or(0);
         Ok(Self {
             e164: e164.into(),
             country_code,
@@ -383,10 +407,9 @@ mod tests {
         }
         assert!(PhoneNumber::from_stored("14155552671").is_err());
         assert!(PhoneNumber::from_stored("+1415x552671").is_err());
-        assert_eq!(
-            PhoneNumber::from_stored("+9991234567"),
-            Err(PhoneError::UnknownCountryCode)
-        );
+        let unknown = PhoneNumber::from_stored("+9991234567").unwrap();
+        assert_eq!(unknown.country_code(), None);
+        assert_eq!(unknown.as_str(), "+9991234567");
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub enum DncKind {
 }
 
 impl DncKind {
+    pub const ALL: [Self; 2] = [Self::Dnc, Self::OptOut];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Dnc => "dnc",
@@ -62,9 +64,7 @@ impl DncKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Dnc, Self::OptOut]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

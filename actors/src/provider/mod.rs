@@ -176,6 +176,37 @@ pub trait ReportSink: Send + Sync {
     async fn deliver(&self, call_id: CallId, report: ProviderReport) -> Result<(), String>;
 }
 
+/// Every status [`normalize_status`] and [`is_known_status`] take, in the seed's spelling (any
+/// case is read, `-` and `_` alike): the OpenAPI document's list.
+pub const STATUS_NAMES: [&str; 16] = [
+    "PICKED",
+    "DISCONNECTED",
+    "RNR",
+    "FAILED",
+    "RINGING",
+    "IN_PROGRESS",
+    "CONNECTED",
+    "ANSWERED",
+    "COMPLETED",
+    "NO_ANSWER",
+    "BUSY",
+    "CANCELED",
+    "CANCELLED",
+    "INITIATED",
+    "QUEUED",
+    "DIALING",
+];
+
+/// Statuses recorded but not acted on: the call is on its way.
+const PENDING_STATUSES: [&str; 3] = ["initiated", "queued", "dialing"];
+
+/// Whether `raw` is a status a provider may send: one that [`normalize_status`] turns into an
+/// event, or one of the pending ones it records only.
+pub fn is_known_status(raw: &str) -> bool {
+    normalize_status(raw, None, None).is_some()
+        || PENDING_STATUSES.contains(&raw.trim().to_ascii_lowercase().as_str())
+}
+
 /// Normalizes the call statuses providers send — the seed's (`PICKED`, `DISCONNECTED`, `RNR`,
 /// `FAILED`), the generic Call API's (`initiated`, `ringing`, `connected`, `completed`) and
 /// Twilio's (`queued`, `in-progress`, `busy`, `no-answer`, `canceled`…) — to an event. `None`:
@@ -248,5 +279,26 @@ impl Providers {
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
         self.by_name.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_status_is_known_in_any_case_and_nothing_else_is() {
+        for name in STATUS_NAMES {
+            assert!(is_known_status(name), "{name}");
+            assert!(is_known_status(&name.to_ascii_lowercase()), "{name}");
+            assert!(is_known_status(&name.replace('_', "-")), "{name}");
+        }
+        assert_eq!(
+            normalize_status("no-answer", None, None),
+            normalize_status("NO_ANSWER", None, None)
+        );
+        for other in ["", "PICKEDX", "voicemail", "ok"] {
+            assert!(!is_known_status(other), "{other}");
+        }
     }
 }

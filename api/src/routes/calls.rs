@@ -20,10 +20,14 @@ use crate::json::Body;
 use crate::json::Params;
 use crate::state::AppState;
 
-/// Schedules a one-off call at `scheduled_at` (or now).
+/// Schedules a one-off call at `scheduled_at` (or now): from a minute ago to 366 days ahead.
 #[utoipa::path(
     post, path = "/api/v1/calls", tag = "calls", request_body = ScheduleCallRequest,
-    responses((status = 201, body = CallOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
+    responses(
+        (status = 201, body = CallOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The campaign is not active, or stopped", body = ErrorBody),
+        (status = 429, description = "Same number in the same campaign within the duplicate window", body = ErrorBody),
+    ),
     security(("token" = []))
 )]
 pub async fn schedule(
@@ -57,18 +61,23 @@ pub async fn schedule(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CallQuery {
+    #[param(schema_with = crate::schema::campaign_id)]
     campaign_id: Option<i64>,
-    /// A call status, e.g. `SCHEDULED`, `RETRYING`, `PICKED`.
+    /// A call status (any case).
+    #[param(schema_with = crate::schema::call_status)]
     status: Option<String>,
-    /// `campaign`, `api` or `scheduled`.
+    /// How the call came to be.
+    #[param(schema_with = crate::schema::call_origin)]
     origin: Option<String>,
     /// Scheduled at or after (RFC 3339).
     from: Option<DateTime<Utc>>,
-    /// Scheduled before (RFC 3339).
+    /// Scheduled before (RFC 3339); no calls when it is not after `from`.
     to: Option<DateTime<Utc>>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::schema::call_id)]
     cursor: Option<String>,
-    /// Page size, default 50, at most 500.
+    /// Page size, default 50; 0 is read as 1, more than 500 as 500.
+    #[param(schema_with = crate::schema::limit)]
     limit: Option<u32>,
 }
 
@@ -111,7 +120,10 @@ pub async fn list(
     if let (Some(f), Some(t)) = (q.from, q.to)
         && f >= t
     {
-        return Err(ApiError::invalid("to", "must be after from"));
+        return Ok(Json(CallPage {
+            results: Vec::new(),
+            next_cursor: None,
+        }));
     }
     let before = q
         .cursor

@@ -37,10 +37,14 @@ pub async fn load(state: &AppState, id: CampaignId) -> ApiResult<Campaign> {
 }
 
 fn check_name(name: &str) -> ApiResult<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
+    let trimmed = name.trim_matches(crate::schema::NAME_TRIMMED);
+    if trimmed.is_empty() || name.chars().count() > crate::schema::NAME_MAX_CHARS {
+        return Err(ApiError::invalid(
+            "name",
+            "must be 1 to 200 characters, not only spaces, tabs and line breaks",
+        ));
     }
+    let name = trimmed;
     Ok(name.to_owned())
 }
 
@@ -131,8 +135,10 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Campaigns with a larger id than this.
+    #[param(schema_with = crate::schema::campaign_id)]
     after: Option<i64>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100); 0 is read as 1, more than 1000 as 1000.
+    #[param(schema_with = crate::schema::limit)]
     limit: Option<u32>,
 }
 

@@ -128,7 +128,11 @@ pub(crate) async fn add_numbers(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ContactQuery {
+    /// Contacts with a larger id than this.
+    #[param(schema_with = crate::schema::campaign_id)]
     after: Option<i64>,
+    /// At most this many (default 100); 0 is read as 1, more than 1000 as 1000.
+    #[param(schema_with = crate::schema::limit)]
     limit: Option<u32>,
 }
 

@@ -42,21 +42,27 @@ impl From<&DncEntry> for DncOut {
 #[serde(deny_unknown_fields)]
 pub struct AddDnc {
     pub phone_number: String,
-    /// `dnc` (default) or `opt_out`.
+    /// `dnc` when absent.
     #[serde(default)]
+    #[schema(schema_with = crate::schema::dnc_kind_or_null)]
     pub kind: Option<String>,
-    /// The region for numbers written without a country code (ISO 3166, e.g. `US`).
+    /// The region for numbers written without a country code (ISO 3166, e.g. `US`; any case).
     #[serde(default)]
+    #[schema(schema_with = crate::schema::region_or_null)]
     pub region: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddDncBulk {
+    /// Each number is listed or reported in `invalid` on its own.
+    #[schema(max_items = 100000)]
     pub phone_numbers: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::schema::dnc_kind_or_null)]
     pub kind: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::schema::region_or_null)]
     pub region: Option<String>,
 }
 
@@ -220,7 +226,8 @@ pub async fn check(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveQuery {
-    /// `dnc` (default) or `opt_out`.
+    /// `dnc` when absent.
+    #[param(schema_with = crate::schema::dnc_kind)]
     kind: Option<String>,
 }
 
@@ -253,11 +260,14 @@ pub async fn remove(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// `dnc` or `opt_out`; both when absent.
+    /// Both kinds when absent.
+    #[param(schema_with = crate::schema::dnc_kind)]
     kind: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::schema::dnc_cursor)]
     cursor: Option<String>,
-    /// Page size, default 100, at most 1000.
+    /// Page size, default 100; 0 is read as 1, more than 1000 as 1000.
+    #[param(schema_with = crate::schema::limit)]
     limit: Option<u32>,
 }
 
@@ -291,7 +301,7 @@ pub async fn list(
             let bad = || ApiError::invalid("cursor", "is not a cursor this endpoint returned");
             let (number, kind) = c.split_once(',').ok_or_else(bad)?;
             Ok::<_, ApiError>((
-                PhoneNumber::parse(number, None).map_err(|_| bad())?,
+                PhoneNumber::from_stored(number).map_err(|_| bad())?,
                 DncKind::parse(kind).ok_or_else(bad)?,
             ))
         })

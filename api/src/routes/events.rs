@@ -26,6 +26,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// Only this campaign's calls.
+    #[param(schema_with = crate::schema::campaign_id)]
     campaign_id: Option<i64>,
 }
 

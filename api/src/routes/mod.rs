@@ -117,7 +117,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole application as one router with its state.
 pub fn router(state: AppState) -> Router {
-    let (api, doc) = api();
+    let (api, mut doc) = api();
+    doc::configure(&mut doc, state.settings.phone_validation);
     let timeout_after = Duration::from_millis(state.settings.request_timeout_ms);
     let api = api
         .fallback(|| async {

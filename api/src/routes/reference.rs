@@ -25,7 +25,11 @@ const MAX_NUMBERS: usize = 10_000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddPhoneNumbers {
+    #[schema(required = true, schema_with = crate::schema::campaign_id)]
+    #[serde(default, deserialize_with = "crate::json::whole_or_null")]
     pub campaign_id: Option<i64>,
+    /// Each number is added or reported in `errors` on its own.
+    #[schema(required = true, value_type = Vec<String>, min_items = 1, max_items = 10000)]
     pub phone_numbers: Option<Vec<String>>,
 }
 
@@ -104,7 +108,12 @@ pub async fn phone_numbers(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkInitiateCalls {
+    #[schema(required = true, schema_with = crate::schema::campaign_id)]
+    #[serde(default, deserialize_with = "crate::json::whole_or_null")]
     pub campaign_id: Option<i64>,
+    /// Each number is accepted or reported in `failed_numbers` on its own; 1 to 10,000 of them
+    /// unless `use_campaign_numbers` is true.
+    #[schema(value_type = Option<Vec<String>>)]
     pub phone_numbers: Option<Vec<String>>,
     /// Call the campaign's own numbers (its contacts) instead of `phone_numbers`.
     #[serde(default)]
@@ -157,9 +166,8 @@ async fn campaign_numbers(state: &AppState, campaign: &Campaign) -> ApiResult<Ve
         let page = state.store.contacts_page(campaign.id, after, 1000).await?;
         out.extend(page.iter().map(|c| c.phone_number.as_str().to_owned()));
         if out.len() > MAX_NUMBERS {
-            return Err(ApiError::invalid(
-                "use_campaign_numbers",
-                "the campaign has more than 10000 numbers: start the campaign to dial its list",
+            return Err(ApiError::Conflict(
+                "use_campaign_numbers: the campaign has more than 10000 numbers; start the campaign to dial its list".into(),
             ));
         }
         match page.last() {
@@ -195,9 +203,8 @@ pub async fn bulk_initiate_calls(
         }
         let list = campaign_numbers(&state, &campaign).await?;
         if list.is_empty() {
-            return Err(ApiError::invalid(
-                "use_campaign_numbers",
-                "the campaign has no numbers",
+            return Err(ApiError::Conflict(
+                "use_campaign_numbers: the campaign has no numbers".into(),
             ));
         }
         list

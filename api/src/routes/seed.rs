@@ -24,6 +24,7 @@ use crate::state::AppState;
         (status = 400, description = "Invalid input", body = ErrorBody),
         (status = 401, description = "Missing or wrong X-Auth-Token", body = ErrorBody),
         (status = 404, description = "Unknown campaign", body = ErrorBody),
+        (status = 409, description = "The campaign is not active, or stopped", body = ErrorBody),
         (status = 429, description = "Same number in the same campaign within the duplicate window", body = ErrorBody),
     ),
     security(("token" = []))
@@ -170,9 +171,7 @@ pub async fn callback(
         req.call_duration,
         req.error_code.clone(),
     );
-    let known = ["initiated", "queued", "dialing"]
-        .contains(&req.status.trim().to_ascii_lowercase().as_str());
-    if event.is_none() && !known {
+    if !dialer_actors::provider::is_known_status(&req.status) {
         return Err(ApiError::invalid(
             "status",
             format!(

@@ -153,9 +153,12 @@ async fn call_queries_and_schedules_refuse_bad_input() {
         .await
         .assert_error(400, "invalid_field", Some("cursor"));
     let t1 = rfc3339(t);
-    s.get(&format!("/api/v1/calls?from={t1}&to={t1}"), VIEWER)
-        .await
-        .assert_error(400, "invalid_field", Some("to"));
+    // An empty range is a question with no answer, not a mistake.
+    let r = s
+        .get(&format!("/api/v1/calls?from={t1}&to={t1}"), VIEWER)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["results"], json!([]));
     s.get("/api/v1/calls?colour=red", VIEWER)
         .await
         .assert_error(400, "invalid_field", Some("colour"));

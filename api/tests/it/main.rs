@@ -5,6 +5,7 @@ mod calls;
 mod campaigns;
 mod contacts;
 mod dnc;
+mod document;
 mod e2e;
 mod events;
 mod explain;
