@@ -119,6 +119,9 @@ pub struct CampaignOut {
     /// The campaign's settings (zone, calling hours, retry rules, caps, provider…).
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
+    /// When it was archived; absent when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 impl From<&Campaign> for CampaignOut {
@@ -132,6 +135,7 @@ impl From<&Campaign> for CampaignOut {
             updated_at: c.updated_at,
             state: c.state.as_str().to_owned(),
             settings: serde_json::to_value(&c.settings).unwrap_or_default(),
+            archived_at: c.archived_at,
         }
     }
 }
@@ -174,6 +178,9 @@ pub struct UpdateCampaign {
     pub updated_at: Option<String>,
     #[serde(default)]
     pub state: Option<String>,
+    /// Accepted and ignored: archiving has routes of its own.
+    #[serde(default)]
+    pub archived_at: Option<String>,
 }
 
 /// A call, with the seed's CallLog fields.

@@ -309,6 +309,9 @@ pub struct Campaign {
     pub dial_cursor: Option<ContactId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When an operator archived it: hidden from the campaign list, its calls and audit kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 /// What creating a campaign takes.

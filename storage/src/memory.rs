@@ -106,6 +106,7 @@ impl CampaignStore for MemoryStore {
             dial_cursor: None,
             created_at: now,
             updated_at: now,
+            archived_at: None,
         };
         s.campaigns.insert(id, c.clone());
         Ok(c)
@@ -150,8 +151,32 @@ impl CampaignStore for MemoryStore {
         existing.description = details.description;
         existing.is_active = details.is_active;
         existing.settings = details.settings;
+        existing.archived_at = details.archived_at;
         existing.updated_at = now;
         Ok(existing.clone())
+    }
+
+    async fn delete_draft_campaign(&self, id: CampaignId) -> Result<bool> {
+        let mut s = self.state()?;
+        let Some(campaign) = s.campaigns.get(&id) else {
+            return Ok(false);
+        };
+        if campaign.state != dialer_engine::CampaignState::Draft {
+            return Err(StorageError::Conflict(format!(
+                "campaign {id} is {}: only a draft can be deleted (archive it instead)",
+                campaign.state.as_str()
+            )));
+        }
+        if s.calls.values().any(|c| c.campaign_id == id) {
+            return Err(StorageError::Conflict(format!(
+                "campaign {id} has calls: archive it instead, which keeps them"
+            )));
+        }
+        s.contacts.retain(|_, c| c.campaign_id != id);
+        s.contact_by_phone.retain(|(c, _), _| *c != id);
+        s.counters.retain(|(c, _), _| *c != id);
+        s.campaigns.remove(&id);
+        Ok(true)
     }
 }
 

@@ -123,6 +123,20 @@ pub struct CampaignDetails {
     pub description: String,
     pub is_active: bool,
     pub settings: CampaignSettings,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+impl CampaignDetails {
+    /// What an operator may change of `campaign`, as it is.
+    pub fn of(campaign: &dialer_engine::Campaign) -> Self {
+        Self {
+            name: campaign.name.clone(),
+            description: campaign.description.clone(),
+            is_active: campaign.is_active,
+            settings: campaign.settings.clone(),
+            archived_at: campaign.archived_at,
+        }
+    }
 }
 
 /// Everything one decision writes, applied atomically: call states (upserted whole), their

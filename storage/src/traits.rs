@@ -34,6 +34,9 @@ pub trait CampaignStore: Send + Sync {
         details: CampaignDetails,
         now: DateTime<Utc>,
     ) -> Result<Campaign>;
+    /// Deletes a draft campaign that has no calls, with its contacts and counters: `Conflict`
+    /// if it is not a draft or has a call; `false` if there is no such campaign.
+    async fn delete_draft_campaign(&self, id: CampaignId) -> Result<bool>;
 }
 
 #[async_trait]

@@ -32,6 +32,11 @@ impl Engine {
                 "campaign {campaign_id} is not active"
             )));
         }
+        if campaign.archived_at.is_some() {
+            return Err(EngineError::Conflict(format!(
+                "campaign {campaign_id} is archived"
+            )));
+        }
         if campaign.state == CampaignState::Stopped {
             return Err(EngineError::Conflict(format!(
                 "campaign {campaign_id} is stopped"

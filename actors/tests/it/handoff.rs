@@ -143,9 +143,7 @@ async fn an_operators_edit_never_moves_the_state_or_the_cursor_back() {
     // …and saves an edit made on that copy while the campaign dials.
     let mut details = CampaignDetails {
         name: "renamed".into(),
-        description: stale.description.clone(),
-        is_active: stale.is_active,
-        settings: stale.settings.clone(),
+        ..CampaignDetails::of(&stale)
     };
     details.settings.max_calls_per_minute = Some(600);
     let edited = h

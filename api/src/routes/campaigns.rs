@@ -140,6 +140,8 @@ pub struct ListQuery {
     /// At most this many (default 100); 0 is read as 1, more than 1000 as 1000.
     #[param(schema_with = crate::schema::limit)]
     limit: Option<u32>,
+    /// `true`: archived campaigns too (they are left out otherwise).
+    archived: Option<bool>,
 }
 
 #[utoipa::path(
@@ -154,8 +156,24 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<CampaignOut>>> {
     let after = q.after.map(|a| campaign_id("after", a)).transpose()?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let campaigns = state.store.list_campaigns(after, limit).await?;
-    Ok(Json(campaigns.iter().map(CampaignOut::from).collect()))
+    let mut out = Vec::new();
+    let mut after = after;
+    // Archived campaigns are skipped here, so a page is filled from as many as it takes.
+    while out.len() < limit as usize {
+        let page = state.store.list_campaigns(after, limit).await?;
+        let full = page.len() == limit as usize;
+        after = page.last().map(|c| c.id);
+        out.extend(
+            page.iter()
+                .filter(|c| q.archived == Some(true) || c.archived_at.is_none())
+                .take(limit as usize - out.len())
+                .map(CampaignOut::from),
+        );
+        if !full {
+            break;
+        }
+    }
+    Ok(Json(out))
 }
 
 #[utoipa::path(
@@ -185,12 +203,7 @@ pub async fn update(
     let current = load(&state, path_id(&id)?).await?;
     // What an operator may change; the state and the dial cursor are the campaign owner's, and
     // storage writes these columns only.
-    let mut details = CampaignDetails {
-        name: current.name,
-        description: current.description,
-        is_active: current.is_active,
-        settings: current.settings,
-    };
+    let mut details = CampaignDetails::of(&current);
     if let Some(name) = &req.name {
         details.name = check_name(name)?;
     }
@@ -242,7 +255,10 @@ lifecycle!(
     start,
     "/api/v1/campaigns/{id}/start",
     "Starts dialing the contact list.",
-    |s, id| (s.engine.start_campaign(id).await?, None)
+    |s, id| {
+        super::archive::refuse_archived(&s, id).await?;
+        (s.engine.start_campaign(id).await?, None)
+    }
 );
 lifecycle!(
     pause,

@@ -5,6 +5,7 @@
 //! spelling): a `NormalizePath` service trims the slash before routing. Swagger UI sits outside
 //! it, because it redirects `/docs` to `/docs/`.
 
+pub mod archive;
 pub mod calls;
 pub mod campaigns;
 pub mod contacts;
@@ -81,7 +82,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(reference::phone_numbers))
         .routes(routes!(reference::bulk_initiate_calls))
         .routes(routes!(campaigns::create, campaigns::list))
-        .routes(routes!(campaigns::get, campaigns::update))
+        .routes(routes!(campaigns::get, campaigns::update, archive::delete))
+        .routes(routes!(archive::archive))
+        .routes(routes!(archive::unarchive))
         .routes(routes!(campaigns::start))
         .routes(routes!(campaigns::pause))
         .routes(routes!(campaigns::resume))

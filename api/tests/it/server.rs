@@ -100,7 +100,8 @@ impl TestServer {
 
     pub async fn start_in(dir: tempfile::TempDir, settings: Settings, speed: u32) -> Self {
         let clock = Arc::new(ScaledClock::new(epoch(), speed));
-        let app = App::build(settings, clock).await.unwrap();
+        // Boxed: assembling a node is a large future to keep on every test's stack.
+        let app = Box::pin(App::build(settings, clock)).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = app.state.clone();

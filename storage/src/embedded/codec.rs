@@ -46,8 +46,7 @@ pub(crate) fn call_from_row(r: &Row<'_>) -> Result<Call> {
     })
 }
 
-pub(crate) const CAMPAIGN_COLUMNS: &str =
-    "id, name, description, is_active, state, settings, dial_cursor, created_at, updated_at";
+pub(crate) const CAMPAIGN_COLUMNS: &str = "id, name, description, is_active, state, settings, dial_cursor, created_at, updated_at, archived_at";
 
 pub(crate) fn campaign_from_row(r: &Row<'_>) -> Result<Campaign> {
     Ok(Campaign {
@@ -63,6 +62,7 @@ pub(crate) fn campaign_from_row(r: &Row<'_>) -> Result<Campaign> {
             .transpose()?,
         created_at: time("created_at", r.get(7)?)?,
         updated_at: time("updated_at", r.get(8)?)?,
+        archived_at: opt_time("archived_at", r.get(9)?)?,
     })
 }
 

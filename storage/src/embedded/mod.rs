@@ -231,6 +231,13 @@ impl CampaignStore for EmbeddedStore {
             other => Err(unexpected(other)),
         }
     }
+
+    async fn delete_draft_campaign(&self, id: CampaignId) -> Result<bool> {
+        match self.write(Work::DeleteDraft(id)).await? {
+            Answer::Flag(deleted) => Ok(deleted),
+            other => Err(unexpected(other)),
+        }
+    }
 }
 
 #[async_trait]

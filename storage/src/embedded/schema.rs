@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "pending",
         include_str!("../../migrations/sqlite/0002_pending.sql"),
     ),
+    (
+        3,
+        "archive",
+        include_str!("../../migrations/sqlite/0003_archive.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

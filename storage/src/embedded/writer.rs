@@ -26,6 +26,7 @@ pub(crate) enum Work {
     Batch(WriteBatch),
     CreateCampaign(NewCampaign, DateTime<Utc>),
     UpdateDetails(CampaignId, Box<CampaignDetails>, DateTime<Utc>),
+    DeleteDraft(CampaignId),
     AddContacts(CampaignId, Vec<NewContact>, DateTime<Utc>),
     AddDnc(Vec<DncEntry>),
     RemoveDnc(PhoneNumber, DncKind),
@@ -147,6 +148,7 @@ fn execute(tx: &Connection, work: &Work) -> Result<Answer> {
         Work::UpdateDetails(id, details, now) => {
             update_details(tx, *id, details, *now).map(|c| Answer::Campaign(Box::new(c)))
         }
+        Work::DeleteDraft(id) => delete_draft(tx, *id).map(Answer::Flag),
         Work::AddContacts(campaign, contacts, now) => {
             add_contacts(tx, *campaign, contacts, *now).map(Answer::Contacts)
         }
@@ -265,7 +267,36 @@ fn create_campaign(tx: &Connection, new: NewCampaign, now: DateTime<Utc>) -> Res
         dial_cursor: None,
         created_at: now,
         updated_at: now,
+        archived_at: None,
     })
+}
+
+/// Deletes a draft campaign that has no calls, with its contacts and counters, in one
+/// transaction: nothing can add a call between the check and the delete.
+fn delete_draft(tx: &Connection, id: CampaignId) -> Result<bool> {
+    let Some(campaign) = read::campaign(tx, id)? else {
+        return Ok(false);
+    };
+    if campaign.state != CampaignState::Draft {
+        return Err(StorageError::Conflict(format!(
+            "campaign {id} is {}: only a draft can be deleted (archive it instead)",
+            campaign.state.as_str()
+        )));
+    }
+    let has_calls: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM calls WHERE campaign_id = ?1)",
+        [id.get()],
+        |r| r.get(0),
+    )?;
+    if has_calls {
+        return Err(StorageError::Conflict(format!(
+            "campaign {id} has calls: archive it instead, which keeps them"
+        )));
+    }
+    tx.execute("DELETE FROM contacts WHERE campaign_id = ?1", [id.get()])?;
+    tx.execute("DELETE FROM counters WHERE campaign_id = ?1", [id.get()])?;
+    tx.execute("DELETE FROM campaigns WHERE id = ?1", [id.get()])?;
+    Ok(true)
 }
 
 fn update_details(
@@ -277,14 +308,15 @@ fn update_details(
     // Only the columns an operator owns: state and dial cursor belong to the campaign's owner.
     let changed = tx.execute(
         "UPDATE campaigns SET name = ?2, description = ?3, is_active = ?4, settings = ?5,
-            updated_at = ?6 WHERE id = ?1",
+            updated_at = ?6, archived_at = ?7 WHERE id = ?1",
         params![
             id.get(),
             d.name,
             d.description,
             d.is_active,
             settings_json(&d.settings)?,
-            ms(now)
+            ms(now),
+            d.archived_at.map(ms)
         ],
     )?;
     if changed == 0 {

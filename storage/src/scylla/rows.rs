@@ -118,8 +118,7 @@ pub(crate) fn call_values(c: &Call) -> Values {
     ])
 }
 
-pub(crate) const CAMPAIGN_COLUMNS: &str =
-    "id, name, description, is_active, state, settings, dial_cursor, created_at, updated_at";
+pub(crate) const CAMPAIGN_COLUMNS: &str = "id, name, description, is_active, state, settings, dial_cursor, created_at, updated_at, archived_at";
 
 #[derive(DeserializeRow)]
 pub(crate) struct CampaignRow {
@@ -132,6 +131,7 @@ pub(crate) struct CampaignRow {
     dial_cursor: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    archived_at: Option<i64>,
 }
 
 impl CampaignRow {
@@ -149,6 +149,10 @@ impl CampaignRow {
                 .transpose()?,
             created_at: time("created_at", self.created_at)?,
             updated_at: time("updated_at", self.updated_at)?,
+            archived_at: self
+                .archived_at
+                .map(|v| time("archived_at", v))
+                .transpose()?,
         })
     }
 }

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "drop_node_schedule",
         include_str!("../../cql/0003_drop_node_schedule.cql"),
     ),
+    (4, "archive", include_str!("../../cql/0004_archive.cql")),
 ];
 
 /// Copies every open call of version 1's `calls_open` shards into version 2's per-campaign
@@ -98,6 +99,43 @@ pub(crate) fn latest_version() -> i32 {
 }
 
 /// The statements of a CQL file: comments dropped, split on `;`.
+/// The table and column of an `ALTER TABLE {keyspace}.table ADD column type` statement. CQL has
+/// no `IF NOT EXISTS` for it, so the migration runner checks first: a migration interrupted after
+/// the column was added must be able to run again.
+fn added_column<'a>(stmt: &'a str, keyspace: &str) -> Option<(&'a str, &'a str)> {
+    let mut words = stmt.split_whitespace();
+    let (Some("ALTER"), Some("TABLE"), Some(target), Some("ADD"), Some(column)) = (
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+        words.next(),
+    ) else {
+        return None;
+    };
+    let table = target.strip_prefix(keyspace)?.strip_prefix('.')?;
+    Some((table, column))
+}
+
+async fn column_exists(
+    session: &Session,
+    keyspace: &str,
+    table: &str,
+    column: &str,
+) -> Result<bool> {
+    let found = session
+        .query_unpaged(
+            "SELECT column_name FROM system_schema.columns \
+             WHERE keyspace_name = ? AND table_name = ? AND column_name = ?",
+            (keyspace, table, column),
+        )
+        .await
+        .map_err(unavailable)?
+        .into_rows_result()
+        .map_err(unavailable)?;
+    Ok(found.rows_num() > 0)
+}
+
 fn statements(cql: &str, keyspace: &str) -> Vec<String> {
     let text: String = cql
         .lines()
@@ -175,6 +213,11 @@ pub(crate) async fn migrate(
     let mut now_applied = Vec::new();
     for (version, name, cql) in MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
         for stmt in statements(cql, keyspace) {
+            if let Some((table, column)) = added_column(&stmt, keyspace)
+                && column_exists(session, keyspace, table, column).await?
+            {
+                continue;
+            }
             session.query_unpaged(stmt.clone(), ()).await.map_err(|e| {
                 StorageError::Schema(format!("migration {version} ({name}): {e}\n{stmt}"))
             })?;
@@ -246,16 +289,35 @@ mod tests {
     }
 
     #[test]
-    fn later_migrations_create_or_drop_tables_of_the_keyspace_only() {
+    fn later_migrations_create_drop_or_add_to_tables_of_the_keyspace_only() {
         for (_, _, cql) in &MIGRATIONS[1..] {
             for stmt in statements(cql, "dialer_prod") {
                 assert!(
                     stmt.starts_with("CREATE TABLE IF NOT EXISTS dialer_prod.")
-                        || stmt.starts_with("DROP TABLE IF EXISTS dialer_prod."),
+                        || stmt.starts_with("DROP TABLE IF EXISTS dialer_prod.")
+                        || added_column(&stmt, "dialer_prod").is_some(),
                     "{stmt}"
                 );
             }
         }
+        assert_eq!(
+            added_column(
+                "ALTER TABLE dialer_prod.campaigns ADD archived_at bigint",
+                "dialer_prod"
+            ),
+            Some(("campaigns", "archived_at"))
+        );
+        assert_eq!(
+            added_column(
+                "ALTER TABLE other.campaigns ADD archived_at bigint",
+                "dialer_prod"
+            ),
+            None
+        );
+        assert_eq!(
+            added_column("DROP TABLE IF EXISTS dialer_prod.x", "dialer_prod"),
+            None
+        );
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub(crate) struct Statements {
     pub(crate) campaign_cursor: PreparedStatement,
     pub(crate) campaign_details: PreparedStatement,
     pub(crate) campaign_state: PreparedStatement,
+    pub(crate) campaign_delete: PreparedStatement,
+    pub(crate) contact_phone_delete: PreparedStatement,
+    pub(crate) contact_bucket_delete: PreparedStatement,
+    pub(crate) counters_delete: PreparedStatement,
 
     pub(crate) contact_claim: PreparedStatement,
     pub(crate) contact_by_phone: PreparedStatement,
@@ -112,15 +116,19 @@ impl Statements {
             seq_cas: prep(s, format!("UPDATE {} SET next = :next WHERE name = :name IF next = :expected", t("id_sequences")), true).await?,
 
             campaign_put: prep(s, format!(
-                "INSERT INTO {} (bucket, {CAMPAIGN_COLUMNS}) VALUES (:bucket, :id, :name, :description, :is_active, :state, :settings, :dial_cursor, :created_at, :updated_at)",
+                "INSERT INTO {} (bucket, {CAMPAIGN_COLUMNS}) VALUES (:bucket, :id, :name, :description, :is_active, :state, :settings, :dial_cursor, :created_at, :updated_at, :archived_at)",
                 t("campaigns")), false).await?,
             campaign_get: prep(s, format!("SELECT {CAMPAIGN_COLUMNS} FROM {} WHERE bucket = :bucket AND id = :id", t("campaigns")), false).await?,
             campaign_page: prep(s, format!("SELECT {CAMPAIGN_COLUMNS} FROM {} WHERE bucket = :bucket AND id > :after LIMIT :lim", t("campaigns")), false).await?,
             campaign_cursor: prep(s, format!("UPDATE {} SET dial_cursor = :dial_cursor WHERE bucket = :bucket AND id = :id", t("campaigns")), false).await?,
             campaign_details: prep(s, format!(
-                "UPDATE {} SET name = :name, description = :description, is_active = :is_active, settings = :settings, updated_at = :updated_at WHERE bucket = :bucket AND id = :id IF EXISTS",
+                "UPDATE {} SET name = :name, description = :description, is_active = :is_active, settings = :settings, updated_at = :updated_at, archived_at = :archived_at WHERE bucket = :bucket AND id = :id IF EXISTS",
                 t("campaigns")), true).await?,
             campaign_state: prep(s, format!("UPDATE {} SET state = :state, updated_at = :updated_at WHERE bucket = :bucket AND id = :id", t("campaigns")), false).await?,
+            campaign_delete: prep(s, format!("DELETE FROM {} WHERE bucket = :bucket AND id = :id IF state = :state", t("campaigns")), true).await?,
+            contact_phone_delete: prep(s, format!("DELETE FROM {} WHERE campaign_id = :campaign_id AND phone = :phone", t("contacts_by_phone")), false).await?,
+            contact_bucket_delete: prep(s, format!("DELETE FROM {} WHERE campaign_id = :campaign_id AND bucket = :bucket", t("contacts")), false).await?,
+            counters_delete: prep(s, format!("DELETE FROM {} WHERE campaign_id = :campaign_id", t("campaign_counters")), false).await?,
 
             contact_claim: prep(s, format!("INSERT INTO {} (campaign_id, phone, id) VALUES (:campaign_id, :phone, :id) IF NOT EXISTS", t("contacts_by_phone")), true).await?,
             contact_by_phone: prep(s, format!("SELECT id FROM {} WHERE campaign_id = :campaign_id AND phone = :phone", t("contacts_by_phone")), false).await?,

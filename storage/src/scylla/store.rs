@@ -20,7 +20,7 @@ use super::{ScyllaStore, unavailable};
 use crate::decode::{ms, settings_json};
 use crate::error::{Result, StorageError};
 use crate::model::{CallFilter, CampaignDetails, DncEntry, DncKind, WriteBatch};
-use crate::traits::{CampaignStore, CounterStore, DncStore, Store};
+use crate::traits::{CampaignStore, ContactStore, CounterStore, DncStore, Store};
 
 /// How many partitions one listing request may walk before it answers with what it found.
 pub(super) const MAX_PARTITIONS_PER_PAGE: usize = 400;
@@ -153,6 +153,7 @@ impl ScyllaStore {
             ("dial_cursor", c.dial_cursor.and_then(|id| big(id.get()))),
             ("created_at", big(ms(c.created_at))),
             ("updated_at", big(ms(c.updated_at))),
+            ("archived_at", c.archived_at.and_then(|t| big(ms(t)))),
         ]);
         self.exec(&self.st.campaign_put, v).await
     }
@@ -224,6 +225,7 @@ impl CampaignStore for ScyllaStore {
             dial_cursor: None,
             created_at: now,
             updated_at: now,
+            archived_at: None,
         };
         self.put_campaign(&c).await?;
         Ok(c)
@@ -267,6 +269,7 @@ impl CampaignStore for ScyllaStore {
             ("is_active", Some(CqlValue::Boolean(details.is_active))),
             ("settings", text(settings_json(&details.settings)?)),
             ("updated_at", big(ms(now))),
+            ("archived_at", details.archived_at.and_then(|t| big(ms(t)))),
             ("bucket", big(id.get() / CAMPAIGN_BUCKET)),
             ("id", big(id.get())),
         ]);
@@ -278,6 +281,66 @@ impl CampaignStore for ScyllaStore {
             return Err(not_found());
         }
         self.fetch_campaign(id).await?.ok_or_else(not_found)
+    }
+
+    async fn delete_draft_campaign(&self, id: CampaignId) -> Result<bool> {
+        self.open()?;
+        let Some(campaign) = self.fetch_campaign(id).await? else {
+            return Ok(false);
+        };
+        if campaign.state != CampaignState::Draft {
+            return Err(StorageError::Conflict(format!(
+                "campaign {id} is {}: only a draft can be deleted (archive it instead)",
+                campaign.state.as_str()
+            )));
+        }
+        let c = big(id.get());
+        // A campaign's calls are indexed by the days they were created on.
+        let days = values([
+            ("campaign_id", c.clone()),
+            ("day", int(i64::from(i32::MAX))),
+        ]);
+        if !rows_of::<(i32,)>(&self.run(&self.st.campaign_days, days).await?)?.is_empty() {
+            return Err(StorageError::Conflict(format!(
+                "campaign {id} has calls: archive it instead, which keeps them"
+            )));
+        }
+        // The record first, and only while it is still a draft; then what hangs off it.
+        let key = values([
+            ("bucket", big(id.get() / CAMPAIGN_BUCKET)),
+            ("id", c.clone()),
+            ("state", text(CampaignState::Draft.as_str())),
+        ]);
+        if !lwt(&self.run(&self.st.campaign_delete, key).await?)?.0 {
+            return Err(StorageError::Conflict(format!(
+                "campaign {id} changed while it was being deleted"
+            )));
+        }
+        let mut after = None;
+        loop {
+            let page = self.contacts_page(id, after, 1000).await?;
+            for contact in &page {
+                let v = values([
+                    ("campaign_id", c.clone()),
+                    ("phone", text(contact.phone_number.as_str())),
+                ]);
+                self.exec(&self.st.contact_phone_delete, v).await?;
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(last.id),
+                _ => break,
+            }
+        }
+        let high = self
+            .sequence_high(&format!("contacts:{}", id.get()))
+            .await?;
+        for bucket in 0..=(high / super::rows::CONTACT_BUCKET) {
+            let v = values([("campaign_id", c.clone()), ("bucket", big(bucket))]);
+            self.exec(&self.st.contact_bucket_delete, v).await?;
+        }
+        let v = values([("campaign_id", c)]);
+        self.exec(&self.st.counters_delete, v).await?;
+        Ok(true)
     }
 }
 

@@ -52,6 +52,7 @@ macro_rules! contract_tests {
 contract_tests!(
     campaigns_get_increasing_ids_and_read_back,
     campaign_details_change_but_never_the_owners_state_or_cursor,
+    only_a_draft_without_calls_is_deleted_and_its_contacts_go_with_it,
     contacts_are_unique_per_campaign_and_merge_attributes,
     contacts_page_in_id_order,
     calls_round_trip_every_field,

@@ -273,6 +273,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     description: "d".into(),
                     is_active: lines % 2 == 0,
                     settings: dialer_engine::CampaignSettings::default(),
+                    archived_at: (lines % 3 == 0).then(|| at(t)),
                 };
                 details.settings.max_concurrent = lines;
                 same(

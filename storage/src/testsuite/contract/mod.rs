@@ -12,7 +12,9 @@ use crate::model::{
 use crate::{StorageError, Store};
 
 mod calls;
+mod lifecycle;
 pub use calls::*;
+pub use lifecycle::*;
 
 fn attrs(pairs: &[(&str, &str)]) -> Attributes {
     pairs
@@ -82,6 +84,7 @@ pub async fn campaign_details_change_but_never_the_owners_state_or_cursor<S: Sto
         description: "edited".into(),
         is_active: false,
         settings,
+        archived_at: Some(at(4_000)),
     };
     let updated = s
         .update_campaign_details(c.id, details.clone(), at(5_000))
@@ -108,6 +111,7 @@ pub async fn campaign_details_change_but_never_the_owners_state_or_cursor<S: Sto
         dialer_engine::ContactId::new(7).ok(),
         "the cursor is the owner's"
     );
+    assert_eq!(stored.archived_at, Some(at(4_000)));
     assert_eq!(stored.created_at, c.created_at);
     assert_eq!(stored.updated_at, at(5_000));
     let ghost = dialer_engine::CampaignId::new(c.id.get() + 10_000).unwrap();
