@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use dialer_engine::{CampaignId, CampaignState};
 use dialer_storage::CampaignDetails;
 
-use super::campaigns::{load, path_id};
+use super::campaigns::{load, path_id, save};
 use crate::auth::{Authorized, can};
 use crate::dto::CampaignOut;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -59,12 +59,7 @@ pub async fn archive(
         archived_at: Some(now),
         ..CampaignDetails::of(&campaign)
     };
-    let archived = state
-        .store
-        .update_campaign_details(campaign.id, details, now)
-        .await?;
-    state.engine.campaign_updated(&archived);
-    Ok(Json(CampaignOut::from(&archived)))
+    save(&state, campaign.id, details).await
 }
 
 /// Brings an archived campaign back to the list. It stays inactive until `is_active` is set.
@@ -82,17 +77,11 @@ pub async fn unarchive(
     if campaign.archived_at.is_none() {
         return Ok(Json(CampaignOut::from(&campaign)));
     }
-    let now = state.engine.clock().now();
     let details = CampaignDetails {
         archived_at: None,
         ..CampaignDetails::of(&campaign)
     };
-    let back = state
-        .store
-        .update_campaign_details(campaign.id, details, now)
-        .await?;
-    state.engine.campaign_updated(&back);
-    Ok(Json(CampaignOut::from(&back)))
+    save(&state, campaign.id, details).await
 }
 
 /// Deletes a draft that has no calls, with its contacts. Anything else is archived instead.

@@ -216,13 +216,22 @@ pub async fn update(
     if let Some(s) = req.settings {
         details.settings = settings(&state, s, Some(&details.settings))?;
     }
+    save(&state, current.id, details).await
+}
+
+/// Writes an operator's change to a campaign and tells its owner, if it has one.
+pub(super) async fn save(
+    state: &AppState,
+    id: CampaignId,
+    details: CampaignDetails,
+) -> ApiResult<Json<CampaignOut>> {
     let now = state.engine.clock().now();
-    let campaign = state
+    let saved = state
         .store
-        .update_campaign_details(current.id, details, now)
+        .update_campaign_details(id, details, now)
         .await?;
-    state.engine.campaign_updated(&campaign);
-    Ok(Json(CampaignOut::from(&campaign)))
+    state.engine.campaign_updated(&saved);
+    Ok(Json(CampaignOut::from(&saved)))
 }
 
 /// The outcome of a lifecycle action.
