@@ -117,7 +117,13 @@ impl Actor for LeaseKeeperActor {
         me: ActorRef<Self::Msg>,
         args: KeeperArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let every = args.clock.real_duration(args.ttl / 3);
+        // Every third of the TTL, on the clock the store's TTLs run on: Redis expires leases by
+        // its own (real) clock, so a clock sped up 100× must not renew them 100× as often.
+        let every = if args.leases.ttl_in_real_time() {
+            args.ttl / 3
+        } else {
+            args.clock.real_duration(args.ttl / 3)
+        };
         me.send_interval(every, || LeaseKeeperMessage::Renew);
         me.send_interval(args.watch, || LeaseKeeperMessage::Watch);
         Ok(LeaseKeeperState {
@@ -263,5 +269,107 @@ impl LeaseKeeperState {
             .await;
             tokio::task::yield_now().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use chrono::TimeZone;
+    use dialer_storage::lease::{InProcessLeases, LeaseError};
+
+    use super::*;
+    use crate::clock::ScaledClock;
+
+    /// The in-process store, counting renewals, with the clock its TTLs run on chosen.
+    #[derive(Debug)]
+    struct Counting {
+        inner: InProcessLeases,
+        real_time: bool,
+        renewals: AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl LeaseStore for Counting {
+        async fn acquire(
+            &self,
+            pool: &PoolId,
+            holder: &str,
+            ttl: Duration,
+            limit: u32,
+        ) -> Result<Acquire, LeaseError> {
+            self.inner.acquire(pool, holder, ttl, limit).await
+        }
+        async fn renew(
+            &self,
+            pool: &PoolId,
+            holder: &str,
+            ttl: Duration,
+        ) -> Result<bool, LeaseError> {
+            self.renewals.fetch_add(1, Ordering::SeqCst);
+            self.inner.renew(pool, holder, ttl).await
+        }
+        async fn release(&self, pool: &PoolId, holder: &str) -> Result<bool, LeaseError> {
+            self.inner.release(pool, holder).await
+        }
+        async fn count(&self, pool: &PoolId) -> Result<u32, LeaseError> {
+            self.inner.count(pool).await
+        }
+        async fn ping(&self) -> Result<(), LeaseError> {
+            Ok(())
+        }
+        fn backend(&self) -> &'static str {
+            "counting"
+        }
+        fn ttl_in_real_time(&self) -> bool {
+            self.real_time
+        }
+    }
+
+    /// Renewals of one call's lease over 35 real seconds, the engine's clock at 100×.
+    async fn renewals_in_35_real_seconds(real_time: bool) -> u32 {
+        let epoch = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(epoch, 100));
+        let store = Arc::new(Counting {
+            inner: InProcessLeases::new(Arc::clone(&clock)),
+            real_time,
+            renewals: AtomicU32::new(0),
+        });
+        let args = KeeperArgs {
+            leases: store.clone(),
+            clock,
+            ttl: Duration::from_secs(30),
+            watch: Duration::from_secs(3600),
+        };
+        let (keeper, task) = Actor::spawn(None, LeaseKeeperActor, args).await.unwrap();
+        let call_id = CallId::generate(epoch);
+        let pool = PoolId::global();
+        store
+            .acquire(&pool, &call_id.to_string(), Duration::from_secs(30), 10)
+            .await
+            .unwrap();
+        keeper
+            .cast(LeaseKeeperMessage::Track {
+                call_id,
+                pools: vec![(pool, 10)],
+                held: true,
+            })
+            .unwrap();
+        for _ in 0..350 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        keeper.stop(None);
+        task.await.unwrap();
+        store.renewals.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn renewals_are_paced_on_the_clock_the_store_expires_leases_by() {
+        // Redis expires by its own clock: every 10 real seconds, whatever the engine's speed.
+        assert_eq!(renewals_in_35_real_seconds(true).await, 3);
+        // The in-process store expires by the engine's clock: every 10 of its seconds, 0.1 s here.
+        let scaled = renewals_in_35_real_seconds(false).await;
+        assert!((345..=350).contains(&scaled), "{scaled}");
     }
 }

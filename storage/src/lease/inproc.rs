@@ -213,4 +213,9 @@ impl LeaseStore for InProcessLeases {
     fn backend(&self) -> &'static str {
         "in_process"
     }
+
+    /// Expiry runs on the injected clock.
+    fn ttl_in_real_time(&self) -> bool {
+        false
+    }
 }

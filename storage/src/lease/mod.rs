@@ -139,6 +139,11 @@ pub trait LeaseStore: Send + Sync + fmt::Debug {
     async fn ping(&self) -> Result<(), LeaseError>;
     /// `redis` or `in_process`.
     fn backend(&self) -> &'static str;
+    /// Whether TTLs run on real time (Redis's own clock) rather than the engine's clock, which
+    /// a benchmark or a test may run faster: renewals are paced on the clock the TTL runs on.
+    fn ttl_in_real_time(&self) -> bool {
+        true
+    }
 }
 
 /// Checks the arguments every store refuses alike.
