@@ -195,8 +195,11 @@ impl LeaseKeeperState {
             return;
         };
         let holder = call_id.to_string();
-        for (pool, _) in pools {
-            if let Err(e) = self.leases.release(&pool, &holder).await {
+        // The pools' leases are independent: given back together, one round trip, not one each.
+        let leases = &self.leases;
+        let released = join_all(pools.iter().map(|(pool, _)| leases.release(pool, &holder))).await;
+        for ((pool, _), result) in pools.iter().zip(released) {
+            if let Err(e) = result {
                 crate::metrics::lease_error();
                 tracing::warn!(%call_id, pool = %pool, error = %e, "lease release failed; it will expire by itself");
             }
