@@ -23,6 +23,15 @@ impl CampaignState {
         &mut self,
         command: CampaignCommand,
     ) -> Result<CommandOutcome, EngineError> {
+        // An archived campaign takes no calls (see `Engine::initiate_call`): nor does it dial its list.
+        if matches!(command, CampaignCommand::Start | CampaignCommand::Resume)
+            && self.campaign.archived_at.is_some()
+        {
+            return Err(EngineError::Conflict(format!(
+                "campaign {} is archived: unarchive it first",
+                self.id()
+            )));
+        }
         let from = self.lifecycle();
         let cancelled = match campaign_transition(from, CampaignEvent::Command(command)) {
             refused @ Lifecycle::Refused { .. } => {

@@ -203,8 +203,14 @@ const PENDING_STATUSES: [&str; 3] = ["initiated", "queued", "dialing"];
 /// Whether `raw` is a status a provider may send: one that [`normalize_status`] turns into an
 /// event, or one of the pending ones it records only.
 pub fn is_known_status(raw: &str) -> bool {
-    normalize_status(raw, None, None).is_some()
-        || PENDING_STATUSES.contains(&raw.trim().to_ascii_lowercase().as_str())
+    normalize_status(raw, None, None).is_some() || is_pending_status(raw)
+}
+
+/// Whether `raw` says the call is on its way (`initiated`, `queued`, `dialing`): recorded, not
+/// acted on. With [`normalize_status`]'s event in hand, this is the rest of
+/// [`is_known_status`] without normalizing twice.
+pub fn is_pending_status(raw: &str) -> bool {
+    PENDING_STATUSES.contains(&raw.trim().to_ascii_lowercase().as_str())
 }
 
 /// Normalizes the call statuses providers send — the seed's (`PICKED`, `DISCONNECTED`, `RNR`,

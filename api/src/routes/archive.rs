@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dialer_engine::{CampaignId, CampaignState};
+use dialer_engine::CampaignState;
 use dialer_storage::CampaignDetails;
 
 use super::campaigns::{load, path_id, save};
@@ -13,16 +13,6 @@ use crate::auth::{Authorized, can};
 use crate::dto::CampaignOut;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-
-/// Starting an archived campaign is refused: unarchive it first.
-pub(super) async fn refuse_archived(state: &AppState, id: CampaignId) -> ApiResult<()> {
-    if load(state, id).await?.archived_at.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "campaign {id} is archived: unarchive it first"
-        )));
-    }
-    Ok(())
-}
 
 /// Archives a campaign that is not dialing (a draft, stopped or completed one): it leaves the
 /// campaign list (`?archived=true` shows it) and becomes inactive; its calls and audit stay.

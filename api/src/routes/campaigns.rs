@@ -264,10 +264,7 @@ lifecycle!(
     start,
     "/api/v1/campaigns/{id}/start",
     "Starts dialing the contact list.",
-    |s, id| {
-        super::archive::refuse_archived(&s, id).await?;
-        (s.engine.start_campaign(id).await?, None)
-    }
+    |s, id| (s.engine.start_campaign(id).await?, None)
 );
 lifecycle!(
     pause,

@@ -171,7 +171,7 @@ pub async fn callback(
         req.call_duration,
         req.error_code.clone(),
     );
-    if !dialer_actors::provider::is_known_status(&req.status) {
+    if event.is_none() && !dialer_actors::provider::is_pending_status(&req.status) {
         return Err(ApiError::invalid(
             "status",
             format!(
