@@ -87,6 +87,8 @@ pub struct CallFilter {
     pub scheduled_from: Option<DateTime<Utc>>,
     /// `scheduled_at < to`.
     pub scheduled_to: Option<DateTime<Utc>>,
+    /// Calls to this number.
+    pub phone_number: Option<PhoneNumber>,
 }
 
 impl CallFilter {
@@ -96,6 +98,10 @@ impl CallFilter {
             && self.origin.is_none_or(|o| c.origin == o)
             && self.scheduled_from.is_none_or(|t| c.scheduled_at >= t)
             && self.scheduled_to.is_none_or(|t| c.scheduled_at < t)
+            && self
+                .phone_number
+                .as_ref()
+                .is_none_or(|p| &c.phone_number == p)
     }
 }
 

@@ -199,6 +199,18 @@ pub(crate) fn calls(
     if let Some(t) = f.scheduled_to {
         arg(&mut sql, " AND scheduled_at < ?", Value::Integer(ms(t)));
     }
+    if let Some(p) = &f.phone_number {
+        // `calls_by_phone` is keyed by campaign first: without a campaign, one index range
+        // per campaign (a short list) rather than a scan of every call.
+        if f.campaign_id.is_none() {
+            sql.push_str(" AND campaign_id IN (SELECT id FROM campaigns)");
+        }
+        arg(
+            &mut sql,
+            " AND phone = ?",
+            Value::Text(p.as_str().to_owned()),
+        );
+    }
     if let Some(b) = before {
         arg(
             &mut sql,

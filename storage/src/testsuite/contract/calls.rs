@@ -130,6 +130,39 @@ pub async fn calls_list_newest_first_with_filters_and_cursor<S: Store>(s: &S) {
             && c.scheduled_at >= at(2_000)
             && c.scheduled_at < at(8_000))
     );
+    // One number called from both campaigns: found by number alone, or within one campaign.
+    let again = call(b.id, 5, at(20_000), CallOrigin::Api);
+    s.commit(batch_of(vec![again.clone()])).await.unwrap();
+    let ids =
+        |page: Vec<dialer_engine::Call>| page.into_iter().map(|c| c.call_id).collect::<Vec<_>>();
+    let by_number = CallFilter {
+        phone_number: Some(phone(5)),
+        ..CallFilter::default()
+    };
+    assert_eq!(
+        ids(s.list_calls(&by_number, None, 100).await.unwrap()),
+        vec![again.call_id, calls[5].call_id]
+    );
+    assert_eq!(
+        ids(s
+            .list_calls(&by_number, Some(again.call_id), 100)
+            .await
+            .unwrap()),
+        vec![calls[5].call_id]
+    );
+    let in_a = CallFilter {
+        campaign_id: Some(a.id),
+        ..by_number.clone()
+    };
+    assert_eq!(
+        ids(s.list_calls(&in_a, None, 100).await.unwrap()),
+        vec![calls[5].call_id]
+    );
+    let nobody = CallFilter {
+        phone_number: Some(phone(9_999)),
+        ..CallFilter::default()
+    };
+    assert!(s.list_calls(&nobody, None, 100).await.unwrap().is_empty());
 }
 
 pub async fn calls_in_flight_and_open_calls_are_found_per_campaign<S: Store>(s: &S) {
