@@ -73,6 +73,9 @@ pub struct CallQuery {
     from: Option<DateTime<Utc>>,
     /// Scheduled before (RFC 3339); no calls when it is not after `from`.
     to: Option<DateTime<Utc>>,
+    /// Calls to this number (read by the campaign's numbering plan when `campaign_id` is
+    /// given, else the engine's: give the country code).
+    phone_number: Option<String>,
     /// The `next_cursor` of the previous page.
     #[param(schema_with = crate::schema::call_id)]
     cursor: Option<String>,
@@ -92,6 +95,28 @@ pub async fn list(
     _: Authorized<can::Read>,
     Params(q): Params<CallQuery>,
 ) -> ApiResult<Json<CallPage>> {
+    let phone_number = match &q.phone_number {
+        None => None,
+        Some(text) => {
+            // A campaign that does not exist has no calls, as without a number: the engine's
+            // numbering reads the number then.
+            let campaign = match q.campaign_id {
+                Some(id) => {
+                    let id = campaign_id("campaign_id", id)?;
+                    state.store.get_campaign(id).await?
+                }
+                None => None,
+            };
+            let numbering = match campaign {
+                Some(c) => c.settings.numbering(state.settings.phone_validation),
+                None => dialer_engine::Numbering {
+                    region: None,
+                    validation: state.settings.phone_validation,
+                },
+            };
+            Some(phone("phone_number", text, numbering)?)
+        }
+    };
     let filter = CallFilter {
         campaign_id: q
             .campaign_id
@@ -116,6 +141,7 @@ pub async fn list(
             .transpose()?,
         scheduled_from: q.from,
         scheduled_to: q.to,
+        phone_number,
     };
     if let (Some(f), Some(t)) = (q.from, q.to)
         && f >= t

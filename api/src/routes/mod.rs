@@ -2,8 +2,9 @@
 //! error answers for what no route matches.
 //!
 //! Paths answer with and without a trailing slash (`/api/v1/initiate-call/` is the seed's
-//! spelling): a `NormalizePath` service trims the slash before routing. Swagger UI sits outside
-//! it, because it redirects `/docs` to `/docs/`.
+//! spelling): a `NormalizePath` service trims the slash before routing. Swagger UI and the
+//! console sit outside it, because they redirect `/docs` to `/docs/` and `/console` to
+//! `/console/`.
 
 pub mod archive;
 pub mod calls;
@@ -12,6 +13,7 @@ pub mod contacts;
 pub mod dnc;
 mod doc;
 pub mod events;
+pub mod explain;
 pub mod ops;
 pub mod reference;
 pub mod seed;
@@ -90,6 +92,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::resume))
         .routes(routes!(campaigns::stop))
         .routes(routes!(campaigns::stats))
+        .routes(routes!(explain::explain))
+        .routes(routes!(explain::me))
         .routes(routes!(contacts::phone_numbers))
         .routes(routes!(contacts::list_contacts))
         .routes(routes!(calls::schedule, calls::list))
@@ -153,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid).layer(api));
     Router::new()
         .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, doc))
+        .merge(crate::console::router())
         .fallback_service(api)
 }
 

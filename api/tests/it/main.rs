@@ -4,6 +4,7 @@
 mod archive;
 mod calls;
 mod campaigns;
+mod console;
 mod contacts;
 mod dnc;
 mod document;

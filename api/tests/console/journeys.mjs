@@ -1,0 +1,260 @@
+// The operators' console, driven in a real browser (Debian's chromium through playwright-core)
+// through its main journeys against a running `dialer serve`. Run by api/tests/console.rs, which
+// starts the engine and passes:
+//   BASE_URL, ADMIN_TOKEN, OPERATOR_TOKEN, VIEWER_TOKEN, SHOTS (the screenshot directory),
+//   CHROMIUM (default /usr/bin/chromium).
+// Every journey saves a screenshot of the page it ends on into SHOTS. Exits non-zero, naming the
+// journey and the step, when one fails.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const BASE = env('BASE_URL');
+const SHOTS = env('SHOTS');
+const TOKENS = { admin: env('ADMIN_TOKEN'), operator: env('OPERATOR_TOKEN'), viewer: env('VIEWER_TOKEN') };
+const WAIT = 20_000;
+mkdirSync(SHOTS, { recursive: true });
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** Waits until `read()` (run in the test) gives a value for which `ok` holds. */
+async function until(what, read, ok = Boolean, timeout = WAIT) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await read();
+    if (ok(last)) return last;
+    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(last)} after ${timeout} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const statValue = async (page, name) =>
+  Number((await page.locator(`[data-stat="${name}"] .value`).innerText()).replace(/[^0-9]/g, ''));
+
+async function signIn(page, role) {
+  await page.goto(`${BASE}/console/`);
+  await page.getByLabel('Token').fill(TOKENS[role]);
+  await page.getByLabel('Token').press('Enter');
+  await page.getByText(`(${role})`).waitFor({ timeout: WAIT });
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+
+const state = {};
+const results = [];
+
+async function journey(name, viewport, steps) {
+  const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'Europe/Berlin' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // An HTTP error answer is logged by the browser too; the journeys provoke some on purpose.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+  });
+  const started = Date.now();
+  try {
+    await steps(page);
+    check(errors.length === 0, `the page logged errors: ${errors.join(' | ')}`);
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+    results.push(`ok    ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    await page.screenshot({ path: join(SHOTS, `${name}-FAILED.png`), fullPage: true }).catch(() => {});
+    results.push(`FAIL  ${name}: ${err.message.split('\n')[0]}`);
+    console.error(`journey ${name} failed:`, err);
+    process.exitCode = 1;
+  } finally {
+    await context.close();
+  }
+}
+
+const desktop = { width: 1280, height: 900 };
+const phone = { width: 390, height: 844 };
+
+await journey('01-sign-in', desktop, async (page) => {
+  await page.goto(`${BASE}/console/`);
+  // The skip link comes first in the tab order.
+  check(await page.evaluate(() => document.querySelector('a[href], button, input')?.className === 'skip'), 'the skip link is not first in the tab order');
+  await page.getByLabel('Token').fill('not-a-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('No such token.').waitFor({ timeout: WAIT });
+  check(await page.getByLabel('Token').getAttribute('aria-invalid') === 'true', 'the token field is not marked invalid');
+  // Keyboard only: the token field has the focus, Tab reaches the button, Enter signs in.
+  check(await page.evaluate(() => document.activeElement?.type === 'password'), 'the token field does not have the focus');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(TOKENS.operator);
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement?.textContent) === 'Sign in', 'Tab does not reach the Sign in button');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Campaigns' }).waitFor({ timeout: WAIT });
+  await page.getByText('(operator)').waitFor();
+});
+
+await journey('02-create-campaign', desktop, async (page) => {
+  await signIn(page, 'operator');
+  await page.getByRole('link', { name: 'New campaign' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Console reminders');
+  // A window whose end is before its start: the engine's error is shown at that window.
+  await page.getByLabel('From').first().fill('21:00');
+  await page.getByLabel('Until').first().fill('08:00');
+  await page.getByLabel(/^Lines/).fill('5');
+  await page.getByRole('button', { name: 'Create campaign' }).click();
+  const error = page.locator('[data-field="settings.calling_hours[0]"] .error');
+  await error.getByText('must be before end').waitFor({ timeout: WAIT });
+  await page.screenshot({ path: join(SHOTS, '02-create-campaign-field-error.png'), fullPage: true });
+  // Open all day, so that the next journeys dial whatever the clock says.
+  await page.getByLabel('From').first().fill('00:00');
+  await page.getByLabel('Until').first().fill('23:59');
+  await page.getByRole('button', { name: 'Create campaign' }).click();
+  await page.getByRole('heading', { name: /Console reminders/ }).waitFor({ timeout: WAIT });
+  state.campaign = Number(page.url().match(/campaigns\/(\d+)/)[1]);
+  check(state.campaign > 0, 'no campaign id in the URL');
+  await page.getByText('draft', { exact: true }).first().waitFor();
+});
+
+await journey('03-upload-contacts', desktop, async (page) => {
+  await signIn(page, 'operator');
+  await page.goto(`${BASE}/console/#/campaigns/${state.campaign}`);
+  const lines = ['phone_number,name'];
+  for (let i = 0; i < 40; i += 1) lines.push(`+1415555${String(1000 + i)},Person ${i}`);
+  lines.push('not a number,Nobody', '+14155551000,Again');
+  await page.getByLabel('File').setInputFiles({ name: 'contacts.csv', mimeType: 'text/csv', buffer: Buffer.from(lines.join('\n')) });
+  await page.getByRole('button', { name: 'Upload' }).click();
+  const report = page.locator('[data-report]');
+  await report.waitFor({ timeout: WAIT });
+  check(await statValue(report, 'added') === 40, 'the report does not say 40 added');
+  check(await statValue(report, 'invalid') === 1, 'the report does not say 1 invalid');
+  check(await statValue(report, 'duplicates') === 1, 'the report does not say 1 duplicate');
+  await report.getByText('not a number').waitFor();
+  check(await page.locator('progress').evaluate((p) => p.value) === 1, 'the progress bar is not full');
+  await until('contacts shown', () => statValue(page, 'contacts'), (n) => n === 40);
+});
+
+await journey('04-start-and-watch', desktop, async (page) => {
+  await signIn(page, 'operator');
+  await page.goto(`${BASE}/console/#/campaigns/${state.campaign}`);
+  await page.getByText('● live').waitFor({ timeout: WAIT });
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByRole('button', { name: 'Pause' }).waitFor({ timeout: WAIT });
+  // The numbers move as calls are made, without reloading the page.
+  const attempts = await until('attempts rising', () => statValue(page, 'attempts'), (n) => n >= 10);
+  await until('outcomes arriving', () => statValue(page, 'picked'), (n) => n > 0);
+  const label = await until('the chart counting dials', () => page.locator('.chart svg').getAttribute('aria-label'), (l) => /: [1-9]\d* dials/.test(l ?? ''));
+  check(attempts > 0 && label, 'no live numbers');
+  await page.locator('[data-waiting="lines"]').getByText(/of 5 lines busy/).waitFor();
+});
+
+await journey('05-schedule-and-cancel', desktop, async (page) => {
+  await signIn(page, 'operator');
+  await page.goto(`${BASE}/console/#/calls/new?campaign_id=${state.campaign}`);
+  await page.getByLabel('Phone number').fill('+12125550199');
+  const later = new Date(Date.now() + 2 * 86_400_000);
+  const local = `${later.toLocaleDateString('sv-SE', { timeZone: 'Europe/Berlin' })}T10:00`;
+  await page.getByLabel(/^When/).fill(local);
+  await page.getByText('Recipient\'s local time').waitFor({ timeout: WAIT });
+  await page.getByText('America/New_York').first().waitFor();
+  await page.locator('[data-hours]').waitFor();
+  await page.screenshot({ path: join(SHOTS, '05-schedule-form.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Schedule' }).click();
+  await page.getByRole('heading', { name: /Call to \+12125550199/ }).waitFor({ timeout: WAIT });
+  await page.getByRole('heading').getByText('SCHEDULED').waitFor();
+  await page.getByRole('button', { name: /Cancel the call/ }).click();
+  await page.getByRole('heading').getByText('CANCELLED').waitFor({ timeout: WAIT });
+  await page.locator('.timeline').getByText('cancelled').first().waitFor();
+});
+
+await journey('06-audit-timeline', desktop, async (page) => {
+  await signIn(page, 'operator');
+  await page.goto(`${BASE}/console/#/calls?campaign_id=${state.campaign}`);
+  await page.getByLabel('Number').fill('+14155551003');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await until('one call found by number', () => page.locator('tbody tr').count(), (n) => n === 1);
+  await page.getByRole('link', { name: '+14155551003' }).click();
+  await page.getByRole('heading', { name: /Call to \+14155551003/ }).waitFor({ timeout: WAIT });
+  const timeline = page.locator('.timeline');
+  await timeline.getByText('created').first().waitFor();
+  // The call is followed live: its dial shows up in the timeline.
+  await timeline.getByText('dialed').first().waitFor({ timeout: WAIT });
+});
+
+await journey('07-dnc', desktop, async (page) => {
+  await signIn(page, 'operator');
+  await page.getByRole('link', { name: 'Do-not-call' }).click();
+  await page.getByRole('button', { name: 'Add to the list' }).waitFor();
+  await page.getByLabel('Number', { exact: true }).fill('+14155557777');
+  await page.getByRole('button', { name: 'Add to the list' }).click();
+  await page.getByRole('cell', { name: '+14155557777' }).waitFor({ timeout: WAIT });
+  await page.getByLabel('Search a number').fill('+14155557777');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.locator('[data-found="blocked"]').waitFor({ timeout: WAIT });
+  // Removing is an admin's action: an operator is not offered it.
+  check(await page.getByRole('button', { name: /^Remove/ }).count() === 0, 'an operator is offered Remove');
+  await page.getByLabel('Number', { exact: true }).fill('12345');
+  await page.getByRole('button', { name: 'Add to the list' }).click();
+  await page.locator('[data-field="phone_number"][aria-invalid="true"]').first().waitFor({ timeout: WAIT });
+});
+
+await journey('08-why-not-dialed', desktop, async (page) => {
+  await signIn(page, 'operator');
+  await page.goto(`${BASE}/console/#/explain?campaign_id=${state.campaign}&phone_number=%2B14155557777`);
+  const reasons = page.locator('[data-reasons]');
+  await reasons.getByText('do-not-call').waitFor({ timeout: WAIT });
+  await page.getByText('If this attempt ends').waitFor();
+});
+
+await journey('09-viewer', desktop, async (page) => {
+  await signIn(page, 'viewer');
+  await page.getByRole('heading', { name: 'Campaigns' }).waitFor();
+  check(await page.getByRole('link', { name: 'New campaign' }).count() === 0, 'a viewer is offered New campaign');
+  await page.goto(`${BASE}/console/#/campaigns/${state.campaign}`);
+  await page.getByRole('heading', { name: 'Live' }).waitFor({ timeout: WAIT });
+  for (const name of ['Start', 'Pause', 'Stop', 'Upload', 'Call now', 'Edit']) {
+    check(await page.getByRole('button', { name }).count() + await page.getByRole('link', { name }).count() === 0, `a viewer is offered ${name}`);
+  }
+  await page.goto(`${BASE}/console/#/dnc`);
+  await page.getByRole('heading', { name: 'The list' }).waitFor({ timeout: WAIT });
+  check(await page.getByRole('button', { name: 'Add to the list' }).count() === 0, 'a viewer is offered Add to the list');
+  await page.goto(`${BASE}/console/#/calls`);
+  await page.getByRole('heading', { name: 'Calls' }).waitFor({ timeout: WAIT });
+  check(await page.getByRole('link', { name: 'Schedule a call' }).count() === 0, 'a viewer is offered Schedule a call');
+  check(await page.getByRole('button', { name: /Cancel the call/ }).count() === 0, 'a viewer is offered Cancel');
+  await page.goto(`${BASE}/console/#/campaigns/new`);
+  await page.getByRole('heading', { name: 'Campaigns' }).waitFor({ timeout: WAIT });
+});
+
+await journey('10-phone-sized', phone, async (page) => {
+  await signIn(page, 'operator');
+  await page.getByRole('heading', { name: 'Campaigns' }).waitFor();
+  const fits = () => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+  check(await fits(), 'the campaigns page is wider than the phone');
+  await page.screenshot({ path: join(SHOTS, '10-phone-sized-campaigns.png'), fullPage: true });
+  await page.getByRole('link', { name: 'Console reminders' }).click();
+  await page.getByRole('heading', { name: 'Live' }).waitFor({ timeout: WAIT });
+  await until('attempts shown', () => statValue(page, 'attempts'), (n) => n > 0);
+  check(await fits(), 'the campaign page is wider than the phone');
+});
+
+await journey('11-admin-removes-dnc', desktop, async (page) => {
+  await signIn(page, 'admin');
+  await page.getByRole('link', { name: 'Do-not-call' }).click();
+  await page.getByRole('cell', { name: '+14155557777', exact: true }).waitFor({ timeout: WAIT });
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: 'Remove +14155557777 (dnc)' }).click();
+  await page.getByText('The list is empty.').waitFor({ timeout: WAIT });
+});
+
+await browser.close();
+console.log(results.join('\n'));
