@@ -15,6 +15,7 @@ pub mod explain;
 pub mod hours;
 pub mod ids;
 pub mod lifecycle;
+pub mod messaging;
 pub mod phone;
 pub mod phone_zones;
 pub mod restart;

@@ -242,22 +242,6 @@ pub fn status_report(provider: &str, params: &[(String, String)]) -> ProviderRep
     }
 }
 
-/// What an inbound message asks for: STOP and its synonyms opt out, START and UNSTOP opt back in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consent {
-    OptOut,
-    OptIn,
-}
-
-/// Twilio's standard opt-out and opt-in keywords, matched on the whole trimmed message.
-pub fn consent_keyword(body: &str) -> Option<Consent> {
-    match body.trim().to_ascii_uppercase().as_str() {
-        "STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" => Some(Consent::OptOut),
-        "START" | "UNSTOP" | "YES" => Some(Consent::OptIn),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use dialer_engine::{Outcome, ProviderEvent};
@@ -356,25 +340,6 @@ mod tests {
             assert_eq!(r.raw_status, status, "the raw status is kept");
             assert_eq!(r.external_id.as_deref(), Some("CA1"));
         }
-    }
-
-    #[test]
-    fn consent_keywords_are_twilios_standard_set() {
-        for word in [
-            "STOP",
-            "stop ",
-            "Unsubscribe",
-            "CANCEL",
-            "END",
-            "QUIT",
-            "STOPALL",
-        ] {
-            assert_eq!(consent_keyword(word), Some(Consent::OptOut), "{word}");
-        }
-        for word in ["START", "unstop", "YES"] {
-            assert_eq!(consent_keyword(word), Some(Consent::OptIn), "{word}");
-        }
-        assert_eq!(consent_keyword("please stop calling"), None);
     }
 
     #[test]

@@ -13,10 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use dialer_actors::provider::twilio::{
-    Consent, TwilioConfig, consent_keyword, status_report, verify,
-};
+use dialer_actors::provider::twilio::{TwilioConfig, status_report, verify};
 use dialer_engine::PhoneNumber;
+use dialer_engine::messaging::Command;
 use dialer_storage::{DncEntry, DncKind};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -136,28 +135,31 @@ pub async fn inbound(
     let text = param(&params, "Body")
         .or_else(|| param(&params, "SpeechResult"))
         .unwrap_or("");
-    if let Some(consent) = consent_keyword(text.trim_end_matches(['.', '!'])) {
+    let consent = match Command::parse(text.trim_end_matches(['.', '!'])) {
+        Command::OptOut => Some(true),
+        Command::OptIn => Some(false),
+        // Topic subscriptions and free text belong to the messaging channel.
+        Command::Subscribe(_) | Command::Unsubscribe(_) | Command::Text => None,
+    };
+    if let Some(opt_out) = consent {
         let from = param(&params, "From").ok_or_else(|| ApiError::missing("From"))?;
         let number =
             PhoneNumber::parse(from, None).map_err(|e| ApiError::invalid("From", e.to_string()))?;
         let sid = param(&params, "MessageSid")
             .or_else(|| param(&params, "CallSid"))
             .unwrap_or("unknown");
-        match consent {
-            Consent::OptOut => {
-                let entry = DncEntry {
-                    phone_number: number.clone(),
-                    kind: DncKind::OptOut,
-                    source: format!("twilio:{sid}"),
-                    added_at: state.engine.clock().now(),
-                };
-                state.store.add_dnc(vec![entry]).await?;
-                tracing::info!(phone = %number.masked(), "opted out by message");
-            }
-            Consent::OptIn => {
-                state.store.remove_dnc(&number, DncKind::OptOut).await?;
-                tracing::info!(phone = %number.masked(), "opted back in by message");
-            }
+        if opt_out {
+            let entry = DncEntry {
+                phone_number: number.clone(),
+                kind: DncKind::OptOut,
+                source: format!("twilio:{sid}"),
+                added_at: state.engine.clock().now(),
+            };
+            state.store.add_dnc(vec![entry]).await?;
+            tracing::info!(phone = %number.masked(), "opted out by message");
+        } else {
+            state.store.remove_dnc(&number, DncKind::OptOut).await?;
+            tracing::info!(phone = %number.masked(), "opted back in by message");
         }
     }
     Ok(([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML))
