@@ -101,6 +101,33 @@ function report(r) {
     ], r.duplicate_rows, 'Repeated numbers')] : null);
 }
 
+/** What the campaign will do once started: its settings in words. */
+function summary(campaign) {
+  const s = campaign.settings;
+  const rate = [s.max_calls_per_second && `${s.max_calls_per_second}/s`, s.max_calls_per_minute && `${s.max_calls_per_minute}/min`].filter(Boolean);
+  const rows = [
+    ['Calling hours', `${s.calling_hours.map((w) => `${w.day_of_week} ${w.start_time}–${w.end_time}`).join(', ')} — ${s.zone_policy === 'campaign' ? `in ${s.time_zone}` : `the recipient's local time (${s.time_zone} when the number says nothing)`}`],
+    ['Retries', `up to ${s.retry.max_attempts} attempts; after ${s.retry.retry_on.join(', ') || 'nothing'}; ${s.retry.rules.length} rule(s)`],
+    ['Lines', `${s.max_concurrent} (${s.one_off_share_percent}% kept for one-off calls)`],
+    ['Rate', rate.length ? rate.join(' and ') : 'no limit'],
+    ['Caller ID', s.caller_id ?? 'the provider\'s'],
+    ['Provider', s.provider],
+  ];
+  return h('div', { class: 'card', dataset: { summary: '' } }, h('h2', {}, 'Settings'),
+    h('dl', { class: 'grid' }, rows.map(([k, v]) => h('div', {}, h('dt', { class: 'small muted' }, k), h('dd', {}, v)))));
+}
+
+/** The first contacts of the list, with their attributes. */
+async function contacts(campaign, into) {
+  const list = await get(`/campaigns/${campaign.id}/contacts?limit=10`);
+  fill(into, h('div', { class: 'card' }, h('h2', {}, 'Contacts (the first 10)'),
+    list.length ? table([
+      { label: 'Number', cell: (c) => h('a', { href: `#/explain?campaign_id=${campaign.id}&phone_number=${encodeURIComponent(c.phone_number)}` }, c.phone_number) },
+      { label: 'Attributes', cell: (c) => Object.entries(c.attributes).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ') || '—' },
+      { label: 'Added', cell: (c) => when(c.added_at) },
+    ], list, 'Contacts') : h('p', { class: 'muted' }, 'No contact yet.')));
+}
+
 function uploader(campaign, after) {
   const file = h('input', { type: 'file', accept: '.csv,.json,.jsonl,.ndjson,text/csv,application/json', required: true });
   const bar = h('progress', { max: 1, value: 0, hidden: true, 'aria-label': 'Upload progress' });
@@ -182,13 +209,19 @@ export async function campaignPage(main, id, signal) {
   drawHead();
   await refresh();
   if (signal.aborted) return;
+  const people = h('div');
+  const contactsSoon = () => contacts(campaign, people).catch(() => {});
   fill(main,
     head,
     h('section', { 'aria-labelledby': 'live-title' },
       h('div', { class: 'spread' }, h('h2', { id: 'live-title' }, 'Live'), stream),
       live,
       h('div', { class: 'card' }, h('h2', {}, 'Attempts and outcomes'), chart.element)),
-    can('write') ? [uploader(campaign, soon), callNow(campaign)] : null);
+    summary(campaign),
+    can('write') ? uploader(campaign, () => { soon(); contactsSoon(); }) : null,
+    people,
+    can('write') ? callNow(campaign) : null);
+  contactsSoon();
   follow(`/events?campaign_id=${id}`, (event, data) => {
     if (event !== 'call') return;
     chart.add(data);

@@ -68,6 +68,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             "dialer {} listening on http://{address}",
             env!("CARGO_PKG_VERSION")
         )?;
+        writeln!(out, "  console:   http://{address}/console/")?;
         writeln!(out, "  API docs:  http://{address}/docs/")?;
         if let Some(path) = &app.generated_token {
             writeln!(

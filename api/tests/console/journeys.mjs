@@ -123,6 +123,11 @@ await journey('02-create-campaign', desktop, async (page) => {
   state.campaign = Number(page.url().match(/campaigns\/(\d+)/)[1]);
   check(state.campaign > 0, 'no campaign id in the URL');
   await page.getByText('draft', { exact: true }).first().waitFor();
+  // The settings as they will apply once it starts: what the form set, the engine's default retry rules.
+  const summary = page.locator('[data-summary]');
+  await summary.getByText('5 (10% kept for one-off calls)').waitFor();
+  await summary.getByText(/daily 00:00–23:59/).waitFor();
+  await summary.getByText(/up to 3 attempts; after DISCONNECTED, RNR, FAILED; 6 rule\(s\)/).waitFor();
 });
 
 await journey('03-upload-contacts', desktop, async (page) => {
@@ -141,6 +146,7 @@ await journey('03-upload-contacts', desktop, async (page) => {
   await report.getByText('not a number').waitFor();
   check(await page.locator('progress').evaluate((p) => p.value) === 1, 'the progress bar is not full');
   await until('contacts shown', () => statValue(page, 'contacts'), (n) => n === 40);
+  await page.getByRole('cell', { name: 'name: Person 0' }).waitFor({ timeout: WAIT });
 });
 
 await journey('04-start-and-watch', desktop, async (page) => {
