@@ -72,7 +72,7 @@ export async function callsPage(main) {
       { label: 'Status', cell: (c) => badge(c.status) },
       { label: 'Attempts', num: true, cell: (c) => `${c.attempt_count} / ${c.max_attempts}` },
       { label: 'Origin', cell: (c) => c.origin },
-      { label: '', cell: (c) => cancelButton(c, reload) },
+      { label: 'Actions', cell: (c) => cancelButton(c, reload) },
     ], rows, 'Calls'));
     fill(more, page.next_cursor ? h('button', { type: 'button', class: 'secondary', onclick: () => load(page.next_cursor).catch((err) => toast(err.message, true)) }, 'More') : null);
   }

@@ -32,7 +32,7 @@ const columns = (after) => [
   { label: 'Kind', cell: (e) => e.kind },
   { label: 'Added by', cell: (e) => e.source },
   { label: 'Added', cell: (e) => when(e.added_at) },
-  { label: '', cell: (e) => removeButton(e, after) },
+  { label: 'Actions', cell: (e) => removeButton(e, after) },
 ];
 
 export async function dncPage(main, params, signal) {

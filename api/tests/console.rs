@@ -5,6 +5,9 @@
 //! is not dialed, a viewer offered no write control, a phone-sized screen, an admin removing a
 //! DNC entry.
 //!
+//! Every page a journey ends on is also checked by axe-core for serious or critical WCAG 2.1
+//! A/AA faults.
+//!
 //! Screenshots of every page land in `target/console-screenshots/` (CI keeps them as artifacts).
 //! `.ci/run` installs chromium and the npm package (`npm ci` in `api/tests/console`).
 
@@ -26,7 +29,7 @@ async fn operators_journeys_work_in_a_real_browser() {
     let journeys = root().join("api/tests/console");
     assert!(
         journeys.join("node_modules/playwright-core").exists(),
-        "playwright-core is not installed: run `npm ci --prefix api/tests/console` (or bash .ci/run)"
+        "playwright-core and axe-core are not installed: run `npm ci --prefix api/tests/console` (or bash .ci/run)"
     );
     let work = tempfile::tempdir().expect("a temporary directory");
     // Short rings and talks, so that the live numbers move within seconds.

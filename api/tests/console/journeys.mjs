@@ -6,7 +6,8 @@
 // Every journey saves a screenshot of the page it ends on into SHOTS. Exits non-zero, naming the
 // journey and the step, when one fails.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -19,6 +20,8 @@ const BASE = env('BASE_URL');
 const SHOTS = env('SHOTS');
 const TOKENS = { admin: env('ADMIN_TOKEN'), operator: env('OPERATOR_TOKEN'), viewer: env('VIEWER_TOKEN') };
 const WAIT = 20_000;
+// axe-core checks every page a journey ends on for accessibility faults (WCAG 2.1 A and AA).
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 mkdirSync(SHOTS, { recursive: true });
 
 function check(condition, message) {
@@ -47,6 +50,20 @@ async function signIn(page, role) {
   await page.getByText(`(${role})`).waitFor({ timeout: WAIT });
 }
 
+/** Fails on any serious or critical accessibility fault axe-core finds on the page. The script
+ * is evaluated through the DevTools protocol, which the page's Content-Security-Policy does
+ * not govern. */
+async function accessible(page) {
+  await page.evaluate(AXE);
+  const faults = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  check(faults.length === 0, `accessibility faults: ${faults.join(' | ')}`);
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -69,6 +86,7 @@ async function journey(name, viewport, steps) {
   try {
     await steps(page);
     check(errors.length === 0, `the page logged errors: ${errors.join(' | ')}`);
+    await accessible(page);
     await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
     results.push(`ok    ${name} (${Date.now() - started} ms)`);
   } catch (err) {
