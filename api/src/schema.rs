@@ -73,6 +73,16 @@ pub fn dnc_kind() -> Object {
     one_of(DncKind::ALL.iter().map(|k| k.as_str()), false)
 }
 
+/// A recipient's consent state, or null.
+pub fn consent_or_null() -> Object {
+    one_of(
+        dialer_engine::messaging::Consent::ALL
+            .iter()
+            .map(|c| c.as_str()),
+        true,
+    )
+}
+
 pub fn dnc_kind_or_null() -> Object {
     one_of(DncKind::ALL.iter().map(|k| k.as_str()), true)
 }

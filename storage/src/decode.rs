@@ -70,6 +70,22 @@ pub(crate) fn dnc_kind(col: &str, s: &str) -> Result<DncKind> {
     DncKind::parse(s).ok_or_else(|| corrupt(col, s))
 }
 
+pub(crate) fn consent(col: &str, s: &str) -> Result<dialer_engine::messaging::Consent> {
+    dialer_engine::messaging::Consent::parse(s).ok_or_else(|| corrupt(col, s))
+}
+
+pub(crate) fn definition_kind(col: &str, s: &str) -> Result<crate::audience::DefinitionKind> {
+    crate::audience::DefinitionKind::parse(s).ok_or_else(|| corrupt(col, s))
+}
+
+pub(crate) fn document(col: &str, s: &str) -> Result<serde_json::Value> {
+    json(col, s)
+}
+
+pub(crate) fn document_json(v: &serde_json::Value) -> Result<String> {
+    to_json("body", v)
+}
+
 pub(crate) fn count<T: TryFrom<i64>>(col: &str, v: i64) -> Result<T> {
     T::try_from(v).map_err(|_| corrupt(col, v))
 }

@@ -5,6 +5,7 @@
 //! This crate stores and retrieves; it decides nothing. Durability rules live here: a write
 //! that returns `Ok` is on disk.
 
+pub mod audience;
 mod decode;
 pub mod embedded;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod scylla;
 pub mod testsuite;
 pub mod traits;
 
+pub use audience::AudienceStore;
 pub use error::{Result, StorageError};
 pub use model::{
     AddContact, Attributes, CallFilter, CampaignDetails, Contact, CounterDelta, DncEntry, DncKind,

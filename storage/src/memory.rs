@@ -4,6 +4,8 @@
 //!
 //! It is not durable and never used by `dialer serve`.
 
+mod audience;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
@@ -34,6 +36,7 @@ struct State {
     events: HashMap<CallId, Vec<CallAudit>>,
     dnc: BTreeMap<(PhoneNumber, DncKind), DncEntry>,
     counters: BTreeMap<(CampaignId, String), i64>,
+    audience: audience::Audience,
     closed: bool,
 }
 

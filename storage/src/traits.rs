@@ -143,7 +143,14 @@ pub trait CounterStore: Send + Sync {
 /// A complete backend.
 #[async_trait]
 pub trait Store:
-    CampaignStore + ContactStore + CallStore + EventStore + ScheduleStore + DncStore + CounterStore
+    CampaignStore
+    + ContactStore
+    + CallStore
+    + EventStore
+    + ScheduleStore
+    + DncStore
+    + CounterStore
+    + crate::audience::AudienceStore
 {
     /// Applies a batch atomically; returns once it is durable.
     async fn commit(&self, batch: WriteBatch) -> Result<()>;

@@ -13,6 +13,11 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBui
 
 pub(super) struct Complete;
 
+/// A segment's, template's or topic's name.
+pub(crate) const NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+/// A language tag.
+const LOCALE_PATTERN: &str = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$";
+
 impl utoipa::Modify for Complete {
     fn modify(&self, openapi: &mut OpenApi) {
         for (path, item) in &mut openapi.paths.paths {
@@ -94,12 +99,27 @@ fn path_parameter(name: &str) -> Parameter {
         "call_id" => ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        "name" => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(NAME_PATTERN)),
+        "channel" => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(
+                dialer_engine::messaging::Channel::ALL.map(|c| c.as_str()),
+            )),
+        "locale" => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(LOCALE_PATTERN))
+            .max_length(Some(35)),
         _ => ObjectBuilder::new().schema_type(Type::String),
     };
     let description = match name {
         "id" => "The campaign's id",
         "call_id" => "The call's id (UUID)",
         "phone_number" => "E.164, URL-encoded (`%2B14155552671`)",
+        "name" => "The name: 1 to 64 letters, digits, '-', '_' or '.'",
+        "channel" => "voice, sms or whatsapp",
+        "locale" => "A language tag such as en, de or pt-BR",
         _ => "",
     };
     ParameterBuilder::new()
@@ -144,7 +164,12 @@ pub(super) fn configure(doc: &mut OpenApi, validation: PhoneValidation) {
         }
     }
     for item in doc.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.delete];
+        let operations = [
+            &mut item.get,
+            &mut item.delete,
+            &mut item.post,
+            &mut item.put,
+        ];
         for op in operations.into_iter().flatten() {
             for param in op.parameters.iter_mut().flatten() {
                 if let RefOr::T(p) = param

@@ -7,6 +7,7 @@
 //! `/console/`.
 
 pub mod archive;
+pub mod audience;
 pub mod calls;
 pub mod campaigns;
 pub mod contacts;
@@ -17,6 +18,8 @@ pub mod explain;
 pub mod ops;
 pub mod reference;
 pub mod seed;
+pub mod segments;
+pub mod templates;
 pub mod twilio;
 
 use std::time::Duration;
@@ -57,6 +60,7 @@ pub const DOCS_PATH: &str = "/docs";
         (name = "dnc", description = "Do-not-call list and opt-outs"),
         (name = "providers", description = "Webhooks telephony providers call"),
         (name = "ops", description = "Health, readiness and metrics"),
+        (name = "messaging", description = "The messaging audience: recipients, consent, topic subscriptions, segments and templates"),
         (name = "reference", description = "The seed-004 reference implementation's routes, for its clients"),
     )
 )]
@@ -94,6 +98,16 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::stats))
         .routes(routes!(explain::explain))
         .routes(routes!(explain::me))
+        .routes(routes!(audience::add, audience::list))
+        .routes(routes!(audience::get))
+        .routes(routes!(audience::subscribe))
+        .routes(routes!(audience::unsubscribe))
+        .routes(routes!(segments::list))
+        .routes(routes!(segments::get, segments::put, segments::delete))
+        .routes(routes!(segments::preview))
+        .routes(routes!(templates::list))
+        .routes(routes!(templates::get, templates::put, templates::delete))
+        .routes(routes!(templates::preview))
         .routes(routes!(contacts::phone_numbers))
         .routes(routes!(contacts::list_contacts))
         .routes(routes!(calls::schedule, calls::list))

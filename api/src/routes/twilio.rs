@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use dialer_actors::provider::twilio::{TwilioConfig, status_report, verify};
 use dialer_engine::PhoneNumber;
-use dialer_engine::messaging::Command;
+use dialer_engine::messaging::{Command, Consent};
 use dialer_storage::{DncEntry, DncKind};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -135,32 +135,49 @@ pub async fn inbound(
     let text = param(&params, "Body")
         .or_else(|| param(&params, "SpeechResult"))
         .unwrap_or("");
-    let consent = match Command::parse(text.trim_end_matches(['.', '!'])) {
-        Command::OptOut => Some(true),
-        Command::OptIn => Some(false),
-        // Topic subscriptions and free text belong to the messaging channel.
-        Command::Subscribe(_) | Command::Unsubscribe(_) | Command::Text => None,
-    };
-    if let Some(opt_out) = consent {
-        let from = param(&params, "From").ok_or_else(|| ApiError::missing("From"))?;
-        let number =
-            PhoneNumber::parse(from, None).map_err(|e| ApiError::invalid("From", e.to_string()))?;
-        let sid = param(&params, "MessageSid")
-            .or_else(|| param(&params, "CallSid"))
-            .unwrap_or("unknown");
-        if opt_out {
+    let command = Command::parse(text.trim_end_matches(['.', '!']));
+    if command == Command::Text {
+        return Ok(([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML));
+    }
+    let from = param(&params, "From").ok_or_else(|| ApiError::missing("From"))?;
+    let number =
+        PhoneNumber::parse(from, None).map_err(|e| ApiError::invalid("From", e.to_string()))?;
+    let sid = param(&params, "MessageSid")
+        .or_else(|| param(&params, "CallSid"))
+        .unwrap_or("unknown");
+    let now = state.engine.clock().now();
+    match command {
+        Command::OptOut => {
             let entry = DncEntry {
                 phone_number: number.clone(),
                 kind: DncKind::OptOut,
                 source: format!("twilio:{sid}"),
-                added_at: state.engine.clock().now(),
+                added_at: now,
             };
             state.store.add_dnc(vec![entry]).await?;
+            state
+                .store
+                .set_consent(&number, Consent::OptedOut, now)
+                .await?;
             tracing::info!(phone = %number.masked(), "opted out by message");
-        } else {
+        }
+        Command::OptIn => {
             state.store.remove_dnc(&number, DncKind::OptOut).await?;
+            state
+                .store
+                .set_consent(&number, Consent::OptedIn, now)
+                .await?;
             tracing::info!(phone = %number.masked(), "opted back in by message");
         }
+        Command::Subscribe(topic) => {
+            state.store.subscribe(&number, &topic, now).await?;
+            tracing::info!(phone = %number.masked(), topic, "subscribed by message");
+        }
+        Command::Unsubscribe(topic) => {
+            state.store.unsubscribe(&number, &topic).await?;
+            tracing::info!(phone = %number.masked(), topic, "unsubscribed by message");
+        }
+        Command::Text => {}
     }
     Ok(([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML))
 }

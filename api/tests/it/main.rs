@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // Test code: a panic is the failure report.
 
 mod archive;
+mod audience;
 mod calls;
 mod campaigns;
 mod console;

@@ -248,6 +248,55 @@ async fn unknown_statuses_are_recorded_not_acted_on_and_bad_requests_are_named()
 }
 
 #[tokio::test]
+async fn inbound_messages_subscribe_unsubscribe_and_set_the_senders_consent() {
+    let s = TestServer::start().await;
+    let path = "/api/v1/providers/twilio/inbound";
+    let signed = format!("{PUBLIC_URL}{path}");
+    let send = |body: &'static str| {
+        let s = &s;
+        let signed = signed.clone();
+        async move {
+            let f = form(&[
+                ("AccountSid", TWILIO_SID),
+                ("MessageSid", "SM42"),
+                ("From", "+14155552671"),
+                ("WaId", "14155552671"),
+                ("Body", body),
+            ]);
+            let r = post_signed(s, path, &f, &signed, TWILIO_TOKEN).await;
+            assert_eq!(r.status, 200, "{body}: {}", r.body);
+        }
+    };
+    let recipient = || async {
+        s.get("/api/v1/recipients/%2B14155552671", VIEWER)
+            .await
+            .body
+    };
+    send("SUBSCRIBE Price-Alerts").await;
+    send("subscribe news").await;
+    assert_eq!(
+        recipient().await["topics"],
+        serde_json::json!(["news", "price-alerts"])
+    );
+    assert_eq!(recipient().await["consent"], "unknown");
+    send("UNSUBSCRIBE news").await;
+    assert_eq!(
+        recipient().await["topics"],
+        serde_json::json!(["price-alerts"])
+    );
+    send("STOP").await;
+    assert_eq!(recipient().await["consent"], "opted_out");
+    send("START").await;
+    assert_eq!(recipient().await["consent"], "opted_in");
+    assert_eq!(
+        recipient().await["topics"],
+        serde_json::json!(["price-alerts"]),
+        "kept across STOP"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn stop_keywords_opt_the_sender_out_and_start_opts_them_back_in() {
     let s = TestServer::start().await;
     let path = "/api/v1/providers/twilio/inbound";

@@ -5,6 +5,7 @@
 //! the configured `synchronous` level: `NORMAL` (the default) survives a process crash or
 //! `kill -9`; `FULL` also survives a power loss, at the cost of an fsync per commit.
 
+mod audience;
 mod checkpoint;
 mod codec;
 mod read;

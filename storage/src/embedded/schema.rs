@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "archive",
         include_str!("../../migrations/sqlite/0003_archive.sql"),
     ),
+    (
+        4,
+        "audience",
+        include_str!("../../migrations/sqlite/0004_audience.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -30,6 +30,7 @@ pub(crate) enum Work {
     AddContacts(CampaignId, Vec<NewContact>, DateTime<Utc>),
     AddDnc(Vec<DncEntry>),
     RemoveDnc(PhoneNumber, DncKind),
+    Audience(super::audience::AudienceWrite),
 }
 
 /// What a write answers.
@@ -40,6 +41,7 @@ pub(crate) enum Answer {
     Contacts(Vec<AddContact>),
     Count(u32),
     Flag(bool),
+    Upserts(Vec<crate::audience::Upserted>),
 }
 
 /// A write waiting for the writer thread, with where to send its answer.
@@ -154,6 +156,7 @@ fn execute(tx: &Connection, work: &Work) -> Result<Answer> {
         }
         Work::AddDnc(entries) => add_dnc(tx, entries).map(Answer::Count),
         Work::RemoveDnc(phone, kind) => remove_dnc(tx, phone, *kind).map(Answer::Flag),
+        Work::Audience(w) => super::audience::write(tx, w),
     }
 }
 

@@ -12,6 +12,7 @@
 //! Writes of one call come from the node that owns its campaign, so the read-before-write that
 //! keeps the schedule index exact does not race.
 
+mod audience;
 mod calls;
 mod contacts;
 mod rows;
@@ -103,7 +104,8 @@ impl ScyllaStore {
     pub async fn connect(config: &ScyllaConfig) -> Result<Self> {
         let session = session(config).await?;
         schema::check(&session, &config.keyspace).await?;
-        let st = Statements::prepare(&session, &config.keyspace).await?;
+        // Many statements are prepared in one future: boxed, so that it does not sit on the stack.
+        let st = Box::pin(Statements::prepare(&session, &config.keyspace)).await?;
         Ok(Self {
             session,
             st,

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../cql/0003_drop_node_schedule.cql"),
     ),
     (4, "archive", include_str!("../../cql/0004_archive.cql")),
+    (5, "audience", include_str!("../../cql/0005_audience.cql")),
 ];
 
 /// Copies every open call of version 1's `calls_open` shards into version 2's per-campaign

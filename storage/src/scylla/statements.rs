@@ -10,6 +10,7 @@ use super::unavailable;
 use crate::error::Result;
 
 pub(crate) struct Statements {
+    pub(crate) audience: super::audience::Statements,
     pub(crate) seq_get: PreparedStatement,
     pub(crate) seq_init: PreparedStatement,
     pub(crate) seq_cas: PreparedStatement,
@@ -70,7 +71,7 @@ pub(crate) struct Statements {
     pub(crate) counters_of: PreparedStatement,
 }
 
-async fn prep(session: &Session, cql: String, lwt: bool) -> Result<PreparedStatement> {
+pub(super) async fn prep(session: &Session, cql: String, lwt: bool) -> Result<PreparedStatement> {
     let mut st = session
         .prepare(cql.clone())
         .await
@@ -111,6 +112,7 @@ impl Statements {
     pub(crate) async fn prepare(s: &Session, ks: &str) -> Result<Self> {
         let t = |name: &str| format!("{ks}.{name}");
         Ok(Self {
+            audience: super::audience::Statements::prepare(s, ks).await?,
             seq_get: prep(s, format!("SELECT next FROM {} WHERE name = :name", t("id_sequences")), false).await?,
             seq_init: prep(s, format!("INSERT INTO {} (name, next) VALUES (:name, :next) IF NOT EXISTS", t("id_sequences")), true).await?,
             seq_cas: prep(s, format!("UPDATE {} SET next = :next WHERE name = :name IF next = :expected", t("id_sequences")), true).await?,

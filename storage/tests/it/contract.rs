@@ -66,6 +66,11 @@ contract_tests!(
     dial_cursors_only_move_forward,
     a_failed_batch_writes_nothing,
     a_closed_store_refuses_work,
+    recipients_are_added_then_merged_key_by_key,
+    recipients_page_through_every_one_once,
+    consent_is_set_on_new_and_known_recipients,
+    subscriptions_are_read_both_ways,
+    definitions_are_put_read_listed_and_deleted,
 );
 
 #[test]

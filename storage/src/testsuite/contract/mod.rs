@@ -11,8 +11,10 @@ use crate::model::{
 };
 use crate::{StorageError, Store};
 
+mod audience;
 mod calls;
 mod lifecycle;
+pub use audience::*;
 pub use calls::*;
 pub use lifecycle::*;
 
