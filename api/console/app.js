@@ -9,6 +9,7 @@ import { campaignPage } from './campaign.js';
 import { campaignForm } from './form.js';
 import { callsPage, callPage, schedulePage, explainPage } from './calls.js';
 import { dncPage } from './dnc.js';
+import { recipientsPage, segmentsPage, templatesPage } from './messaging.js';
 
 const routes = [
   [/^campaigns$/, 'campaigns', campaignsPage],
@@ -20,6 +21,9 @@ const routes = [
   [/^calls\/([0-9a-f-]{36})$/i, 'calls', (m, p, s) => callPage(m, p[0], s)],
   [/^dnc$/, 'dnc', dncPage],
   [/^explain$/, 'explain', explainPage],
+  [/^recipients$/, 'recipients', recipientsPage],
+  [/^segments$/, 'segments', segmentsPage],
+  [/^templates$/, 'templates', templatesPage],
 ];
 
 let leaving = new AbortController();

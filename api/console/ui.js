@@ -98,9 +98,11 @@ export function showError(form, err) {
   if (target) {
     target.setAttribute('aria-invalid', 'true');
     const box = document.getElementById(target.getAttribute('aria-describedby'));
-    // Shown at its field, the message need not name the field again.
+    // Shown at its own field, the message need not name the field again; at an enclosing one
+    // (a rule, a window) the path says where inside it.
     const prefix = `${err.field}: `;
-    if (box) fill(box, err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message);
+    const own = name === err.field && err.message.startsWith(prefix);
+    if (box) fill(box, own ? err.message.slice(prefix.length) : err.message);
     target.focus();
   } else {
     form.prepend(h('p', { class: 'form-error', role: 'alert' }, err.message));

@@ -38,6 +38,7 @@ assets! {
     "calls.js" => "text/javascript; charset=utf-8",
     "dnc.js" => "text/javascript; charset=utf-8",
     "chart.js" => "text/javascript; charset=utf-8",
+    "messaging.js" => "text/javascript; charset=utf-8",
     "favicon.svg" => "image/svg+xml",
 }
 

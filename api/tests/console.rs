@@ -3,7 +3,8 @@
 //! `dialer serve` — sign in, create a campaign, upload contacts, start it and watch the live
 //! numbers, schedule and cancel a call, read an audit timeline, add a DNC entry, ask why a number
 //! is not dialed, a viewer offered no write control, a phone-sized screen, an admin removing a
-//! DNC entry.
+//! DNC entry; and messaging: a recipient and its topic, a segment (its rule's mistake shown,
+//! then its count), a template previewed for the recipient and an event.
 //!
 //! Every page a journey ends on is also checked by axe-core for serious or critical WCAG 2.1
 //! A/AA faults.
@@ -82,6 +83,8 @@ providers:
         "09-viewer",
         "10-phone-sized",
         "11-admin-removes-dnc",
+        "12-messaging",
+        "13-messaging-viewer",
     ] {
         assert!(
             stdout.contains(&format!("ok    {page}")),
