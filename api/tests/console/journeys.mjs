@@ -283,6 +283,7 @@ await journey('11-admin-removes-dnc', desktop, async (page) => {
 await journey('12-messaging', desktop, async (page) => {
   await signIn(page, 'operator');
   await page.getByRole('link', { name: 'Recipients' }).click();
+  await page.getByRole('heading', { name: 'Recipients', exact: true }).waitFor({ timeout: WAIT });
   await page.getByLabel('Phone number').first().fill('+14155550101');
   await page.getByLabel(/^Attributes/).fill('{"first_name": "Ada", "tier": "gold"}');
   await page.getByLabel('Consent').selectOption('opted_in');
@@ -295,6 +296,7 @@ await journey('12-messaging', desktop, async (page) => {
   await page.getByText('subscribed to price-alerts').waitFor({ timeout: WAIT });
 
   await page.getByRole('link', { name: 'Segments' }).click();
+  await page.getByRole('heading', { name: 'Segments', exact: true }).waitFor({ timeout: WAIT });
   await page.getByLabel('Name', { exact: true }).fill('gold-alerts');
   // A rule with a mistake: the engine names its place, shown at the rule.
   await page.getByLabel(/^Rule/).fill('{"all": [{"subscribed": "price-alerts"}, {"range": {"attr": "age"}}]}');
@@ -305,6 +307,8 @@ await journey('12-messaging', desktop, async (page) => {
   await page.locator('[data-preview="gold-alerts"]').getByText('1 of 1 recipients').waitFor({ timeout: WAIT });
 
   await page.getByRole('link', { name: 'Templates' }).click();
+  // The page before had a Name field too: wait for this one.
+  await page.getByRole('heading', { name: 'Templates', exact: true }).waitFor({ timeout: WAIT });
   await page.getByLabel('Name', { exact: true }).fill('price-drop');
   await page.getByLabel('Text', { exact: true }).fill('Hi {first_name}, {event.product} is now {event.price}');
   await page.getByRole('button', { name: 'Save template' }).click();
