@@ -173,6 +173,19 @@ pub struct CampaignSettings {
     /// Overrides the simulated provider's outcome mix for this campaign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimProfile>,
+    /// What a call says when it is answered: a `voice` template, rendered with the contact's
+    /// attributes (Twilio reads it out with `<Say>`); the provider's own TwiML when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_template: Option<VoiceTemplate>,
+}
+
+/// A campaign's `voice` template: its name and locale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceTemplate {
+    pub name: String,
+    #[serde(default = "defaults::locale")]
+    pub locale: String,
 }
 
 impl CampaignSettings {
@@ -186,6 +199,9 @@ impl CampaignSettings {
 }
 
 mod defaults {
+    pub(super) fn locale() -> String {
+        "en".into()
+    }
     pub(super) fn zone() -> chrono_tz::Tz {
         chrono_tz::UTC
     }
@@ -224,6 +240,7 @@ impl Default for CampaignSettings {
             max_call_duration_secs: defaults::max_call_duration(),
             ring_timeout_secs: defaults::ring_timeout(),
             sim: None,
+            voice_template: None,
         }
     }
 }
@@ -282,6 +299,20 @@ impl CampaignSettings {
         }
         if self.provider.trim().is_empty() {
             return err("provider", "must name a configured provider");
+        }
+        if let Some(t) = &self.voice_template {
+            if !crate::messaging::segment::valid_topic(&t.name) {
+                return err(
+                    "voice_template.name",
+                    "must be 1 to 64 letters, digits, '-', '_' or '.'",
+                );
+            }
+            if !crate::messaging::template::valid_locale(&t.locale) {
+                return err(
+                    "voice_template.locale",
+                    "must be a language tag such as en, de or pt-BR",
+                );
+            }
         }
         if let Some(sim) = &self.sim {
             if sim.picked + sim.disconnected + sim.rnr + sim.failed == 0 {

@@ -27,6 +27,7 @@ pub mod window;
 pub use call::{AuditKind, Call, CallAudit, CallOrigin, DeferReason, NewCall};
 pub use campaign::{
     Campaign, CampaignSettings, CampaignState, NewCampaign, SettingsError, SimProfile,
+    VoiceTemplate,
 };
 pub use clock::Clock;
 pub use decide::{Effect, ProviderEvent, ProviderReport, Step};

@@ -46,6 +46,8 @@ pub struct Attempt {
     pub dialed_at: DateTime<Utc>,
     /// The provider's id for the attempt, once it answered the dial request.
     pub external_id: Option<String>,
+    /// The campaign has a voice template: the provider fetches what to say from dialer.
+    pub voice_template: bool,
 }
 
 impl Attempt {
@@ -62,6 +64,7 @@ impl Attempt {
             sim: settings.sim.clone(),
             dialed_at: call.last_attempt_at.unwrap_or(call.updated_at),
             external_id: call.external_call_id.clone(),
+            voice_template: settings.voice_template.is_some(),
         }
     }
 

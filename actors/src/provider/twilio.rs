@@ -81,6 +81,8 @@ struct CallResource {
 
 /// The path status callbacks are posted to; `call_id` travels in the query string.
 pub const STATUS_PATH: &str = "/api/v1/providers/twilio/status";
+/// Where Twilio fetches the TwiML of a campaign with a voice template.
+pub const TWIML_PATH: &str = "/api/v1/providers/twilio/twiml";
 
 impl TwilioProvider {
     pub fn new(config: TwilioConfig) -> Result<Self, ProviderError> {
@@ -101,6 +103,20 @@ impl TwilioProvider {
     }
 
     /// The status callback URL for a call.
+    /// Where Twilio fetches what an answered call says: the campaign's voice template rendered
+    /// by dialer, or the configured `voice_url`.
+    pub fn voice_url(&self, r: &Attempt) -> String {
+        if r.voice_template {
+            format!(
+                "{}{TWIML_PATH}?call_id={}",
+                self.config.public_url.trim_end_matches('/'),
+                r.call_id
+            )
+        } else {
+            self.config.voice_url.clone()
+        }
+    }
+
     pub fn status_callback(&self, call_id: CallId) -> String {
         format!(
             "{}{STATUS_PATH}?call_id={call_id}",
@@ -124,7 +140,7 @@ impl Provider for TwilioProvider {
         let mut form: Vec<(&str, String)> = vec![
             ("To", r.to.as_str().to_owned()),
             ("From", from),
-            ("Url", self.config.voice_url.clone()),
+            ("Url", self.voice_url(r)),
             ("StatusCallback", self.status_callback(r.call_id)),
             ("StatusCallbackMethod", "POST".into()),
             ("Timeout", r.ring_timeout_secs.to_string()),
@@ -356,5 +372,44 @@ mod tests {
             max_cps: None,
         };
         assert!(!format!("{c:?}").contains("supersecret"));
+    }
+
+    #[test]
+    fn a_campaign_with_a_voice_template_has_twilio_ask_dialer_what_to_say() {
+        let config = TwilioConfig {
+            name: "twilio".into(),
+            account_sid: "AC1".into(),
+            auth_token: "secret".into(),
+            api_base: default_api_base(),
+            from: "+14155550100".into(),
+            voice_url: "https://example.com/twiml".into(),
+            public_url: "https://dialer.example.com/".into(),
+            machine_detection: None,
+            max_cps: None,
+        };
+        let twilio = TwilioProvider::new(config).unwrap();
+        let at = chrono::DateTime::<chrono::Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut attempt = Attempt {
+            call_id: CallId::generate(at),
+            campaign_id: dialer_engine::CampaignId::new(1).unwrap(),
+            attempt: 1,
+            to: dialer_engine::PhoneNumber::from_stored("+14155552671").unwrap(),
+            from: None,
+            ring_timeout_secs: 30,
+            max_call_duration_secs: 600,
+            sim: None,
+            dialed_at: at,
+            external_id: None,
+            voice_template: false,
+        };
+        assert_eq!(twilio.voice_url(&attempt), "https://example.com/twiml");
+        attempt.voice_template = true;
+        assert_eq!(
+            twilio.voice_url(&attempt),
+            format!(
+                "https://dialer.example.com/api/v1/providers/twilio/twiml?call_id={}",
+                attempt.call_id
+            )
+        );
     }
 }

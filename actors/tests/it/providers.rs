@@ -151,6 +151,7 @@ fn attempt() -> Attempt {
         sim: None,
         dialed_at: epoch(),
         external_id: None,
+        voice_template: false,
     }
 }
 

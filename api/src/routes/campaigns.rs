@@ -101,6 +101,22 @@ fn settings(
     Ok(parsed)
 }
 
+/// A campaign's voice template must exist when the campaign names it.
+async fn voice_template_exists(state: &AppState, settings: &CampaignSettings) -> ApiResult<()> {
+    if let Some(t) = &settings.voice_template {
+        super::templates::voice_text(state, t).await.map_err(|_| {
+            ApiError::invalid(
+                "settings.voice_template",
+                format!(
+                    "no voice template {}/voice/{}: create it with PUT /api/v1/templates/{}/voice/{}",
+                    t.name, t.locale, t.name, t.locale
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 #[utoipa::path(
     post, path = "/api/v1/campaigns", tag = "campaigns", request_body = CreateCampaign,
     responses((status = 201, body = CampaignOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
@@ -117,6 +133,7 @@ pub async fn create(
         req.settings.unwrap_or_else(|| serde_json::json!({})),
         None,
     )?;
+    voice_template_exists(&state, &settings).await?;
     let new = NewCampaign {
         name,
         description: req.description.unwrap_or_default(),
@@ -215,6 +232,7 @@ pub async fn update(
     }
     if let Some(s) = req.settings {
         details.settings = settings(&state, s, Some(&details.settings))?;
+        voice_template_exists(&state, &details.settings).await?;
     }
     save(&state, current.id, details).await
 }

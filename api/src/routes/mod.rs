@@ -118,6 +118,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(dnc::check, dnc::remove))
         .routes(routes!(twilio::status))
         .routes(routes!(twilio::inbound))
+        .routes(routes!(twilio::twiml))
         .routes(routes!(ops::summary))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

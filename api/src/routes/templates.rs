@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dialer_engine::messaging::segment::valid_topic;
+use dialer_engine::messaging::template::valid_locale;
 use dialer_engine::messaging::{Channel, Template};
 use dialer_storage::audience::{Definition, DefinitionKind};
 use serde::{Deserialize, Serialize};
@@ -72,16 +73,6 @@ impl Key {
     }
 }
 
-/// A language tag: 2–3 letters, then `-` and 2–8 letters or digits, up to 35 characters.
-fn valid_locale(l: &str) -> bool {
-    let mut parts = l.split('-');
-    l.len() <= 35
-        && parts.next().is_some_and(|p| {
-            (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic())
-        })
-        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
-
 fn out(d: Definition) -> Option<TemplateOut> {
     let mut key = d.name.splitn(3, '/');
     let (name, channel, locale) = (key.next()?, key.next()?, key.next()?);
@@ -98,6 +89,12 @@ fn out(d: Definition) -> Option<TemplateOut> {
         created_at: d.created_at,
         updated_at: d.updated_at,
     })
+}
+
+/// The text of a campaign's voice template.
+pub async fn voice_text(state: &AppState, t: &dialer_engine::VoiceTemplate) -> ApiResult<String> {
+    let key = Key::parse(&t.name, Channel::Voice.as_str(), &t.locale)?;
+    Ok(load(state, &key).await?.text)
 }
 
 async fn load(state: &AppState, key: &Key) -> ApiResult<TemplateOut> {

@@ -5,6 +5,8 @@
 //!
 //! * Status callbacks (`POST /api/v1/providers/twilio/status?call_id=…`) feed the engine like
 //!   any provider report; unknown `CallStatus` values are recorded and not acted on.
+//! * A campaign with a voice template has Twilio fetch what to say from
+//!   `POST /api/v1/providers/twilio/twiml?call_id=…`: the template rendered for the contact.
 //! * Inbound messages and calls (`POST /api/v1/providers/twilio/inbound`): STOP, UNSUBSCRIBE,
 //!   CANCEL, END, QUIT (and STOPALL) add the sender to the opt-outs; START and UNSTOP remove
 //!   them. A voice call's keyword arrives as a `<Gather>`'s `SpeechResult`.
@@ -15,7 +17,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use dialer_actors::provider::twilio::{TwilioConfig, status_report, verify};
 use dialer_engine::PhoneNumber;
-use dialer_engine::messaging::{Command, Consent};
+use dialer_engine::messaging::template::twiml_say;
+use dialer_engine::messaging::{Command, Consent, Template};
 use dialer_storage::{DncEntry, DncKind};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -30,6 +33,9 @@ pub const INBOUND_PATH: &str = "/api/v1/providers/twilio/inbound";
 
 /// An empty TwiML answer: nothing to say, nothing to do.
 const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
+/// Ends an answered call at once.
+const HANGUP_TWIML: &str =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Hangup/></Response>";
 
 type Form = Vec<(String, String)>;
 
@@ -114,6 +120,71 @@ pub async fn status(
     let report = status_report(&config.name, &params);
     state.engine.report(id, report).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What an answered call says, for a campaign with a voice template: the template rendered
+/// with the contact's attributes and `phone_number`, read out by `<Say>`. A placeholder
+/// without a value is never read out blank: the call is hung up instead, and the log says why.
+#[utoipa::path(
+    post, path = "/api/v1/providers/twilio/twiml", tag = "providers", params(StatusQuery),
+    request_body(content = String, description = "Twilio's call parameters", content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "TwiML", content_type = "text/xml"),
+        (status = 400, body = ErrorBody), (status = 403, description = "Bad signature", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn twiml(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    Params(q): Params<StatusQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    authenticate(&state, &headers, &uri, &body)?;
+    let id = call_id(
+        "call_id",
+        q.call_id
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("call_id"))?,
+    )?;
+    let call = state
+        .store
+        .get_call(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "call",
+            id: id.to_string(),
+        })?;
+    let campaign = super::campaigns::load(&state, call.campaign_id).await?;
+    let spoken = campaign
+        .settings
+        .voice_template
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound {
+            what: "voice template of campaign",
+            id: campaign.id.to_string(),
+        })?;
+    let text = super::templates::voice_text(&state, spoken).await?;
+    let mut values = state
+        .store
+        .get_contact(campaign.id, &call.phone_number)
+        .await?
+        .map(|c| c.attributes)
+        .unwrap_or_default();
+    values.insert("phone_number".into(), call.phone_number.as_str().into());
+    let twiml = match Template::parse(&text).map(|t| t.render(&values)) {
+        Ok(Ok(said)) => twiml_say(&said),
+        Ok(Err(e)) => {
+            tracing::warn!(call_id = %id, campaign_id = campaign.id.get(), missing = ?e.missing, "voice template not rendered: hanging up");
+            HANGUP_TWIML.to_owned()
+        }
+        Err(e) => {
+            tracing::warn!(call_id = %id, campaign_id = campaign.id.get(), error = %e, "voice template broken: hanging up");
+            HANGUP_TWIML.to_owned()
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "text/xml")], twiml))
 }
 
 /// An inbound message (or a voice call's gathered speech) to one of our numbers.

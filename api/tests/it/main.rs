@@ -22,3 +22,4 @@ mod seed;
 mod serve;
 mod server;
 mod twilio;
+mod voice;

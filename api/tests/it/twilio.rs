@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::seed::dialed_call;
 use crate::server::{PUBLIC_URL, TWILIO_SID, TWILIO_TOKEN, TestServer, VIEWER};
 
-fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -21,7 +21,7 @@ fn encode(params: &[(String, String)]) -> String {
 }
 
 /// Posts `params` to `path` (with its query) signed for `signed_url` with `token`.
-async fn post_signed(
+pub(crate) async fn post_signed(
     s: &TestServer,
     path: &str,
     params: &[(String, String)],

@@ -153,6 +153,16 @@ impl Template {
     }
 }
 
+/// A language tag: 2–3 letters, then `-` and 2–8 letters or digits, up to 35 characters.
+pub fn valid_locale(l: &str) -> bool {
+    let mut parts = l.split('-');
+    l.len() <= 35
+        && parts.next().is_some_and(|p| {
+            (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic())
+        })
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 /// Text as TwiML that reads it out: `<Response><Say>…</Say></Response>`, XML-escaped.
 pub fn twiml_say(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());

@@ -204,7 +204,7 @@ fn unexpected(answer: Answer) -> StorageError {
 #[async_trait]
 impl CampaignStore for EmbeddedStore {
     async fn create_campaign(&self, new: NewCampaign, now: DateTime<Utc>) -> Result<Campaign> {
-        match self.write(Work::CreateCampaign(new, now)).await? {
+        match self.write(Work::CreateCampaign(Box::new(new), now)).await? {
             Answer::Campaign(c) => Ok(*c),
             other => Err(unexpected(other)),
         }

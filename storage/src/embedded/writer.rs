@@ -24,7 +24,7 @@ use crate::model::{AddContact, CampaignDetails, DncEntry, DncKind, NewContact, W
 /// A write for the writer thread.
 pub(crate) enum Work {
     Batch(WriteBatch),
-    CreateCampaign(NewCampaign, DateTime<Utc>),
+    CreateCampaign(Box<NewCampaign>, DateTime<Utc>),
     UpdateDetails(CampaignId, Box<CampaignDetails>, DateTime<Utc>),
     DeleteDraft(CampaignId),
     AddContacts(CampaignId, Vec<NewContact>, DateTime<Utc>),
@@ -145,7 +145,7 @@ fn execute(tx: &Connection, work: &Work) -> Result<Answer> {
     match work {
         Work::Batch(batch) => apply_batch(tx, batch).map(|()| Answer::Done),
         Work::CreateCampaign(new, now) => {
-            create_campaign(tx, new.clone(), *now).map(|c| Answer::Campaign(Box::new(c)))
+            create_campaign(tx, (**new).clone(), *now).map(|c| Answer::Campaign(Box::new(c)))
         }
         Work::UpdateDetails(id, details, now) => {
             update_details(tx, *id, details, *now).map(|c| Answer::Campaign(Box::new(c)))

@@ -475,6 +475,7 @@ mod tests {
             sim: None,
             dialed_at: clock.now(),
             external_id: None,
+            voice_template: false,
         };
         let first = attempt(0);
         sim.dial(&first).await;
