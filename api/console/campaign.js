@@ -128,13 +128,14 @@ async function contacts(campaign, into) {
     ], list, 'Contacts') : h('p', { class: 'muted' }, 'No contact yet.')));
 }
 
-function uploader(campaign, after) {
+/** A file upload with a progress bar and the data-quality report, to `path`. */
+export function uploader(path, title, help, after) {
   const file = h('input', { type: 'file', accept: '.csv,.json,.jsonl,.ndjson,text/csv,application/json', required: true });
   const bar = h('progress', { max: 1, value: 0, hidden: true, 'aria-label': 'Upload progress' });
   const out = h('div', { 'aria-live': 'polite' });
   const form = h('form', { class: 'card' },
-    h('h2', {}, 'Upload contacts'),
-    h('p', { class: 'small muted' }, 'CSV with a phone_number column (other columns become the contact\'s attributes), a JSON array of objects, or JSON lines.'),
+    h('h2', {}, title),
+    h('p', { class: 'small muted' }, help),
     field('File', 'file', file),
     bar,
     h('button', { type: 'submit' }, 'Upload'),
@@ -144,10 +145,10 @@ function uploader(campaign, after) {
     fill(out);
     bar.hidden = false;
     bar.value = 0;
-    const r = await upload(`/campaigns/${campaign.id}/contacts/import`, file.files[0], (p) => { bar.value = p; });
+    const r = await upload(path, file.files[0], (p) => { bar.value = p; });
     bar.value = 1;
     fill(out, report(r));
-    toast(`${count(r.added)} contacts added, ${count(r.invalid)} invalid`);
+    toast(`${count(r.added)} added, ${count(r.merged)} merged, ${count(r.invalid)} invalid`);
     after();
   });
   return form;
@@ -218,7 +219,9 @@ export async function campaignPage(main, id, signal) {
       live,
       h('div', { class: 'card' }, h('h2', {}, 'Attempts and outcomes'), chart.element)),
     summary(campaign),
-    can('write') ? uploader(campaign, () => { soon(); contactsSoon(); }) : null,
+    can('write') ? uploader(`/campaigns/${campaign.id}/contacts/import`, 'Upload contacts',
+      'CSV with a phone_number column (other columns become the contact\'s attributes), a JSON array of objects, or JSON lines.',
+      () => { soon(); contactsSoon(); }) : null,
     people,
     can('write') ? callNow(campaign) : null);
   contactsSoon();

@@ -3,6 +3,7 @@
 
 import { get, post, can, query, api } from './api.js';
 import { h, fill, when, table, toast, field, submitting, badge } from './ui.js';
+import { uploader } from './campaign.js';
 
 /** Reads a JSON textarea, naming the field when it is not JSON. */
 function json(control, name, fallback) {
@@ -65,7 +66,10 @@ export async function recipientsPage(main, params, signal) {
       toast(out.changed ? `${action}d to ${out.topic}` : `nothing to change for ${out.topic}`);
       await load(null);
     });
-    forms = [add, sub];
+    const file = uploader('/recipients/import', 'Upload recipients',
+      'CSV with a phone_number column (a consent column — opted_in, opted_out, unknown — sets the consent; the other columns become attributes), a JSON array of objects, or JSON lines.',
+      () => load(null));
+    forms = [file, add, sub];
   }
   fill(main, h('h1', {}, 'Recipients'), forms, h('h2', {}, 'Everyone'), list, more);
   await load(null);

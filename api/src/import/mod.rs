@@ -1,6 +1,7 @@
-//! Contact import: CSV or JSON, streamed. Each row is validated (E.164, read in the campaign's
-//! default region), de-duplicated within the file, merged with the campaign's existing contacts,
-//! and written in batches; the answer is a data-quality report with line numbers and reasons.
+//! Contact and recipient import: CSV or JSON, streamed. Each row is validated (E.164, read in
+//! the campaign's default region), de-duplicated within the file, merged with the records that
+//! exist (a campaign's contacts, or the messaging audience — the [`Sink`]), and written in
+//! batches; the answer is a data-quality report with line numbers and reasons.
 //!
 //! CSV needs a header row with a `phone_number` column (or `phone`, `number`, `msisdn`); every
 //! other column becomes an attribute. JSON is an array of objects or newline-delimited objects
@@ -10,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use dialer_engine::{CampaignId, Numbering, PhoneNumber};
-use dialer_storage::{AddContact, Attributes, NewContact, Store};
+use dialer_engine::{Numbering, PhoneNumber};
+use dialer_storage::{Attributes, NewContact};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -138,20 +139,22 @@ impl Row {
 /// Rows, or the reason the whole input is unreadable.
 type Parsed = Result<Vec<Row>, ApiError>;
 
-/// Called after each batch of contacts is written (the campaign's owner is told).
-pub type AfterBatch = Arc<dyn Fn() + Send + Sync>;
+/// Where an import's valid, de-duplicated rows are written, a batch at a time: one flag per row,
+/// `true` when it added a record and `false` when it merged into one. A batch runs in a task of
+/// its own, so a request abandoned midway cannot cut a write in two.
+pub type Sink = Arc<
+    dyn Fn(Vec<NewContact>) -> futures::future::BoxFuture<'static, Result<Vec<bool>, ApiError>>
+        + Send
+        + Sync,
+>;
 
-/// Imports `body` into `campaign`; `after_batch` runs after each batch is written.
-#[allow(clippy::too_many_arguments)] // One call site per route; a struct would only rename them.
+/// Imports `body` into `sink`.
 pub async fn import(
-    store: Arc<dyn Store>,
-    after_batch: AfterBatch,
-    campaign: CampaignId,
+    sink: Sink,
     numbering: Numbering,
     body: Body,
     format: Format,
     limits: Limits<'_>,
-    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ImportReport, ApiError> {
     let max_bytes = limits.max_bytes;
     let _slot = limits
@@ -271,32 +274,21 @@ pub async fn import(
             }
         }
         for chunk in contacts.chunks(BATCH) {
-            // Written in a task of its own, and followed by `after_batch` there: a request
-            // abandoned midway cannot separate a batch that lands from its notice.
             let numbers: Vec<String> = chunk
                 .iter()
                 .map(|c| c.phone_number.as_str().to_owned())
                 .collect();
-            let (store, notify, chunk) =
-                (Arc::clone(&store), Arc::clone(&after_batch), chunk.to_vec());
-            let written = tokio::spawn(async move {
-                let added = store.add_contacts(campaign, chunk, now).await;
-                if added.is_ok() {
-                    notify();
-                }
-                added
-            })
-            .await
-            .map_err(|_| ApiError::Internal)??;
+            let written = tokio::spawn(sink(chunk.to_vec()))
+                .await
+                .map_err(|_| ApiError::Internal)??;
             for (added, number) in written.into_iter().zip(numbers) {
-                match added {
-                    AddContact::Added(_) => {
-                        report.added += 1;
-                        if report.added_numbers.len() < limits.keep_added {
-                            report.added_numbers.push(number);
-                        }
+                if added {
+                    report.added += 1;
+                    if report.added_numbers.len() < limits.keep_added {
+                        report.added_numbers.push(number);
                     }
-                    AddContact::Merged(_) => report.merged += 1,
+                } else {
+                    report.merged += 1;
                 }
             }
         }

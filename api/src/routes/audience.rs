@@ -1,8 +1,11 @@
 //! The messaging audience: recipients (E.164, JSON attributes, consent) and their topic
 //! subscriptions. Segments, rules over them, are in `segments`.
 
+use std::sync::Arc;
+
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
+use axum::http::header;
 use dialer_engine::PhoneNumber;
 use dialer_engine::messaging::Consent;
 use dialer_engine::messaging::segment::valid_topic;
@@ -13,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Authorized, can};
 use crate::dto::phone;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::import::{Format, ImportReport, Limits, Sink};
 use crate::json::{Body, Params};
 use crate::state::AppState;
 
@@ -143,6 +147,80 @@ pub async fn add(
         merged: outcomes.len() as u32 - added,
         invalid,
     }))
+}
+
+/// Writes imported rows into the audience: a `consent` column (`opted_in`, `opted_out`,
+/// `unknown`; empty: unchanged) sets the consent, every other column is an attribute.
+fn recipients(state: &AppState) -> Sink {
+    let (store, clock) = (Arc::clone(&state.store), Arc::clone(state.engine.clock()));
+    Arc::new(move |batch: Vec<dialer_storage::NewContact>| {
+        let (store, now) = (Arc::clone(&store), clock.now());
+        Box::pin(async move {
+            let upserts = batch
+                .into_iter()
+                .map(|c| {
+                    let mut attributes = c.attributes;
+                    let given = attributes
+                        .get("consent")
+                        .and_then(|v| v.as_str())
+                        .map(|t| t.trim().to_owned());
+                    let consent = given.as_deref().and_then(Consent::parse);
+                    // An empty cell says nothing; a value that is no consent state stays an
+                    // attribute, where it can be seen.
+                    if consent.is_some() || given.as_deref() == Some("") {
+                        attributes.remove("consent");
+                    }
+                    RecipientUpsert {
+                        phone_number: c.phone_number,
+                        attributes,
+                        consent,
+                    }
+                })
+                .collect();
+            let written = store.upsert_recipients(upserts, now).await?;
+            Ok(written.iter().map(|w| *w == Upserted::Added).collect())
+        })
+    })
+}
+
+/// Imports recipients from CSV (a `phone_number` column; a `consent` column sets the consent;
+/// the others are attributes), a JSON array of objects or JSON lines, streamed: each row
+/// validated, de-duplicated within the file and merged into the audience; answers the
+/// data-quality report.
+#[utoipa::path(
+    post, path = "/api/v1/recipients/import", tag = "messaging",
+    request_body(content = String, description = "CSV with a phone_number column, or JSON objects", content_type = "text/csv"),
+    responses(
+        (status = 200, description = "The data-quality report", body = ImportReport),
+        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    ),
+    security(("token" = []))
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    _: Authorized<can::Write>,
+    request: Request,
+) -> ApiResult<Json<ImportReport>> {
+    let ct = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let format = Format::from_content_type(ct).ok_or(ApiError::UnsupportedMediaType(
+        "text/csv, application/json or application/x-ndjson",
+    ))?;
+    let report = crate::import::import(
+        recipients(&state),
+        numbering(&state),
+        request.into_body(),
+        format,
+        Limits {
+            places: &state.imports,
+            max_bytes: state.settings.max_import_bytes,
+            keep_added: 0,
+        },
+    )
+    .await?;
+    Ok(Json(report))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

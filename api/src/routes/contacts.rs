@@ -11,16 +11,34 @@ use utoipa::{IntoParams, ToSchema};
 use super::campaigns::{load, path_id};
 use crate::auth::{Authorized, can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::import::{Format, ImportReport, Limits, import};
+use crate::import::{Format, ImportReport, Limits, Sink, import};
 use crate::json::Body;
 use crate::json::Params;
 use crate::state::AppState;
 
-/// After each batch of contacts is written, the campaign's owner is told (a running campaign
-/// dials them at once).
-fn hint(state: &AppState, campaign: dialer_engine::CampaignId) -> crate::import::AfterBatch {
-    let engine = std::sync::Arc::clone(&state.engine);
-    std::sync::Arc::new(move || engine.contacts_added(campaign))
+/// Writes imported rows as `campaign`'s contacts; after each batch the campaign's owner is told
+/// (a running campaign dials them at once).
+fn contacts_of(state: &AppState, campaign: dialer_engine::CampaignId) -> Sink {
+    let (store, engine, clock) = (
+        std::sync::Arc::clone(&state.store),
+        std::sync::Arc::clone(&state.engine),
+        std::sync::Arc::clone(state.engine.clock()),
+    );
+    std::sync::Arc::new(move |batch| {
+        let (store, engine, now) = (
+            std::sync::Arc::clone(&store),
+            std::sync::Arc::clone(&engine),
+            clock.now(),
+        );
+        Box::pin(async move {
+            let written = store.add_contacts(campaign, batch, now).await?;
+            engine.contacts_added(campaign);
+            Ok(written
+                .iter()
+                .map(|w| matches!(w, dialer_storage::AddContact::Added(_)))
+                .collect())
+        })
+    })
 }
 
 /// Imports contacts from the request body: `text/csv`, `application/json` (an array of
@@ -49,12 +67,9 @@ pub async fn import_contacts(
     let format = Format::from_content_type(ct).ok_or(ApiError::UnsupportedMediaType(
         "text/csv, application/json or application/x-ndjson",
     ))?;
-    let now = state.engine.clock().now();
     let body = request.into_body();
     let report = import(
-        std::sync::Arc::clone(&state.store),
-        hint(&state, campaign.id),
-        campaign.id,
+        contacts_of(&state, campaign.id),
         campaign.settings.numbering(state.settings.phone_validation),
         body,
         format,
@@ -63,7 +78,6 @@ pub async fn import_contacts(
             max_bytes: state.settings.max_import_bytes,
             keep_added: 0,
         },
-        now,
     )
     .await?;
     Ok(Json(report))
@@ -106,11 +120,8 @@ pub(crate) async fn add_numbers(
         .map(|p| serde_json::json!({ "phone_number": p }))
         .collect();
     let bytes = serde_json::to_vec(&rows).map_err(|_| ApiError::Internal)?;
-    let now = state.engine.clock().now();
     import(
-        std::sync::Arc::clone(&state.store),
-        hint(state, campaign.id),
-        campaign.id,
+        contacts_of(state, campaign.id),
         campaign.settings.numbering(state.settings.phone_validation),
         axum::body::Body::from(bytes),
         Format::JsonArray,
@@ -119,7 +130,6 @@ pub(crate) async fn add_numbers(
             max_bytes: usize::MAX,
             keep_added,
         },
-        now,
     )
     .await
 }

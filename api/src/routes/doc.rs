@@ -316,10 +316,19 @@ fn events(doc: &mut OpenApi) {
 /// A CSV upload's header names the phone column: the document says the simplest such file (the
 /// column first, at most 200 columns, no quoting); the handler reads more (README: Import).
 fn csv_upload(doc: &mut OpenApi) {
+    for path in [
+        "/api/v1/campaigns/{id}/contacts/import",
+        "/api/v1/recipients/import",
+    ] {
+        csv_body(doc, path);
+    }
+}
+
+fn csv_body(doc: &mut OpenApi, path: &str) {
     let body = doc
         .paths
         .paths
-        .get_mut("/api/v1/campaigns/{id}/contacts/import")
+        .get_mut(path)
         .and_then(|item| item.post.as_mut())
         .and_then(|op| op.request_body.as_mut());
     if let Some(RefOr::T(body)) = body

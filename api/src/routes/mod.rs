@@ -126,6 +126,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .layer(middleware::from_fn(timeout));
     let streaming = OpenApiRouter::<AppState>::new()
         .routes(routes!(contacts::import_contacts))
+        .routes(routes!(audience::import))
         .routes(routes!(events::events));
     let (router, mut doc) = timed.merge(streaming).split_for_parts();
     utoipa::Modify::modify(&doc::Complete, &mut doc);

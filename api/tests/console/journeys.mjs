@@ -284,6 +284,13 @@ await journey('12-messaging', desktop, async (page) => {
   await signIn(page, 'operator');
   await page.getByRole('link', { name: 'Recipients' }).click();
   await page.getByRole('heading', { name: 'Recipients', exact: true }).waitFor({ timeout: WAIT });
+  const people = 'phone_number,first_name,consent\n+14155550201,Grace,opted_in\n+14155550202,Linus,\nnope,Nobody,\n';
+  await page.getByLabel('File').setInputFiles({ name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(people) });
+  await page.getByRole('button', { name: 'Upload' }).click();
+  const report = page.locator('[data-report]');
+  await report.waitFor({ timeout: WAIT });
+  check(await statValue(report, 'added') === 2 && await statValue(report, 'invalid') === 1, 'the recipients report is wrong');
+  await page.getByRole('cell', { name: '+14155550202' }).waitFor({ timeout: WAIT });
   await page.getByLabel('Phone number').first().fill('+14155550101');
   await page.getByLabel(/^Attributes/).fill('{"first_name": "Ada", "tier": "gold"}');
   await page.getByLabel('Consent').selectOption('opted_in');
@@ -304,7 +311,7 @@ await journey('12-messaging', desktop, async (page) => {
   await page.getByText('rule.all[1].range').waitFor({ timeout: WAIT });
   await page.getByLabel(/^Rule/).fill('{"all": [{"subscribed": "price-alerts"}, {"eq": {"attr": "tier", "value": "gold"}}, {"consent": "opted_in"}]}');
   await page.getByRole('button', { name: 'Save segment' }).click();
-  await page.locator('[data-preview="gold-alerts"]').getByText('1 of 1 recipients').waitFor({ timeout: WAIT });
+  await page.locator('[data-preview="gold-alerts"]').getByText('1 of 3 recipients').waitFor({ timeout: WAIT });
 
   await page.getByRole('link', { name: 'Templates' }).click();
   // The page before had a Name field too: wait for this one.
@@ -332,7 +339,7 @@ await journey('13-messaging-viewer', desktop, async (page) => {
   // Reading is a viewer's: the segment's count and the template's preview work.
   await page.getByRole('link', { name: 'Segments' }).click();
   await page.getByRole('button', { name: 'Count gold-alerts' }).click();
-  await page.getByText('1 of 1 recipients').waitFor({ timeout: WAIT });
+  await page.getByText('1 of 3 recipients').waitFor({ timeout: WAIT });
 });
 
 await browser.close();

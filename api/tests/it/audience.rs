@@ -116,6 +116,52 @@ async fn recipients_merge_subscribe_and_page() {
 }
 
 #[tokio::test]
+async fn recipients_import_from_csv_with_a_quality_report() {
+    let s = TestServer::start().await;
+    let csv = "phone_number,first_name,consent\n+14155550401,Ada,opted_in\n+14155550402,Grace,\nnope,Linus,opted_out\n+14155550401,Ada again,opted_out\n";
+    let r = s
+        .post_raw("/api/v1/recipients/import", OPERATOR, "text/csv", csv)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (
+            &r.body["rows"],
+            &r.body["added"],
+            &r.body["invalid"],
+            &r.body["duplicates"]
+        ),
+        (&json!(4), &json!(2), &json!(1), &json!(1))
+    );
+    assert_eq!(r.body["invalid_rows"][0]["line"], 4);
+    let ada = s.get("/api/v1/recipients/%2B14155550401", VIEWER).await;
+    assert_eq!(ada.body["consent"], "opted_in");
+    assert_eq!(ada.body["attributes"], json!({"first_name": "Ada"}));
+    let grace = s.get("/api/v1/recipients/%2B14155550402", VIEWER).await;
+    assert_eq!(grace.body["consent"], "unknown");
+    // Again, as JSON lines: merged, not added.
+    let again = s
+        .post_raw(
+            "/api/v1/recipients/import",
+            OPERATOR,
+            "application/x-ndjson",
+            "{\"phone_number\": \"+14155550402\", \"city\": \"Paris\"}\n",
+        )
+        .await;
+    assert_eq!(
+        (&again.body["added"], &again.body["merged"]),
+        (&json!(0), &json!(1))
+    );
+    let grace = s.get("/api/v1/recipients/%2B14155550402", VIEWER).await;
+    assert_eq!(
+        grace.body["attributes"],
+        json!({"first_name": "Grace", "city": "Paris"})
+    );
+    s.post_raw("/api/v1/recipients/import", OPERATOR, "text/plain", "x")
+        .await
+        .assert_error(415, "unsupported_media_type", None);
+}
+
+#[tokio::test]
 async fn a_segment_names_its_mistakes_and_previews_who_it_selects() {
     let s = TestServer::start().await;
     let people: Vec<_> = (0..12)
