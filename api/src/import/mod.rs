@@ -148,6 +148,35 @@ pub type Sink = Arc<
         + Sync,
 >;
 
+/// Imports a request's body into `sink`: `text/csv`, `application/json` (an array of objects)
+/// or `application/x-ndjson`, within the node's import limits.
+pub async fn import_request(
+    state: &crate::state::AppState,
+    sink: Sink,
+    numbering: Numbering,
+    request: axum::extract::Request,
+) -> Result<ImportReport, ApiError> {
+    let ct = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let format = Format::from_content_type(ct).ok_or(ApiError::UnsupportedMediaType(
+        "text/csv, application/json or application/x-ndjson",
+    ))?;
+    import(
+        sink,
+        numbering,
+        request.into_body(),
+        format,
+        Limits {
+            places: &state.imports,
+            max_bytes: state.settings.max_import_bytes,
+            keep_added: 0,
+        },
+    )
+    .await
+}
+
 /// Imports `body` into `sink`.
 pub async fn import(
     sink: Sink,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::http::header;
 use dialer_engine::PhoneNumber;
 use dialer_engine::messaging::Consent;
 use dialer_engine::messaging::segment::valid_topic;
@@ -16,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Authorized, can};
 use crate::dto::phone;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::import::{Format, ImportReport, Limits, Sink};
+use crate::import::{ImportReport, Sink};
 use crate::json::{Body, Params};
 use crate::state::AppState;
 
@@ -201,25 +200,9 @@ pub async fn import(
     _: Authorized<can::Write>,
     request: Request,
 ) -> ApiResult<Json<ImportReport>> {
-    let ct = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let format = Format::from_content_type(ct).ok_or(ApiError::UnsupportedMediaType(
-        "text/csv, application/json or application/x-ndjson",
-    ))?;
-    let report = crate::import::import(
-        recipients(&state),
-        numbering(&state),
-        request.into_body(),
-        format,
-        Limits {
-            places: &state.imports,
-            max_bytes: state.settings.max_import_bytes,
-            keep_added: 0,
-        },
-    )
-    .await?;
+    let report =
+        crate::import::import_request(&state, recipients(&state), numbering(&state), request)
+            .await?;
     Ok(Json(report))
 }
 
@@ -332,15 +315,7 @@ pub async fn subscribe(
     Path(number): Path<String>,
     Body(req): Body<TopicIn>,
 ) -> ApiResult<Json<SubscriptionOut>> {
-    let number = path_phone(&state, &number)?;
-    let topic = topic(&req.topic)?;
-    let now = state.engine.clock().now();
-    let changed = state.store.subscribe(&number, &topic, now).await?;
-    Ok(Json(SubscriptionOut {
-        phone_number: number.as_str().to_owned(),
-        topic,
-        changed,
-    }))
+    change(&state, &number, &req, true).await
 }
 
 /// Ends a recipient's subscription to a topic.
@@ -355,9 +330,23 @@ pub async fn unsubscribe(
     Path(number): Path<String>,
     Body(req): Body<TopicIn>,
 ) -> ApiResult<Json<SubscriptionOut>> {
-    let number = path_phone(&state, &number)?;
+    change(&state, &number, &req, false).await
+}
+
+async fn change(
+    state: &AppState,
+    number: &str,
+    req: &TopicIn,
+    subscribe: bool,
+) -> ApiResult<Json<SubscriptionOut>> {
+    let number = path_phone(state, number)?;
     let topic = topic(&req.topic)?;
-    let changed = state.store.unsubscribe(&number, &topic).await?;
+    let changed = if subscribe {
+        let now = state.engine.clock().now();
+        state.store.subscribe(&number, &topic, now).await?
+    } else {
+        state.store.unsubscribe(&number, &topic).await?
+    };
     Ok(Json(SubscriptionOut {
         phone_number: number.as_str().to_owned(),
         topic,

@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{Path, Request, State};
-use axum::http::header;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::campaigns::{load, path_id};
 use crate::auth::{Authorized, can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::import::{Format, ImportReport, Limits, Sink, import};
+use crate::import::{Format, ImportReport, Limits, Sink, import, import_request};
 use crate::json::Body;
 use crate::json::Params;
 use crate::state::AppState;
@@ -60,24 +59,11 @@ pub async fn import_contacts(
     request: Request,
 ) -> ApiResult<Json<ImportReport>> {
     let campaign = load(&state, path_id(&id)?).await?;
-    let ct = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let format = Format::from_content_type(ct).ok_or(ApiError::UnsupportedMediaType(
-        "text/csv, application/json or application/x-ndjson",
-    ))?;
-    let body = request.into_body();
-    let report = import(
+    let report = import_request(
+        &state,
         contacts_of(&state, campaign.id),
         campaign.settings.numbering(state.settings.phone_validation),
-        body,
-        format,
-        Limits {
-            places: &state.imports,
-            max_bytes: state.settings.max_import_bytes,
-            keep_added: 0,
-        },
+        request,
     )
     .await?;
     Ok(Json(report))

@@ -86,8 +86,18 @@ fn authenticate<'s>(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatusQuery {
-    /// The call the status is about (dialer put it in the callback URL).
+    /// The call the request is about (dialer put it in the URL it gave Twilio).
     call_id: Option<String>,
+}
+
+impl StatusQuery {
+    fn call_id(&self) -> ApiResult<dialer_engine::CallId> {
+        let text = self
+            .call_id
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("call_id"))?;
+        call_id("call_id", text)
+    }
 }
 
 /// A Twilio call status callback.
@@ -108,12 +118,7 @@ pub async fn status(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let (params, config) = authenticate(&state, &headers, &uri, &body)?;
-    let id = call_id(
-        "call_id",
-        q.call_id
-            .as_deref()
-            .ok_or_else(|| ApiError::missing("call_id"))?,
-    )?;
+    let id = q.call_id()?;
     if param(&params, "CallStatus").is_none_or(str::is_empty) {
         return Err(ApiError::missing("CallStatus"));
     }
@@ -142,12 +147,7 @@ pub async fn twiml(
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
     authenticate(&state, &headers, &uri, &body)?;
-    let id = call_id(
-        "call_id",
-        q.call_id
-            .as_deref()
-            .ok_or_else(|| ApiError::missing("call_id"))?,
-    )?;
+    let id = q.call_id()?;
     let call = state
         .store
         .get_call(id)
@@ -211,6 +211,8 @@ pub async fn inbound(
         return Ok(([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML));
     }
     let from = param(&params, "From").ok_or_else(|| ApiError::missing("From"))?;
+    // A WhatsApp sender is `whatsapp:+14155552671`.
+    let from = from.strip_prefix("whatsapp:").unwrap_or(from);
     let number =
         PhoneNumber::parse(from, None).map_err(|e| ApiError::invalid("From", e.to_string()))?;
     let sid = param(&params, "MessageSid")

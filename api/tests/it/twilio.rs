@@ -280,6 +280,34 @@ async fn inbound_messages_subscribe_unsubscribe_and_set_the_senders_consent() {
     );
     assert_eq!(recipient().await["consent"], "unknown");
     send("UNSUBSCRIBE news").await;
+    // The same person on WhatsApp: `From` is `whatsapp:+…`.
+    let whatsapp = form(&[
+        ("AccountSid", TWILIO_SID),
+        ("MessageSid", "SM43"),
+        ("From", "whatsapp:+14155552671"),
+        ("WaId", "14155552671"),
+        ("Body", "SUBSCRIBE deals"),
+    ]);
+    let r = post_signed(&s, path, &whatsapp, &signed, TWILIO_TOKEN).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        recipient().await["topics"],
+        serde_json::json!(["deals", "price-alerts"])
+    );
+    let r = post_signed(
+        &s,
+        path,
+        &form(&[
+            ("AccountSid", TWILIO_SID),
+            ("MessageSid", "SM44"),
+            ("From", "whatsapp:+14155552671"),
+            ("Body", "UNSUBSCRIBE deals"),
+        ]),
+        &signed,
+        TWILIO_TOKEN,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         recipient().await["topics"],
         serde_json::json!(["price-alerts"])
