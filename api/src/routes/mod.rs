@@ -20,6 +20,7 @@ pub mod reference;
 pub mod seed;
 pub mod segments;
 pub mod templates;
+pub mod triggers;
 pub mod twilio;
 
 use std::time::Duration;
@@ -108,6 +109,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(templates::list))
         .routes(routes!(templates::get, templates::put, templates::delete))
         .routes(routes!(templates::preview))
+        .routes(routes!(triggers::preview))
         .routes(routes!(contacts::phone_numbers))
         .routes(routes!(contacts::list_contacts))
         .routes(routes!(calls::schedule, calls::list))

@@ -217,15 +217,39 @@ pub async fn preview(
     Path(name): Path<String>,
     Params(q): Params<PreviewQuery>,
 ) -> ApiResult<Json<PreviewOut>> {
-    let name = segment_name(&name)?;
-    let segment = load_segment(&state, &name).await?;
-    let rule = segment
+    let rule = saved_rule(&state, &segment_name(&name)?).await?;
+    let chosen = select(&state, &rule, q.sample.unwrap_or(10).min(100) as usize).await?;
+    Ok(Json(PreviewOut {
+        count: chosen.count,
+        of: chosen.of,
+        sample: chosen.sample.iter().map(RecipientOut::from).collect(),
+    }))
+}
+
+/// A saved segment's rule.
+pub async fn saved_rule(state: &AppState, name: &str) -> ApiResult<Rule> {
+    let segment = load_segment(state, name).await?;
+    segment
         .body
         .get("rule")
         .map(Rule::parse)
         .transpose()
         .map_err(|e| ApiError::Conflict(format!("segment {name} holds a broken rule: {e}")))?
-        .ok_or_else(|| ApiError::Conflict(format!("segment {name} holds no rule")))?;
+        .ok_or_else(|| ApiError::Conflict(format!("segment {name} holds no rule")))
+}
+
+/// Who a rule selects now.
+pub struct Selection {
+    pub count: u64,
+    /// Recipients read.
+    pub of: u64,
+    /// The first `want` selected.
+    pub sample: Vec<Recipient>,
+}
+
+/// Evaluates `rule` over every recipient; the subscriptions of the topics it names are read
+/// once, not per recipient.
+pub async fn select(state: &AppState, rule: &Rule, want: usize) -> ApiResult<Selection> {
     let mut subscribers = std::collections::HashSet::new();
     for topic in rule.topics() {
         let mut after = None;
@@ -238,7 +262,6 @@ pub async fn preview(
             }
         }
     }
-    let want = q.sample.unwrap_or(10).min(100) as usize;
     let (mut count, mut of, mut sample, mut after) = (0u64, 0u64, Vec::new(), None);
     loop {
         let page = state.store.list_recipients(after.clone(), 1000).await?;
@@ -250,7 +273,7 @@ pub async fn preview(
             }) {
                 count += 1;
                 if sample.len() < want {
-                    sample.push(RecipientOut::from(r));
+                    sample.push(r.clone());
                 }
             }
         }
@@ -259,5 +282,5 @@ pub async fn preview(
             _ => break,
         }
     }
-    Ok(Json(PreviewOut { count, of, sample }))
+    Ok(Selection { count, of, sample })
 }

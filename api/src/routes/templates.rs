@@ -93,7 +93,17 @@ fn out(d: Definition) -> Option<TemplateOut> {
 
 /// The text of a campaign's voice template.
 pub async fn voice_text(state: &AppState, t: &dialer_engine::VoiceTemplate) -> ApiResult<String> {
-    let key = Key::parse(&t.name, Channel::Voice.as_str(), &t.locale)?;
+    text_of(state, Channel::Voice, &t.name, &t.locale).await
+}
+
+/// The text of a template.
+pub async fn text_of(
+    state: &AppState,
+    channel: Channel,
+    name: &str,
+    locale: &str,
+) -> ApiResult<String> {
+    let key = Key::parse(name, channel.as_str(), locale)?;
     Ok(load(state, &key).await?.text)
 }
 

@@ -256,6 +256,78 @@ async fn a_segment_names_its_mistakes_and_previews_who_it_selects() {
 }
 
 #[tokio::test]
+async fn trigger_events_preview_who_they_reach_and_what_they_say_line_by_line() {
+    let s = TestServer::start().await;
+    s.post(
+        "/api/v1/recipients",
+        OPERATOR,
+        json!({"recipients": [
+            {"phone_number": "+14155550501", "attributes": {"first_name": "Ada", "tier": "gold"}},
+            {"phone_number": "+14155550502", "attributes": {"first_name": "Grace", "tier": "silver"}},
+        ]}),
+    )
+    .await;
+    s.post(
+        "/api/v1/recipients/%2B14155550501/subscribe",
+        OPERATOR,
+        json!({"topic": "price-alerts"}),
+    )
+    .await;
+    let put = |path: &'static str, body: serde_json::Value| {
+        let s = &s;
+        async move {
+            let r = s.send(Method::PUT, path, Some(OPERATOR), Some(body)).await;
+            assert!(r.status == 201 || r.status == 200, "{}", r.body);
+        }
+    };
+    put(
+        "/api/v1/segments/alerted",
+        json!({"rule": {"subscribed": "price-alerts"}}),
+    )
+    .await;
+    put(
+        "/api/v1/templates/price-drop/sms/en",
+        json!({"text": "Hi {first_name}, {event.product} is now {event.price}"}),
+    )
+    .await;
+    let lines = [
+        r#"{"id": "e1", "segment": "alerted", "template": "price-drop", "fields": {"product": "a kettle", "price": 19.5}}"#,
+        r#"{"rule": {"eq": {"attr": "tier", "value": "silver"}}, "template": "price-drop", "fields": {"product": "a lamp"}}"#,
+        "{broken",
+        r#"{"segment": "nobody", "template": "price-drop"}"#,
+    ]
+    .join("\n");
+    let r = s
+        .post_raw(
+            "/api/v1/trigger-events/preview",
+            VIEWER,
+            "application/x-ndjson",
+            lines,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let e = &r.body["events"];
+    assert_eq!(
+        (&e[0]["line"], &e[0]["recipients"], &e[0]["of"]),
+        (&json!(1), &json!(1), &json!(2))
+    );
+    assert_eq!(e[0]["text"], "Hi Ada, a kettle is now 19.5");
+    assert_eq!(e[1]["first"], "+14155550502");
+    assert!(e[1]["text"].is_null());
+    assert_eq!(e[1]["missing"], json!(["event.price"]));
+    assert_eq!(e[2]["line"], 4);
+    assert!(
+        e[2]["error"].as_str().unwrap().contains("segment"),
+        "{}",
+        e[2]
+    );
+    assert_eq!(r.body["errors"][0]["line"], 3);
+    s.post_raw("/api/v1/trigger-events/preview", VIEWER, "text/csv", "x")
+        .await
+        .assert_error(415, "unsupported_media_type", None);
+}
+
+#[tokio::test]
 async fn a_template_renders_for_a_recipient_and_never_sends_a_blank() {
     let s = TestServer::start().await;
     s.post(

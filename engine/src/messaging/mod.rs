@@ -1,12 +1,14 @@
 //! The messaging channel's pure core: who may be messaged (consent, topics, segments), what they
 //! are sent (templates), what an inbound message asks for, how a message's delivery state moves
-//! when provider reports arrive in any order, and which provider errors are worth a retry.
+//! when provider reports arrive in any order, which provider errors are worth a retry, and how
+//! trigger events (JSON lines) are read.
 
 pub mod errors;
 pub mod inbound;
 pub mod message;
 pub mod segment;
 pub mod template;
+pub mod trigger;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,153 @@
+//! Trigger events, previewed: JSON lines (see `dialer_engine::messaging::trigger`), each
+//! resolved to the recipients it selects now and its template rendered for the first of them —
+//! what sending them would do, without sending. A line that cannot be read is reported with
+//! its line number and the others are still previewed.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use dialer_engine::messaging::trigger::{Audience, parse_lines};
+use dialer_engine::messaging::{Channel, Template};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::segments::{saved_rule, select};
+use crate::auth::{Authorized, can};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json::Params;
+use crate::state::AppState;
+
+/// Events one preview reads at most (each reads the whole audience).
+pub const MAX_EVENTS: usize = 100;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerQuery {
+    /// The channel whose templates the events name: `sms` (default), `whatsapp` or `voice`.
+    #[param(pattern = "^(voice|sms|whatsapp)$")]
+    channel: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPreview {
+    pub line: u64,
+    pub id: Option<String>,
+    /// Recipients the event selects now…
+    pub recipients: u64,
+    /// …out of this many.
+    pub of: u64,
+    /// The first of them, and what it would be sent.
+    pub first: Option<String>,
+    pub text: Option<String>,
+    /// Placeholders without a value for the first recipient (nothing is sent blank).
+    pub missing: Vec<String>,
+    /// Why the event cannot be sent at all (an unknown segment or template).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineErrorOut {
+    pub line: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TriggerPreview {
+    pub events: Vec<EventPreview>,
+    /// Lines that could not be read.
+    pub errors: Vec<LineErrorOut>,
+}
+
+/// What a file of trigger events would send, now, without sending it.
+#[utoipa::path(
+    post, path = "/api/v1/trigger-events/preview", tag = "messaging", params(TriggerQuery),
+    request_body(content = String, description = "JSON lines, one event each (sent as text/plain or application/x-ndjson)", content_type = "text/plain"),
+    responses((status = 200, body = TriggerPreview), (status = 400, body = ErrorBody)),
+    security(("token" = []))
+)]
+pub async fn preview(
+    State(state): State<AppState>,
+    _: Authorized<can::Read>,
+    Params(q): Params<TriggerQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<TriggerPreview>> {
+    let lines = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let ct = ct.split(';').next().unwrap_or("").trim();
+            ["text/plain", "application/x-ndjson", "application/jsonl"].contains(&ct)
+        });
+    if !lines {
+        return Err(ApiError::UnsupportedMediaType(
+            "text/plain or application/x-ndjson (JSON lines)",
+        ));
+    }
+    let channel = match q.channel.as_deref() {
+        None => Channel::Sms,
+        Some(c) => Channel::parse(c)
+            .ok_or_else(|| ApiError::invalid("channel", "must be voice, sms or whatsapp"))?,
+    };
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::invalid("body", "must be UTF-8 JSON lines"))?;
+    let (events, errors) = parse_lines(text);
+    if events.len() > MAX_EVENTS {
+        return Err(ApiError::invalid(
+            "body",
+            format!("a preview reads at most {MAX_EVENTS} events"),
+        ));
+    }
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let mut p = EventPreview {
+            line: e.line,
+            id: e.id.clone(),
+            recipients: 0,
+            of: 0,
+            first: None,
+            text: None,
+            missing: Vec::new(),
+            error: None,
+        };
+        let rule = match &e.audience {
+            Audience::Rule(r) => Ok(r.clone()),
+            Audience::Segment(name) => saved_rule(&state, name).await.map_err(|e| e.to_string()),
+        };
+        let template = super::templates::text_of(&state, channel, &e.template, &e.locale)
+            .await
+            .map_err(|e| e.to_string());
+        match (rule, template) {
+            (Err(why), _) | (_, Err(why)) => p.error = Some(why),
+            (Ok(rule), Ok(text)) => {
+                let chosen = select(&state, &rule, 1).await?;
+                p.recipients = chosen.count;
+                p.of = chosen.of;
+                if let Some(r) = chosen.sample.first() {
+                    p.first = Some(r.phone_number.as_str().to_owned());
+                    let mut values = r.attributes.clone();
+                    values.insert("phone_number".into(), r.phone_number.as_str().into());
+                    values.insert("event".into(), serde_json::Value::Object(e.fields));
+                    match Template::parse(&text).map(|t| t.render(&values)) {
+                        Ok(Ok(said)) => p.text = Some(said),
+                        Ok(Err(m)) => p.missing = m.missing,
+                        Err(broken) => p.error = Some(format!("the template is broken: {broken}")),
+                    }
+                }
+            }
+        }
+        out.push(p);
+    }
+    Ok(Json(TriggerPreview {
+        events: out,
+        errors: errors
+            .into_iter()
+            .map(|e| LineErrorOut {
+                line: e.line,
+                message: e.message,
+            })
+            .collect(),
+    }))
+}
