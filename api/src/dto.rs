@@ -20,6 +20,18 @@ pub fn campaign_id(field: &str, id: i64) -> Result<dialer_engine::CampaignId, Ap
         .map_err(|_| ApiError::invalid(field, "must be a positive integer"))
 }
 
+/// A topic's, segment's or template's name, naming the field when it is not one.
+pub fn name(field: &str, text: &str) -> Result<String, ApiError> {
+    if dialer_engine::messaging::valid_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            dialer_engine::messaging::NAME_RULE,
+        ))
+    }
+}
+
 pub fn call_id(field: &str, text: &str) -> Result<dialer_engine::CallId, ApiError> {
     text.parse()
         .map_err(|_| ApiError::invalid(field, "must be a call id (UUID)"))

@@ -301,11 +301,8 @@ impl CampaignSettings {
             return err("provider", "must name a configured provider");
         }
         if let Some(t) = &self.voice_template {
-            if !crate::messaging::segment::valid_topic(&t.name) {
-                return err(
-                    "voice_template.name",
-                    "must be 1 to 64 letters, digits, '-', '_' or '.'",
-                );
+            if !crate::messaging::valid_name(&t.name) {
+                return err("voice_template.name", crate::messaging::NAME_RULE);
             }
             if !crate::messaging::template::valid_locale(&t.locale) {
                 return err(

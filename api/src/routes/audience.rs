@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::{Path, Request, State};
 use dialer_engine::PhoneNumber;
 use dialer_engine::messaging::Consent;
-use dialer_engine::messaging::segment::valid_topic;
 use dialer_storage::audience::{Recipient, RecipientUpsert, Upserted};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -93,15 +92,7 @@ fn path_phone(state: &AppState, text: &str) -> ApiResult<PhoneNumber> {
 }
 
 fn topic(text: &str) -> ApiResult<String> {
-    let t = text.trim().to_ascii_lowercase();
-    if valid_topic(&t) {
-        Ok(t)
-    } else {
-        Err(ApiError::invalid(
-            "topic",
-            "must be 1 to 64 letters, digits, '-', '_' or '.'",
-        ))
-    }
+    crate::dto::name("topic", &text.trim().to_ascii_lowercase())
 }
 
 /// Adds recipients or merges them into those with the same number (attributes key by key;

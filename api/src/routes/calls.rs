@@ -167,6 +167,21 @@ pub async fn list(
     }))
 }
 
+/// A call, or 404.
+pub async fn load_call(
+    state: &AppState,
+    id: dialer_engine::CallId,
+) -> ApiResult<dialer_engine::Call> {
+    state
+        .store
+        .get_call(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "call",
+            id: id.to_string(),
+        })
+}
+
 /// A call with its full audit trail: every decision and every provider status.
 #[utoipa::path(
     get, path = "/api/v1/calls/{call_id}", tag = "calls",
@@ -179,14 +194,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CallDetail>> {
     let id = call_id("call_id", &id)?;
-    let call = state
-        .store
-        .get_call(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: "call",
-            id: id.to_string(),
-        })?;
+    let call = load_call(&state, id).await?;
     let events = state.store.events_for_call(id).await?;
     Ok(Json(CallDetail {
         call: CallOut::from(&call),

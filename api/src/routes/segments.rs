@@ -1,11 +1,12 @@
 //! Segments: named rules over the audience (see `dialer_engine::messaging::segment`), with a
 //! preview of who they select now.
 
+use std::collections::{HashMap, HashSet};
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dialer_engine::PhoneNumber;
-use dialer_engine::messaging::segment::valid_topic;
 use dialer_engine::messaging::{Consent, Rule, Subject};
 use dialer_storage::audience::{DefinitionKind, Recipient};
 use serde::{Deserialize, Serialize};
@@ -17,11 +18,13 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::{Body, Params};
 use crate::state::AppState;
 
-/// A recipient as a segment rule sees it: its subscriptions are looked up among those of the
-/// topics the rule names, read once for the whole audience.
+/// The subscribers of the topics some rules name, by topic: read once for the whole audience.
+type Subscribers = HashMap<String, HashSet<PhoneNumber>>;
+
+/// A recipient as a segment rule sees it.
 struct Seen<'a> {
     recipient: &'a Recipient,
-    subscribers: &'a std::collections::HashSet<(String, PhoneNumber)>,
+    subscribers: &'a Subscribers,
 }
 
 impl Subject for Seen<'_> {
@@ -30,7 +33,8 @@ impl Subject for Seen<'_> {
     }
     fn subscribed(&self, topic: &str) -> bool {
         self.subscribers
-            .contains(&(topic.to_owned(), self.recipient.phone_number.clone()))
+            .get(topic)
+            .is_some_and(|s| s.contains(&self.recipient.phone_number))
     }
     fn consent(&self) -> Consent {
         self.recipient.consent
@@ -57,15 +61,8 @@ pub struct SegmentOut {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-fn segment_name(name: &str) -> ApiResult<String> {
-    if valid_topic(name) {
-        Ok(name.to_owned())
-    } else {
-        Err(ApiError::invalid(
-            "name",
-            "must be 1 to 64 letters, digits, '-', '_' or '.'",
-        ))
-    }
+fn segment_name(text: &str) -> ApiResult<String> {
+    crate::dto::name("name", text)
 }
 
 fn segment_out(d: dialer_storage::audience::Definition) -> SegmentOut {
@@ -218,10 +215,12 @@ pub async fn preview(
     Params(q): Params<PreviewQuery>,
 ) -> ApiResult<Json<PreviewOut>> {
     let rule = saved_rule(&state, &segment_name(&name)?).await?;
-    let chosen = select(&state, &rule, q.sample.unwrap_or(10).min(100) as usize).await?;
+    let want = q.sample.unwrap_or(10).min(100) as usize;
+    let (of, mut chosen) = select_each(&state, std::slice::from_ref(&rule), want).await?;
+    let chosen = chosen.pop().ok_or(ApiError::Internal)?;
     Ok(Json(PreviewOut {
         count: chosen.count,
-        of: chosen.of,
+        of,
         sample: chosen.sample.iter().map(RecipientOut::from).collect(),
     }))
 }
@@ -241,39 +240,56 @@ pub async fn saved_rule(state: &AppState, name: &str) -> ApiResult<Rule> {
 /// Who a rule selects now.
 pub struct Selection {
     pub count: u64,
-    /// Recipients read.
-    pub of: u64,
     /// The first `want` selected.
     pub sample: Vec<Recipient>,
 }
 
-/// Evaluates `rule` over every recipient; the subscriptions of the topics it names are read
-/// once, not per recipient.
-pub async fn select(state: &AppState, rule: &Rule, want: usize) -> ApiResult<Selection> {
-    let mut subscribers = std::collections::HashSet::new();
-    for topic in rule.topics() {
-        let mut after = None;
+/// Evaluates every rule over every recipient in one pass over the audience, the subscriptions
+/// of the topics the rules name read once: how many recipients were read, and one selection per
+/// rule, in order.
+pub async fn select_each(
+    state: &AppState,
+    rules: &[Rule],
+    want: usize,
+) -> ApiResult<(u64, Vec<Selection>)> {
+    let mut subscribers = Subscribers::new();
+    for topic in rules.iter().flat_map(Rule::topics) {
+        if subscribers.contains_key(topic) {
+            continue;
+        }
+        let (mut set, mut after) = (HashSet::new(), None);
         loop {
             let page = state.store.subscribers(topic, after, 1000).await?;
             after = page.last().cloned().filter(|_| page.len() == 1000);
-            subscribers.extend(page.into_iter().map(|p| (topic.to_owned(), p)));
+            set.extend(page);
             if after.is_none() {
                 break;
             }
         }
+        subscribers.insert(topic.to_owned(), set);
     }
-    let (mut count, mut of, mut sample, mut after) = (0u64, 0u64, Vec::new(), None);
+    let mut out: Vec<Selection> = rules
+        .iter()
+        .map(|_| Selection {
+            count: 0,
+            sample: Vec::new(),
+        })
+        .collect();
+    let (mut of, mut after) = (0u64, None);
     loop {
         let page = state.store.list_recipients(after.clone(), 1000).await?;
         for r in &page {
             of += 1;
-            if rule.matches(&Seen {
+            let seen = Seen {
                 recipient: r,
                 subscribers: &subscribers,
-            }) {
-                count += 1;
-                if sample.len() < want {
-                    sample.push(r.clone());
+            };
+            for (rule, chosen) in rules.iter().zip(out.iter_mut()) {
+                if rule.matches(&seen) {
+                    chosen.count += 1;
+                    if chosen.sample.len() < want {
+                        chosen.sample.push(r.clone());
+                    }
                 }
             }
         }
@@ -282,5 +298,5 @@ pub async fn select(state: &AppState, rule: &Rule, want: usize) -> ApiResult<Sel
             _ => break,
         }
     }
-    Ok(Selection { count, of, sample })
+    Ok((of, out))
 }

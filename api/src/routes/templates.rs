@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dialer_engine::messaging::segment::valid_topic;
 use dialer_engine::messaging::template::valid_locale;
 use dialer_engine::messaging::{Channel, Template};
 use dialer_storage::audience::{Definition, DefinitionKind};
@@ -46,12 +45,7 @@ struct Key {
 
 impl Key {
     fn parse(name: &str, channel: &str, locale: &str) -> ApiResult<Self> {
-        if !valid_topic(name) {
-            return Err(ApiError::invalid(
-                "name",
-                "must be 1 to 64 letters, digits, '-', '_' or '.'",
-            ));
-        }
+        let name = crate::dto::name("name", name)?;
         let channel = Channel::parse(channel)
             .ok_or_else(|| ApiError::invalid("channel", "must be voice, sms or whatsapp"))?;
         if !valid_locale(locale) {
@@ -61,7 +55,7 @@ impl Key {
             ));
         }
         Ok(Self {
-            name: name.to_owned(),
+            name,
             channel,
             locale: locale.to_owned(),
         })

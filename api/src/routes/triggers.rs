@@ -12,7 +12,7 @@ use dialer_engine::messaging::{Channel, Template};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::segments::{saved_rule, select};
+use super::segments::{saved_rule, select_each};
 use crate::auth::{Authorized, can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json::Params;
@@ -34,10 +34,8 @@ pub struct TriggerQuery {
 pub struct EventPreview {
     pub line: u64,
     pub id: Option<String>,
-    /// Recipients the event selects now…
+    /// Recipients the event selects now.
     pub recipients: u64,
-    /// …out of this many.
-    pub of: u64,
     /// The first of them, and what it would be sent.
     pub first: Option<String>,
     pub text: Option<String>,
@@ -55,6 +53,8 @@ pub struct LineErrorOut {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TriggerPreview {
+    /// Recipients read (everyone, once for all the events).
+    pub audience: u64,
     pub events: Vec<EventPreview>,
     /// Lines that could not be read.
     pub errors: Vec<LineErrorOut>,
@@ -100,18 +100,11 @@ pub async fn preview(
             format!("a preview reads at most {MAX_EVENTS} events"),
         ));
     }
+    // First what each event names (its rule, its template), then one pass over the audience
+    // for all of them.
     let mut out = Vec::with_capacity(events.len());
+    let mut ready = Vec::new();
     for e in events {
-        let mut p = EventPreview {
-            line: e.line,
-            id: e.id.clone(),
-            recipients: 0,
-            of: 0,
-            first: None,
-            text: None,
-            missing: Vec::new(),
-            error: None,
-        };
         let rule = match &e.audience {
             Audience::Rule(r) => Ok(r.clone()),
             Audience::Segment(name) => saved_rule(&state, name).await.map_err(|e| e.to_string()),
@@ -119,28 +112,43 @@ pub async fn preview(
         let template = super::templates::text_of(&state, channel, &e.template, &e.locale)
             .await
             .map_err(|e| e.to_string());
-        match (rule, template) {
-            (Err(why), _) | (_, Err(why)) => p.error = Some(why),
+        let error = match (rule, template) {
+            (Err(why), _) | (_, Err(why)) => Some(why),
             (Ok(rule), Ok(text)) => {
-                let chosen = select(&state, &rule, 1).await?;
-                p.recipients = chosen.count;
-                p.of = chosen.of;
-                if let Some(r) = chosen.sample.first() {
-                    p.first = Some(r.phone_number.as_str().to_owned());
-                    let mut values = r.attributes.clone();
-                    values.insert("phone_number".into(), r.phone_number.as_str().into());
-                    values.insert("event".into(), serde_json::Value::Object(e.fields));
-                    match Template::parse(&text).map(|t| t.render(&values)) {
-                        Ok(Ok(said)) => p.text = Some(said),
-                        Ok(Err(m)) => p.missing = m.missing,
-                        Err(broken) => p.error = Some(format!("the template is broken: {broken}")),
-                    }
-                }
+                ready.push((out.len(), rule, text, e.fields));
+                None
             }
+        };
+        out.push(EventPreview {
+            line: e.line,
+            id: e.id,
+            recipients: 0,
+            first: None,
+            text: None,
+            missing: Vec::new(),
+            error,
+        });
+    }
+    let rules: Vec<_> = ready.iter().map(|(_, rule, _, _)| rule.clone()).collect();
+    let (audience, chosen) = select_each(&state, &rules, 1).await?;
+    for ((at, _, text, fields), chosen) in ready.into_iter().zip(chosen) {
+        let p = &mut out[at];
+        p.recipients = chosen.count;
+        let Some(r) = chosen.sample.into_iter().next() else {
+            continue;
+        };
+        p.first = Some(r.phone_number.as_str().to_owned());
+        let mut values = r.attributes;
+        values.insert("phone_number".into(), r.phone_number.as_str().into());
+        values.insert("event".into(), serde_json::Value::Object(fields));
+        match Template::parse(&text).map(|t| t.render(&values)) {
+            Ok(Ok(said)) => p.text = Some(said),
+            Ok(Err(m)) => p.missing = m.missing,
+            Err(broken) => p.error = Some(format!("the template is broken: {broken}")),
         }
-        out.push(p);
     }
     Ok(Json(TriggerPreview {
+        audience,
         events: out,
         errors: errors
             .into_iter()

@@ -148,14 +148,7 @@ pub async fn twiml(
 ) -> ApiResult<impl IntoResponse> {
     authenticate(&state, &headers, &uri, &body)?;
     let id = q.call_id()?;
-    let call = state
-        .store
-        .get_call(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: "call",
-            id: id.to_string(),
-        })?;
+    let call = super::calls::load_call(&state, id).await?;
     let campaign = super::campaigns::load(&state, call.campaign_id).await?;
     let spoken = campaign
         .settings

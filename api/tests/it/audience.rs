@@ -307,9 +307,10 @@ async fn trigger_events_preview_who_they_reach_and_what_they_say_line_by_line() 
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let e = &r.body["events"];
+    assert_eq!(r.body["audience"], 2);
     assert_eq!(
-        (&e[0]["line"], &e[0]["recipients"], &e[0]["of"]),
-        (&json!(1), &json!(1), &json!(2))
+        (&e[0]["line"], &e[0]["recipients"], &e[1]["recipients"]),
+        (&json!(1), &json!(1), &json!(1))
     );
     assert_eq!(e[0]["text"], "Hi Ada, a kettle is now 19.5");
     assert_eq!(e[1]["first"], "+14155550502");

@@ -6,7 +6,7 @@
 //!   with no topic is the opt-out above).
 //! - Anything else is a message for a person to read.
 
-use super::segment::valid_topic;
+use super::valid_name;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -28,10 +28,10 @@ impl Command {
         match (word.as_str(), rest) {
             ("STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT", "") => Self::OptOut,
             ("START" | "UNSTOP" | "YES", "") => Self::OptIn,
-            ("SUBSCRIBE", topic) if valid_topic(&topic.to_ascii_lowercase()) => {
+            ("SUBSCRIBE", topic) if valid_name(&topic.to_ascii_lowercase()) => {
                 Self::Subscribe(topic.to_ascii_lowercase())
             }
-            ("UNSUBSCRIBE", topic) if valid_topic(&topic.to_ascii_lowercase()) => {
+            ("UNSUBSCRIBE", topic) if valid_name(&topic.to_ascii_lowercase()) => {
                 Self::Unsubscribe(topic.to_ascii_lowercase())
             }
             _ => Self::Text,

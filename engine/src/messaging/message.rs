@@ -145,16 +145,12 @@ mod tests {
     }
 
     fn reported() -> impl Strategy<Value = MessageStatus> {
-        prop::sample::select(vec![
-            Queued,
-            Sending,
-            Sent,
-            Delivered,
-            Read,
-            Failed,
-            Undelivered,
-            Cancelled,
-        ])
+        // Every state a provider can report: all but our own `pending` and `blocked`.
+        let reported: Vec<_> = MessageStatus::ALL
+            .into_iter()
+            .filter(|s| MessageStatus::from_provider(s.as_str()).is_some())
+            .collect();
+        prop::sample::select(reported)
     }
 
     fn fold(reports: &[MessageStatus]) -> MessageStatus {

@@ -18,6 +18,16 @@ pub use message::{MessageStatus, apply_report};
 pub use segment::{Rule, RuleError, Subject};
 pub use template::{RenderError, Template, TemplateError};
 
+/// What a topic's, segment's or template's name must be.
+pub const NAME_RULE: &str = "must be 1 to 64 letters, digits, '-', '_' or '.'";
+
+/// A topic, segment or template name: 1–64 ASCII letters, digits, `-`, `_` or `.`.
+pub fn valid_name(t: &str) -> bool {
+    (1..=64).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// How a campaign reaches people.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -21,7 +21,7 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use super::Consent;
+use super::{Consent, NAME_RULE, valid_name};
 
 /// Rules nest at most this deep.
 pub const MAX_DEPTH: usize = 16;
@@ -261,11 +261,14 @@ fn parse(json: &Value, at: &str, depth: usize, nodes: &mut usize) -> Result<Rule
         }
         "subscribed" => Rule::Subscribed(
             body.as_str()
-                .filter(|t| valid_topic(t))
+                .filter(|t| valid_name(t))
                 .ok_or_else(|| {
                     err(
                         &here,
-                        "must be a topic name: 1 to 64 letters, digits, '-', '_' or '.'",
+                        format!(
+                            "must be a topic name: it {}",
+                            NAME_RULE.trim_start_matches("must ")
+                        ),
                     )
                 })?
                 .to_owned(),
@@ -314,13 +317,6 @@ fn attr(o: &Map<String, Value>, at: &str) -> Result<String, RuleError> {
                 "must be an attribute name (a dotted path like address.city)",
             )
         })
-}
-
-/// A topic name: 1–64 ASCII letters, digits, `-`, `_` or `.`.
-pub fn valid_topic(t: &str) -> bool {
-    (1..=64).contains(&t.len())
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 #[cfg(test)]

@@ -15,8 +15,9 @@
 
 use serde_json::{Map, Value};
 
-use super::segment::{Rule, valid_topic};
+use super::segment::Rule;
 use super::template::valid_locale;
+use super::valid_name;
 
 /// The longest line read, in bytes.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -82,7 +83,7 @@ pub fn parse_line(line: u64, text: &str) -> Result<Option<TriggerEvent>, LineErr
     let id = text_field(&mut o, "id")?;
     let segment = text_field(&mut o, "segment")?;
     let audience = match (segment, o.remove("rule")) {
-        (Some(name), None) if valid_topic(&name) => Audience::Segment(name),
+        (Some(name), None) if valid_name(&name) => Audience::Segment(name),
         (Some(name), None) => {
             return Err(err(format!("segment: {name:?} is not a segment name")));
         }
@@ -91,7 +92,7 @@ pub fn parse_line(line: u64, text: &str) -> Result<Option<TriggerEvent>, LineErr
         (None, None) => return Err(err("needs a segment (a name) or a rule".into())),
     };
     let template = text_field(&mut o, "template")?
-        .filter(|t| valid_topic(t))
+        .filter(|t| valid_name(t))
         .ok_or_else(|| err("template: needs a template name".into()))?;
     let locale = text_field(&mut o, "locale")?.unwrap_or_else(|| "en".into());
     if !valid_locale(&locale) {
