@@ -51,6 +51,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let address = listener.local_addr()?;
+        let termination = app::termination()?;
         let clock = app::clock(&settings);
         let app = App::build(settings, clock).await?;
         let s = &app.state.settings;
@@ -83,6 +84,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             )?;
         }
         drop(out);
-        app.serve(listener, app::termination()).await
+        app.serve(listener, termination).await
     })
 }
