@@ -177,6 +177,13 @@ pub struct CampaignSettings {
     /// attributes (Twilio reads it out with `<Say>`); the provider's own TwiML when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice_template: Option<VoiceTemplate>,
+    /// How it reaches people: `voice` (calls, the default), `sms` or `whatsapp` (messages, as
+    /// `messaging` says).
+    #[serde(default, skip_serializing_if = "crate::messaging::Channel::is_voice")]
+    pub channel: crate::messaging::Channel,
+    /// What a messaging campaign sends; required for `sms` and `whatsapp`, refused for `voice`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging: Option<crate::messaging::MessagingSettings>,
 }
 
 /// A campaign's `voice` template: its name and locale.
@@ -241,6 +248,8 @@ impl Default for CampaignSettings {
             ring_timeout_secs: defaults::ring_timeout(),
             sim: None,
             voice_template: None,
+            channel: crate::messaging::Channel::Voice,
+            messaging: None,
         }
     }
 }
@@ -311,6 +320,29 @@ impl CampaignSettings {
                 );
             }
         }
+        match (self.channel.is_voice(), &self.messaging) {
+            (true, Some(_)) => {
+                return err(
+                    "messaging",
+                    "is for sms and whatsapp campaigns (set channel)",
+                );
+            }
+            (false, None) => {
+                return err(
+                    "messaging",
+                    "an sms or whatsapp campaign needs messaging settings (at least a template)",
+                );
+            }
+            (false, Some(m)) => {
+                if let Err((field, message)) = m.validate() {
+                    return Err(SettingsError {
+                        field: messaging_field(field),
+                        message,
+                    });
+                }
+            }
+            (true, None) => {}
+        }
         if let Some(sim) = &self.sim {
             if sim.picked + sim.disconnected + sim.rnr + sim.failed == 0 {
                 return err("sim", "outcome weights must not all be zero");
@@ -321,6 +353,25 @@ impl CampaignSettings {
         }
         Ok(())
     }
+}
+
+/// `messaging.{field}`, for the field names [`crate::messaging::MessagingSettings::validate`]
+/// gives.
+fn messaging_field(field: &str) -> &'static str {
+    const FIELDS: [&str; 8] = [
+        "messaging.template",
+        "messaging.locale",
+        "messaging.segment",
+        "messaging.topic",
+        "messaging.max_messages_per_second",
+        "messaging.max_messages_per_second_per_sender",
+        "messaging.max_attempts",
+        "messaging.retry_after_secs",
+    ];
+    FIELDS
+        .into_iter()
+        .find(|f| f.strip_prefix("messaging.") == Some(field))
+        .unwrap_or("messaging")
 }
 
 /// A campaign record. `id`, `name`, `description`, `is_active`, `created_at` and `updated_at` are

@@ -78,6 +78,21 @@ pub(crate) fn definition_kind(col: &str, s: &str) -> Result<crate::audience::Def
     crate::audience::DefinitionKind::parse(s).ok_or_else(|| corrupt(col, s))
 }
 
+pub(crate) fn channel(col: &str, s: &str) -> Result<dialer_engine::messaging::Channel> {
+    dialer_engine::messaging::Channel::parse(s).ok_or_else(|| corrupt(col, s))
+}
+
+pub(crate) fn message_status(
+    col: &str,
+    s: &str,
+) -> Result<dialer_engine::messaging::MessageStatus> {
+    dialer_engine::messaging::MessageStatus::parse(s).ok_or_else(|| corrupt(col, s))
+}
+
+pub(crate) fn event_kind(col: &str, s: &str) -> Result<crate::messages::EventKind> {
+    crate::messages::EventKind::parse(s).ok_or_else(|| corrupt(col, s))
+}
+
 pub(crate) fn document(col: &str, s: &str) -> Result<serde_json::Value> {
     json(col, s)
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod lease;
 #[cfg(feature = "testsuite")]
 pub mod memory;
+pub mod messages;
 pub mod model;
 pub mod private;
 pub mod scylla;
@@ -21,6 +22,7 @@ pub mod traits;
 
 pub use audience::AudienceStore;
 pub use error::{Result, StorageError};
+pub use messages::MessageStore;
 pub use model::{
     AddContact, Attributes, CallFilter, CampaignDetails, Contact, CounterDelta, DncEntry, DncKind,
     NewContact, PENDING_STATUSES, StateChange, WriteBatch, pending_in, pending_key,

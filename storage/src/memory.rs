@@ -5,6 +5,7 @@
 //! It is not durable and never used by `dialer serve`.
 
 mod audience;
+mod messages;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -37,6 +38,7 @@ struct State {
     dnc: BTreeMap<(PhoneNumber, DncKind), DncEntry>,
     counters: BTreeMap<(CampaignId, String), i64>,
     audience: audience::Audience,
+    messages: messages::Messages,
     closed: bool,
 }
 

@@ -151,6 +151,7 @@ pub trait Store:
     + DncStore
     + CounterStore
     + crate::audience::AudienceStore
+    + crate::messages::MessageStore
 {
     /// Applies a batch atomically; returns once it is durable.
     async fn commit(&self, batch: WriteBatch) -> Result<()>;

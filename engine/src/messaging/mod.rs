@@ -7,6 +7,7 @@ pub mod errors;
 pub mod inbound;
 pub mod message;
 pub mod segment;
+pub mod send;
 pub mod template;
 pub mod trigger;
 
@@ -16,6 +17,7 @@ pub use errors::{ErrorClass, classify};
 pub use inbound::Command;
 pub use message::{MessageStatus, apply_report};
 pub use segment::{Rule, RuleError, Subject};
+pub use send::{AfterFailure, BlockReason, Gate, MessagingSettings};
 pub use template::{RenderError, Template, TemplateError};
 
 /// What a topic's, segment's or template's name must be.
@@ -39,6 +41,10 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub fn is_voice(&self) -> bool {
+        *self == Self::Voice
+    }
+
     pub const ALL: [Self; 3] = [Self::Voice, Self::Sms, Self::Whatsapp];
 
     pub fn as_str(self) -> &'static str {

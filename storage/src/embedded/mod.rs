@@ -8,6 +8,7 @@
 mod audience;
 mod checkpoint;
 mod codec;
+mod messages;
 mod read;
 mod schema;
 mod writer;

@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audience",
         include_str!("../../migrations/sqlite/0004_audience.sql"),
     ),
+    (
+        5,
+        "messages",
+        include_str!("../../migrations/sqlite/0005_messages.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -31,6 +31,7 @@ pub(crate) enum Work {
     AddDnc(Vec<DncEntry>),
     RemoveDnc(PhoneNumber, DncKind),
     Audience(super::audience::AudienceWrite),
+    Messages(super::messages::MessageWrite),
 }
 
 /// What a write answers.
@@ -42,6 +43,8 @@ pub(crate) enum Answer {
     Count(u32),
     Flag(bool),
     Upserts(Vec<crate::audience::Upserted>),
+    Flags(Vec<bool>),
+    Message(Option<Box<crate::messages::Message>>),
 }
 
 /// A write waiting for the writer thread, with where to send its answer.
@@ -157,6 +160,7 @@ fn execute(tx: &Connection, work: &Work) -> Result<Answer> {
         Work::AddDnc(entries) => add_dnc(tx, entries).map(Answer::Count),
         Work::RemoveDnc(phone, kind) => remove_dnc(tx, phone, *kind).map(Answer::Flag),
         Work::Audience(w) => super::audience::write(tx, w),
+        Work::Messages(w) => super::messages::write(tx, w),
     }
 }
 

@@ -15,6 +15,7 @@
 mod audience;
 mod calls;
 mod contacts;
+mod messages;
 mod rows;
 mod schema;
 mod statements;

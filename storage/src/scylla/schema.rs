@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (4, "archive", include_str!("../../cql/0004_archive.cql")),
     (5, "audience", include_str!("../../cql/0005_audience.cql")),
+    (6, "messages", include_str!("../../cql/0006_messages.cql")),
 ];
 
 /// Copies every open call of version 1's `calls_open` shards into version 2's per-campaign

@@ -11,6 +11,7 @@ use crate::error::Result;
 
 pub(crate) struct Statements {
     pub(crate) audience: super::audience::Statements,
+    pub(crate) messages: super::messages::Statements,
     pub(crate) seq_get: PreparedStatement,
     pub(crate) seq_init: PreparedStatement,
     pub(crate) seq_cas: PreparedStatement,
@@ -113,6 +114,7 @@ impl Statements {
         let t = |name: &str| format!("{ks}.{name}");
         Ok(Self {
             audience: super::audience::Statements::prepare(s, ks).await?,
+            messages: super::messages::Statements::prepare(s, ks).await?,
             seq_get: prep(s, format!("SELECT next FROM {} WHERE name = :name", t("id_sequences")), false).await?,
             seq_init: prep(s, format!("INSERT INTO {} (name, next) VALUES (:name, :next) IF NOT EXISTS", t("id_sequences")), true).await?,
             seq_cas: prep(s, format!("UPDATE {} SET next = :next WHERE name = :name IF next = :expected", t("id_sequences")), true).await?,

@@ -71,6 +71,11 @@ contract_tests!(
     consent_is_set_on_new_and_known_recipients,
     subscriptions_are_read_both_ways,
     definitions_are_put_read_listed_and_deleted,
+    messages_are_created_once_and_queued_by_due_time,
+    a_claim_is_a_compare_and_set_and_leaves_the_queue,
+    reports_only_move_a_message_forward,
+    messages_list_by_campaign_and_recipient_and_count,
+    message_events_keep_raw_and_normalized_newest_first,
 );
 
 #[test]

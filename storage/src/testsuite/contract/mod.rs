@@ -14,9 +14,11 @@ use crate::{StorageError, Store};
 mod audience;
 mod calls;
 mod lifecycle;
+mod messages;
 pub use audience::*;
 pub use calls::*;
 pub use lifecycle::*;
+pub use messages::*;
 
 fn attrs(pairs: &[(&str, &str)]) -> Attributes {
     pairs
