@@ -41,6 +41,7 @@ mod error;
 pub mod gauges;
 mod lease_keeper;
 mod live;
+pub mod messenger;
 pub mod metrics;
 pub mod provider;
 pub mod rate;

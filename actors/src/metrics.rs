@@ -29,6 +29,10 @@ pub const STORAGE_COMMIT: &str = "dialer_storage_commit_duration_seconds";
 pub const STORAGE_BATCH: &str = "dialer_storage_commit_batch_calls";
 pub const STORAGE_ERRORS: &str = "dialer_storage_commit_errors_total";
 pub const RESTARTS: &str = "dialer_actor_restarts_total";
+pub const MESSAGES_SENT: &str = "dialer_messages_sent_total";
+pub const MESSAGE_RECEIPTS: &str = "dialer_message_receipts_total";
+pub const MESSAGE_DECISIONS: &str = "dialer_message_decisions_total";
+pub const MESSAGE_RATE_WAITS: &str = "dialer_message_rate_limit_waits_total";
 
 /// (name, help) of every metric above, registered with the exporter at start-up.
 pub const DESCRIPTIONS: &[(&str, &str)] = &[
@@ -100,6 +104,22 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
     (
         RESTARTS,
         "Actors restarted by their supervisor, by kind of actor.",
+    ),
+    (
+        MESSAGES_SENT,
+        "Message send requests, by campaign, channel and result (accepted, rejected, not_sent, uncertain).",
+    ),
+    (
+        MESSAGE_RECEIPTS,
+        "Message delivery receipts received, by reported status.",
+    ),
+    (
+        MESSAGE_DECISIONS,
+        "Messaging runner decisions (send, deferred, blocked, retry, given_up, opted_out, cancelled, not_sent, uncertain), by campaign and decision.",
+    ),
+    (
+        MESSAGE_RATE_WAITS,
+        "Message sends that waited for a campaign or sender rate-limit token, by campaign.",
     ),
 ];
 
@@ -181,6 +201,31 @@ pub(crate) fn lease_wait(id: CampaignId) {
 
 pub(crate) fn lease_error() {
     counter!(LEASE_ERRORS).increment(1);
+}
+
+pub(crate) fn message_sent(id: CampaignId, channel: &str, outcome: &crate::messenger::SendOutcome) {
+    use crate::messenger::SendOutcome as S;
+    let result = match outcome {
+        S::Accepted { .. } => "accepted",
+        S::Rejected { .. } => "rejected",
+        S::NotSent { .. } => "not_sent",
+        S::Uncertain { .. } => "uncertain",
+    };
+    counter!(MESSAGES_SENT, "campaign" => campaign(id), "channel" => channel.to_owned(), "result" => result)
+        .increment(1);
+}
+
+pub(crate) fn message_receipt(status: &'static str) {
+    counter!(MESSAGE_RECEIPTS, "status" => status).increment(1);
+}
+
+pub(crate) fn message_decision(id: CampaignId, decision: &str) {
+    counter!(MESSAGE_DECISIONS, "campaign" => campaign(id), "decision" => decision.to_owned())
+        .increment(1);
+}
+
+pub(crate) fn message_rate_wait(id: CampaignId) {
+    counter!(MESSAGE_RATE_WAITS, "campaign" => campaign(id)).increment(1);
 }
 
 pub(crate) fn rate_wait(id: CampaignId) {

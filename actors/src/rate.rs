@@ -146,6 +146,61 @@ impl RateLimits {
     }
 }
 
+/// Named per-second buckets (a messaging campaign's, a sender number's), each rebuilt when
+/// its rate changes; same spacing as the dial buckets.
+pub struct Buckets {
+    clock: TokioWallClock,
+    by_key: Mutex<HashMap<String, (u32, Arc<Limiter>)>>,
+}
+
+impl std::fmt::Debug for Buckets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buckets").finish_non_exhaustive()
+    }
+}
+
+impl Buckets {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock: TokioWallClock::new(clock),
+            by_key: Mutex::default(),
+        }
+    }
+
+    /// Takes a token from each `(key, per second)` bucket in turn, waiting (real tokio time)
+    /// for each; whether any wait was needed.
+    pub async fn take(&self, buckets: &[(String, u32)]) -> bool {
+        let mut waited = false;
+        for (key, rate) in buckets {
+            let bucket = {
+                let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
+                let current = map
+                    .get(key)
+                    .filter(|(r, _)| r == rate)
+                    .map(|(_, l)| Arc::clone(l));
+                match current {
+                    Some(l) => l,
+                    None => {
+                        let Some(l) = limiter(Duration::from_secs(1), *rate, &self.clock) else {
+                            continue;
+                        };
+                        let l = Arc::new(l);
+                        map.insert(key.clone(), (*rate, Arc::clone(&l)));
+                        l
+                    }
+                }
+            };
+            while let Err(not_until) = bucket.check() {
+                waited = true;
+                let wall = not_until.wait_time_from(self.clock.now());
+                let real = self.clock.clock.real_duration(wall);
+                tokio::time::sleep(real.max(Duration::from_millis(1))).await;
+            }
+        }
+        waited
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -14,7 +14,7 @@
 //! [`DialOutcome::Uncertain`] — the engine then waits for the provider to say ([`send`]).
 
 pub mod http;
-mod send;
+pub(crate) mod send;
 pub mod sim;
 pub mod twilio;
 

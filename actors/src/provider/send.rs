@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::{DialOutcome, ProviderError};
 
 /// What one request proved.
-pub(super) enum Sent {
+pub(crate) enum Sent {
     /// A 2xx answer.
     Answered(reqwest::Response),
     /// A 4xx answer: the provider created nothing.
@@ -27,7 +27,7 @@ pub(super) enum Sent {
     Unknown(String),
 }
 
-pub(super) async fn send(request: reqwest::RequestBuilder) -> Sent {
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> Sent {
     match request.send().await {
         Ok(r) if r.status().is_success() => Sent::Answered(r),
         Ok(r) if r.status().is_client_error() => {

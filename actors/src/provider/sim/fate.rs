@@ -16,7 +16,7 @@ pub struct SimFate {
 }
 
 /// A stable 64-bit mix of the seed, the number and the attempt (SplitMix64 finalizer).
-fn mix(seed: u64, to: &PhoneNumber, attempt: u32) -> u64 {
+pub(crate) fn mix(seed: u64, to: &PhoneNumber, attempt: u32) -> u64 {
     let mut h = seed ^ 0x9E37_79B9_7F4A_7C15;
     for b in to.digits().bytes().chain(attempt.to_le_bytes()) {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);

@@ -32,8 +32,8 @@ use super::{Attempt, AttemptStatus, DialOutcome, Provider, ProviderError, Report
 mod fate;
 
 pub use fate::SimFate;
-pub(crate) use fate::fate;
 use fate::{external_id, timeline};
+pub(crate) use fate::{fate, mix};
 
 /// One dial as the simulator saw it.
 #[derive(Debug, Clone, PartialEq)]

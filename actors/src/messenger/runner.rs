@@ -1,0 +1,439 @@
+//! The messaging runner: reads due messages from storage in due order and, for each, carries
+//! out the engine's decisions — the campaign's state, consent and the opt-out list, quiet hours
+//! in the recipient's local time (`messaging::send::gate`), the campaign's and the sender's
+//! rate, then the send — writing an auditable decision event for every one.
+//!
+//! A message is claimed for an attempt (pending → sending, attempts + 1) by a compare-and-set
+//! before its request is sent, so no attempt is sent twice; a request whose fate is unknown is
+//! never sent again, and its receipt settles it. A failure is retried by the error-code table
+//! and the campaign's attempt budget (`messaging::send::after_failure`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dialer_engine::messaging::send::{AfterFailure, Gate, after_failure, gate};
+use dialer_engine::messaging::{Consent, MessageStatus};
+use dialer_engine::{Campaign, CampaignState, Clock};
+use dialer_storage::Store;
+use dialer_storage::messages::{EventKind, Message, MessageEvent, Report};
+use serde_json::json;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::{Messengers, Outbound, Receipt, ReceiptSink, SendOutcome};
+use crate::rate::Buckets;
+
+/// Due messages read per round.
+const ROUND: u32 = 256;
+/// Requests to messaging providers at once.
+const IN_FLIGHT: usize = 64;
+/// How long a paused campaign's messages wait before they are looked at again.
+const PAUSED_RECHECK: chrono::Duration = chrono::Duration::seconds(30);
+/// How long a message that provably was not sent waits before its attempt is made again.
+const NOT_SENT_RETRY: chrono::Duration = chrono::Duration::seconds(5);
+
+pub struct Runner {
+    store: Arc<dyn Store>,
+    messengers: Messengers,
+    clock: Arc<dyn Clock>,
+    buckets: Buckets,
+    wake: Notify,
+    in_flight: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    pub fn new(store: Arc<dyn Store>, messengers: Messengers, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            messengers,
+            buckets: Buckets::new(Arc::clone(&clock)),
+            clock,
+            wake: Notify::new(),
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+        })
+    }
+
+    pub fn messengers(&self) -> &Messengers {
+        &self.messengers
+    }
+
+    /// New messages are due: look now rather than at the next tick.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs until `stop`; then waits for requests in flight.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            let busy = match self.round().await {
+                Ok(n) => n == ROUND as usize,
+                Err(e) => {
+                    tracing::warn!(error = %e, "messaging runner: storage unavailable; retrying");
+                    false
+                }
+            };
+            if busy {
+                tokio::task::yield_now().await;
+                if stop.is_cancelled() {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.clock.real_duration(Duration::from_secs(1))) => {}
+            }
+        }
+        let _ = self.in_flight.acquire_many(IN_FLIGHT as u32).await;
+    }
+
+    /// One read of due messages, each handled; how many were read.
+    async fn round(self: &Arc<Self>) -> dialer_storage::Result<usize> {
+        let now = self.clock.now();
+        let due = self.store.due_messages(now, ROUND).await?;
+        let n = due.len();
+        let mut campaigns: std::collections::HashMap<_, Option<Campaign>> = Default::default();
+        for m in due {
+            let campaign = match campaigns.get(&m.campaign_id) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.store.get_campaign(m.campaign_id).await?;
+                    campaigns.insert(m.campaign_id, c.clone());
+                    c
+                }
+            };
+            self.handle(m, campaign).await?;
+        }
+        Ok(n)
+    }
+
+    async fn decide(&self, m: &Message, decision: &str, detail: serde_json::Value) {
+        crate::metrics::message_decision(m.campaign_id, decision);
+        let now = self.clock.now();
+        let event = MessageEvent {
+            event_id: MessageEvent::new_id(now),
+            kind: EventKind::Decision,
+            at: now,
+            phone_number: Some(m.phone_number.clone()),
+            message_id: Some(m.message_id.clone()),
+            raw: json!({}),
+            normalized: json!({"decision": decision, "attempt": m.attempts, "detail": detail}),
+        };
+        if let Err(e) = self.store.add_message_event(event).await {
+            tracing::warn!(error = %e, message_id = %m.message_id, "decision event not stored");
+        }
+    }
+
+    /// Moves a pending message to `to`, with the decision that did it.
+    async fn settle(
+        &self,
+        m: &Message,
+        to: Message,
+        decision: &str,
+        detail: serde_json::Value,
+    ) -> dialer_storage::Result<bool> {
+        let done = self.store.transition(m.status, m.attempts, &to).await?;
+        if done {
+            self.decide(&to, decision, detail).await;
+        }
+        Ok(done)
+    }
+
+    async fn handle(
+        self: &Arc<Self>,
+        m: Message,
+        campaign: Option<Campaign>,
+    ) -> dialer_storage::Result<()> {
+        let now = self.clock.now();
+        let mut next = m.clone();
+        next.updated_at = now;
+        let Some(campaign) = campaign else {
+            next.status = MessageStatus::Cancelled;
+            next.reason = Some("the campaign is gone".into());
+            self.settle(&m, next, "cancelled", json!({"reason": "campaign gone"}))
+                .await?;
+            return Ok(());
+        };
+        match campaign.state {
+            CampaignState::Running => {}
+            CampaignState::Draft | CampaignState::Paused => {
+                next.due_at = now + PAUSED_RECHECK;
+                self.store.transition(m.status, m.attempts, &next).await?;
+                return Ok(());
+            }
+            CampaignState::Stopped | CampaignState::Completed => {
+                next.status = MessageStatus::Cancelled;
+                next.reason = Some(format!("the campaign is {}", campaign.state.as_str()));
+                self.settle(
+                    &m,
+                    next,
+                    "cancelled",
+                    json!({"campaign": campaign.state.as_str()}),
+                )
+                .await?;
+                return Ok(());
+            }
+        }
+        let settings = &campaign.settings;
+        let Some(messaging) = &settings.messaging else {
+            next.status = MessageStatus::Blocked;
+            next.reason = Some("the campaign has no messaging settings".into());
+            self.settle(
+                &m,
+                next,
+                "blocked",
+                json!({"reason": "not a messaging campaign"}),
+            )
+            .await?;
+            return Ok(());
+        };
+        let consent = self
+            .store
+            .get_recipient(&m.phone_number)
+            .await?
+            .map_or(Consent::Unknown, |r| r.consent);
+        let listed = !self.store.check_dnc(&m.phone_number).await?.is_empty();
+        let zones = settings.zones_for(&m.phone_number);
+        match gate(
+            consent,
+            listed,
+            messaging.require_opt_in,
+            &settings.calling_hours,
+            zones.as_slice(),
+            now,
+        ) {
+            Gate::Send => {}
+            Gate::Block(why) => {
+                next.status = MessageStatus::Blocked;
+                next.reason = Some(why.as_str().into());
+                self.settle(&m, next, "blocked", json!({"reason": why.as_str()}))
+                    .await?;
+                return Ok(());
+            }
+            Gate::Defer(until) => {
+                next.due_at = until;
+                next.reason = Some("quiet hours".into());
+                self.settle(&m, next, "deferred", json!({"until": until}))
+                    .await?;
+                return Ok(());
+            }
+        }
+        let Some(messenger) = self.messengers.get(&settings.provider).cloned() else {
+            next.status = MessageStatus::Blocked;
+            next.reason = Some(format!(
+                "no messenger {:?} is configured",
+                settings.provider
+            ));
+            self.settle(&m, next, "blocked", json!({"reason": "no messenger"}))
+                .await?;
+            return Ok(());
+        };
+        let mut buckets = Vec::new();
+        if let Some(rate) = messaging.max_messages_per_second {
+            buckets.push((format!("campaign:{}", campaign.id), rate));
+        }
+        if let Some(rate) = messaging.max_messages_per_second_per_sender {
+            let sender = settings
+                .caller_id
+                .as_ref()
+                .map_or_else(|| settings.provider.clone(), |c| c.as_str().to_owned());
+            buckets.push((format!("sender:{sender}"), rate));
+        }
+        if self.buckets.take(&buckets).await {
+            crate::metrics::message_rate_wait(campaign.id);
+        }
+        // The claim: no attempt is sent unless this compare-and-set wins.
+        next.status = MessageStatus::Sending;
+        next.attempts = m.attempts + 1;
+        next.reason = None;
+        next.updated_at = self.clock.now();
+        if !self
+            .settle(
+                &m,
+                next.clone(),
+                "send",
+                json!({"provider": settings.provider}),
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        let out = Outbound {
+            message_id: next.message_id.clone(),
+            campaign_id: next.campaign_id,
+            attempt: next.attempts,
+            channel: next.channel,
+            to: next.phone_number.clone(),
+            from: settings.caller_id.clone(),
+            body: next.body.clone(),
+        };
+        let permit = Arc::clone(&self.in_flight).acquire_owned().await;
+        let this = Arc::clone(self);
+        let messaging = messaging.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let outcome = messenger.send(&out).await;
+            crate::metrics::message_sent(out.campaign_id, out.channel.as_str(), &outcome);
+            if let Err(e) = this.after_send(next, &messaging, outcome).await {
+                tracing::warn!(error = %e, message_id = %out.message_id, "a send's answer is not stored; its receipt will settle it");
+            }
+        });
+        Ok(())
+    }
+
+    async fn after_send(
+        &self,
+        m: Message,
+        messaging: &dialer_engine::messaging::MessagingSettings,
+        outcome: SendOutcome,
+    ) -> dialer_storage::Result<()> {
+        let now = self.clock.now();
+        let report = |status, sid, code, reason| Report {
+            status,
+            provider_sid: sid,
+            error_code: code,
+            reason,
+            at: now,
+        };
+        match outcome {
+            SendOutcome::Accepted { sid, status } => {
+                self.store
+                    .apply_report(&m.message_id, report(status, Some(sid), None, None))
+                    .await?;
+            }
+            SendOutcome::Rejected { code, message } => {
+                let failed = report(MessageStatus::Failed, None, code, Some(message));
+                if let Some(now_failed) = self.store.apply_report(&m.message_id, failed).await? {
+                    self.after_failure(&now_failed, messaging).await?;
+                }
+            }
+            SendOutcome::NotSent { reason } => {
+                // Provably never sent: the attempt is given back.
+                let mut back = m.clone();
+                back.status = MessageStatus::Pending;
+                back.attempts = m.attempts - 1;
+                back.due_at = now + NOT_SENT_RETRY;
+                back.reason = Some(reason.clone());
+                back.updated_at = now;
+                self.settle(&m, back, "not_sent", json!({"reason": reason}))
+                    .await?;
+                self.wake();
+            }
+            SendOutcome::Uncertain { reason } => {
+                self.decide(&m, "uncertain", json!({"reason": reason}))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A failed attempt: sent again, given up, or the recipient's opt-out recorded.
+    async fn after_failure(
+        &self,
+        m: &Message,
+        messaging: &dialer_engine::messaging::MessagingSettings,
+    ) -> dialer_storage::Result<()> {
+        let now = self.clock.now();
+        match after_failure(m.error_code.as_deref(), m.attempts, messaging, now) {
+            AfterFailure::Retry(at) => {
+                let mut again = m.clone();
+                again.status = MessageStatus::Pending;
+                again.due_at = at;
+                again.updated_at = now;
+                self.settle(m, again, "retry", json!({"at": at, "code": m.error_code}))
+                    .await?;
+            }
+            AfterFailure::GiveUp => {
+                self.decide(m, "given_up", json!({"code": m.error_code}))
+                    .await;
+            }
+            AfterFailure::OptOut => {
+                self.store
+                    .set_consent(&m.phone_number, Consent::OptedOut, now)
+                    .await?;
+                self.decide(m, "opted_out", json!({"code": m.error_code}))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A provider's receipt: stored raw and normalized, applied forward-only; a failure of the
+    /// message's current attempt goes to the retry rules. The message as it now stands.
+    pub async fn on_receipt(
+        &self,
+        receipt: &Receipt,
+        raw: serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> dialer_storage::Result<Option<Message>> {
+        let event = MessageEvent {
+            event_id: MessageEvent::new_id(at),
+            kind: EventKind::Receipt,
+            at,
+            phone_number: None,
+            message_id: Some(receipt.message_id.clone()),
+            raw,
+            normalized: json!({
+                "message_id": receipt.message_id,
+                "attempt": receipt.attempt,
+                "sid": receipt.sid,
+                "status": receipt.status.as_str(),
+                "error_code": receipt.error_code,
+            }),
+        };
+        self.store.add_message_event(event).await?;
+        let Some(current) = self.store.get_message(&receipt.message_id).await? else {
+            return Ok(None);
+        };
+        crate::metrics::message_receipt(receipt.status.as_str());
+        if receipt.attempt != 0 && receipt.attempt < current.attempts {
+            // A late word on an earlier attempt: kept as an event, never applied.
+            return Ok(Some(current));
+        }
+        let report = Report {
+            status: receipt.status,
+            provider_sid: Some(receipt.sid.clone()).filter(|s| !s.is_empty()),
+            error_code: receipt.error_code.clone(),
+            reason: None,
+            at,
+        };
+        let Some(moved) = self.store.apply_report(&receipt.message_id, report).await? else {
+            return Ok(Some(current));
+        };
+        if matches!(
+            moved.status,
+            MessageStatus::Failed | MessageStatus::Undelivered
+        ) && moved.status != current.status
+            && let Some(c) = self.store.get_campaign(moved.campaign_id).await?
+            && let Some(messaging) = &c.settings.messaging
+        {
+            self.after_failure(&moved, messaging).await?;
+            self.wake();
+        }
+        self.store.get_message(&receipt.message_id).await
+    }
+}
+
+/// The in-process simulator's receipts, applied by the runner.
+pub struct RunnerSink(pub Arc<Runner>);
+
+#[async_trait::async_trait]
+impl ReceiptSink for RunnerSink {
+    async fn deliver(&self, receipt: Receipt) -> Result<(), String> {
+        let at = self.0.clock.now();
+        let raw = json!({"simulated": true, "sid": receipt.sid, "status": receipt.status.as_str()});
+        self.0
+            .on_receipt(&receipt, raw, at)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
