@@ -216,7 +216,7 @@ pub(crate) fn message_sent(id: CampaignId, channel: &str, outcome: &crate::messe
 }
 
 pub(crate) fn message_receipt(status: &'static str) {
-    counter!(MESSAGE_RECEIPTS, "status" => status).increment(1);
+    counter!(MESSAGE_RECEIPTS, "message_status" => status).increment(1);
 }
 
 pub(crate) fn message_decision(id: CampaignId, decision: &str) {

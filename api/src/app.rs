@@ -14,6 +14,11 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use dialer_actors::clock::{ScaledClock, SystemClock};
+use dialer_actors::messenger::Messengers;
+use dialer_actors::messenger::http::HttpMessenger;
+use dialer_actors::messenger::runner::{Runner, RunnerSink};
+use dialer_actors::messenger::sim::SimMessenger;
+use dialer_actors::messenger::twilio::TwilioMessenger;
 use dialer_actors::provider::Providers;
 use dialer_actors::provider::http::HttpProvider;
 use dialer_actors::provider::sim::SimProvider;
@@ -39,6 +44,8 @@ pub struct App {
     pub state: AppState,
     /// The simulated provider (always registered as `sim`).
     pub sim: Arc<SimProvider>,
+    /// The simulated messenger (always registered as `sim`).
+    pub sim_messenger: Arc<SimMessenger>,
     /// Where a generated admin token was written, when no token was configured.
     pub generated_token: Option<std::path::PathBuf>,
 }
@@ -125,6 +132,31 @@ fn providers(settings: &Settings, sim: &Arc<SimProvider>) -> anyhow::Result<Prov
         ));
     }
     Ok(providers)
+}
+
+/// The messengers: the simulator, and one for each configured Twilio account and http provider
+/// (the same names as their call providers).
+fn messengers(settings: &Settings, sim: &Arc<SimMessenger>) -> anyhow::Result<Messengers> {
+    let mut messengers = Messengers::new().with(Arc::clone(sim) as _);
+    for http in &settings.http_providers {
+        let callback = format!(
+            "{}/api/v1/messages/callback",
+            settings.public_url.trim_end_matches('/')
+        );
+        let name = http.name.clone();
+        messengers = messengers.with(Arc::new(
+            HttpMessenger::new(http.clone(), Some(callback))
+                .map_err(|e| anyhow::anyhow!("messenger {name}: {e}"))?,
+        ));
+    }
+    for twilio in &settings.twilio {
+        let name = twilio.name.clone();
+        messengers = messengers.with(Arc::new(
+            TwilioMessenger::new(twilio.clone())
+                .map_err(|e| anyhow::anyhow!("messenger {name}: {e}"))?,
+        ));
+    }
+    Ok(messengers)
 }
 
 /// With no token configured, dialer makes an admin token and writes it (mode 0600) to the data
@@ -217,6 +249,15 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("starting the engine: {e}"))?;
         sim.attach(engine.sink());
+        let sim_messenger = Arc::new(SimMessenger::new(settings.sim.seed, Arc::clone(&clock)));
+        let runner = Runner::new(
+            Arc::clone(&store),
+            messengers(&settings, &sim_messenger)?,
+            Arc::clone(&clock),
+        );
+        sim_messenger.attach(Arc::new(RunnerSink(Arc::clone(&runner))));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(Arc::clone(&runner).run(shutdown.child_token()));
         let twilio = settings
             .twilio
             .iter()
@@ -231,7 +272,8 @@ impl App {
             metrics: crate::metrics::handle(),
             started_at: clock.now(),
             imports: Arc::new(tokio::sync::Semaphore::new(crate::import::MAX_IMPORTS)),
-            shutdown: CancellationToken::new(),
+            shutdown,
+            messaging: runner,
             engine,
             store,
             leases,
@@ -241,6 +283,7 @@ impl App {
         Ok(Self {
             state,
             sim,
+            sim_messenger,
             generated_token,
         })
     }
@@ -273,6 +316,7 @@ impl App {
     /// Stops the engine and flushes storage.
     pub async fn close(&self) {
         self.sim.detach();
+        self.sim_messenger.detach();
         self.state.engine.shutdown().await;
         if let Err(e) = self.state.store.close().await {
             tracing::error!(error = %e, "closing storage");

@@ -32,6 +32,8 @@ pub struct Inner {
     pub imports: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the server begins to shut down: long-lived streams end.
     pub shutdown: CancellationToken,
+    /// The messaging runner: sends due messages, applies receipts.
+    pub messaging: Arc<dialer_actors::messenger::runner::Runner>,
 }
 
 impl std::fmt::Debug for Inner {

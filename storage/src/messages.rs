@@ -41,7 +41,14 @@ pub struct Message {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The `reason` of a message blocked because its recipient opted out.
+pub const OPTED_OUT_REASON: &str = "opted_out";
+
 impl Message {
+    pub fn is_opted_out(&self) -> bool {
+        self.status == MessageStatus::Blocked && self.reason.as_deref() == Some(OPTED_OUT_REASON)
+    }
+
     /// The id of the message for `cause` to `phone` in `campaign`.
     pub fn id_for(campaign: CampaignId, cause: &str, phone: &PhoneNumber) -> String {
         format!(
@@ -90,6 +97,8 @@ impl MessageFilter {
 pub struct MessageCounts {
     pub by_status: BTreeMap<String, u64>,
     pub by_error: BTreeMap<String, u64>,
+    /// Never sent because the recipient had opted out.
+    pub opted_out: u64,
 }
 
 impl MessageCounts {
@@ -100,6 +109,9 @@ impl MessageCounts {
             .or_default() += 1;
         if let Some(code) = &m.error_code {
             *self.by_error.entry(code.clone()).or_default() += 1;
+        }
+        if m.is_opted_out() {
+            self.opted_out += 1;
         }
     }
 }

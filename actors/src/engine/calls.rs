@@ -42,6 +42,12 @@ impl Engine {
                 "campaign {campaign_id} is stopped"
             )));
         }
+        if !campaign.settings.channel.is_voice() {
+            return Err(EngineError::Conflict(format!(
+                "campaign {campaign_id} is an {} campaign: it sends messages, not calls",
+                campaign.settings.channel.as_str()
+            )));
+        }
         let now = self.ctx.now();
         if let Some(window) = dedupe {
             self.claim_number(campaign_id, &phone, now, window).await?;

@@ -40,6 +40,8 @@ pub struct Runner {
     buckets: Buckets,
     wake: Notify,
     in_flight: Arc<Semaphore>,
+    /// Every change the runner made or applied, as it now stands (for watchers: tests, streams).
+    changes: tokio::sync::broadcast::Sender<Message>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -57,11 +59,21 @@ impl Runner {
             clock,
             wake: Notify::new(),
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            changes: tokio::sync::broadcast::channel(1024).0,
         })
     }
 
     pub fn messengers(&self) -> &Messengers {
         &self.messengers
+    }
+
+    /// Every message change from now on (a lagging receiver skips the oldest).
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Message> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self, m: &Message) {
+        let _ = self.changes.send(m.clone());
     }
 
     /// New messages are due: look now rather than at the next tick.
@@ -143,6 +155,7 @@ impl Runner {
         let done = self.store.transition(m.status, m.attempts, &to).await?;
         if done {
             self.decide(&to, decision, detail).await;
+            self.changed(&to);
         }
         Ok(done)
     }
@@ -305,13 +318,18 @@ impl Runner {
         };
         match outcome {
             SendOutcome::Accepted { sid, status } => {
-                self.store
+                if let Some(moved) = self
+                    .store
                     .apply_report(&m.message_id, report(status, Some(sid), None, None))
-                    .await?;
+                    .await?
+                {
+                    self.changed(&moved);
+                }
             }
             SendOutcome::Rejected { code, message } => {
                 let failed = report(MessageStatus::Failed, None, code, Some(message));
                 if let Some(now_failed) = self.store.apply_report(&m.message_id, failed).await? {
+                    self.changed(&now_failed);
                     self.after_failure(&now_failed, messaging).await?;
                 }
             }
@@ -408,6 +426,7 @@ impl Runner {
         let Some(moved) = self.store.apply_report(&receipt.message_id, report).await? else {
             return Ok(Some(current));
         };
+        self.changed(&moved);
         if matches!(
             moved.status,
             MessageStatus::Failed | MessageStatus::Undelivered

@@ -87,7 +87,7 @@ fn numbering(state: &AppState) -> dialer_engine::Numbering {
     }
 }
 
-fn path_phone(state: &AppState, text: &str) -> ApiResult<PhoneNumber> {
+pub(super) fn path_phone(state: &AppState, text: &str) -> ApiResult<PhoneNumber> {
     phone("phone_number", text, numbering(state))
 }
 

@@ -25,6 +25,19 @@ pub fn path_id(id: &str) -> ApiResult<CampaignId> {
         .map_err(|_| ApiError::invalid("id", "must be a positive integer"))
 }
 
+/// 409 for a messaging campaign: it has no contact list and places no calls.
+pub fn calls_only(c: &Campaign) -> ApiResult<()> {
+    if c.settings.channel.is_voice() {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "campaign {} is an {} campaign: it sends messages to recipients (POST /api/v1/recipients), not calls to contacts",
+            c.id,
+            c.settings.channel.as_str()
+        )))
+    }
+}
+
 pub async fn load(state: &AppState, id: CampaignId) -> ApiResult<Campaign> {
     state
         .store
@@ -101,8 +114,39 @@ fn settings(
     Ok(parsed)
 }
 
-/// A campaign's voice template must exist when the campaign names it.
+/// What a campaign's settings name must exist: its voice template, or a messaging campaign's
+/// template (of its channel), segment and messenger.
 async fn voice_template_exists(state: &AppState, settings: &CampaignSettings) -> ApiResult<()> {
+    if let Some(m) = &settings.messaging {
+        let channel = settings.channel.as_str();
+        super::templates::text_of(state, settings.channel, &m.template, &m.locale)
+            .await
+            .map_err(|_| {
+                ApiError::invalid(
+                    "settings.messaging.template",
+                    format!(
+                        "no template {}/{channel}/{}: create it with PUT /api/v1/templates/{}/{channel}/{}",
+                        m.template, m.locale, m.template, m.locale
+                    ),
+                )
+            })?;
+        if let Some(segment) = &m.segment {
+            super::segments::saved_rule(state, segment)
+                .await
+                .map_err(|e| ApiError::invalid("settings.messaging.segment", e.to_string()))?;
+        }
+        if state
+            .messaging
+            .messengers()
+            .get(&settings.provider)
+            .is_none()
+        {
+            return Err(ApiError::invalid(
+                "settings.provider",
+                format!("no messenger {:?} is configured", settings.provider),
+            ));
+        }
+    }
     if let Some(t) = &settings.voice_template {
         super::templates::voice_text(state, t).await.map_err(|_| {
             ApiError::invalid(
@@ -281,8 +325,12 @@ macro_rules! lifecycle {
 lifecycle!(
     start,
     "/api/v1/campaigns/{id}/start",
-    "Starts dialing the contact list.",
-    |s, id| (s.engine.start_campaign(id).await?, None)
+    "Starts dialing the contact list; a messaging campaign sends to its segment or topic.",
+    |s, id| {
+        let c = s.engine.start_campaign(id).await?;
+        super::sending::launch(&s, &c).await?;
+        (c, None)
+    }
 );
 lifecycle!(
     pause,
@@ -294,7 +342,11 @@ lifecycle!(
     resume,
     "/api/v1/campaigns/{id}/resume",
     "Dials again after a pause.",
-    |s, id| (s.engine.resume_campaign(id).await?, None)
+    |s, id| {
+        let c = s.engine.resume_campaign(id).await?;
+        super::sending::launch(&s, &c).await?;
+        (c, None)
+    }
 );
 lifecycle!(
     stop,

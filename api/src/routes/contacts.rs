@@ -59,6 +59,7 @@ pub async fn import_contacts(
     request: Request,
 ) -> ApiResult<Json<ImportReport>> {
     let campaign = load(&state, path_id(&id)?).await?;
+    super::campaigns::calls_only(&campaign)?;
     let report = import_request(
         &state,
         contacts_of(&state, campaign.id),
@@ -101,6 +102,7 @@ pub(crate) async fn add_numbers(
     numbers: Vec<String>,
     keep_added: usize,
 ) -> ApiResult<ImportReport> {
+    super::campaigns::calls_only(campaign)?;
     let rows: Vec<serde_json::Value> = numbers
         .into_iter()
         .map(|p| serde_json::json!({ "phone_number": p }))

@@ -15,10 +15,12 @@ pub mod dnc;
 mod doc;
 pub mod events;
 pub mod explain;
+pub mod messages;
 pub mod ops;
 pub mod reference;
 pub mod seed;
 pub mod segments;
+pub mod sending;
 pub mod templates;
 pub mod triggers;
 pub mod twilio;
@@ -110,6 +112,14 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(templates::get, templates::put, templates::delete))
         .routes(routes!(templates::preview))
         .routes(routes!(triggers::preview))
+        .routes(routes!(sending::trigger))
+        .routes(routes!(messages::campaign_messages))
+        .routes(routes!(messages::recipient_messages))
+        .routes(routes!(messages::get))
+        .routes(routes!(messages::stats))
+        .routes(routes!(messages::events))
+        .routes(routes!(messages::reply))
+        .routes(routes!(messages::callback))
         .routes(routes!(contacts::phone_numbers))
         .routes(routes!(contacts::list_contacts))
         .routes(routes!(calls::schedule, calls::list))
@@ -121,6 +131,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(twilio::status))
         .routes(routes!(twilio::inbound))
         .routes(routes!(twilio::twiml))
+        .routes(routes!(twilio::message_status))
         .routes(routes!(ops::summary))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

@@ -53,6 +53,7 @@ async fn initiate(
             what: "campaign",
             id: campaign_id.to_string(),
         })?;
+    super::campaigns::calls_only(&campaign)?;
     let number = phone(
         field,
         number,

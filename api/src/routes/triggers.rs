@@ -60,6 +60,23 @@ pub struct TriggerPreview {
     pub errors: Vec<LineErrorOut>,
 }
 
+/// A JSON-lines body as text: 415 unless sent as text/plain or NDJSON, 400 unless UTF-8.
+pub fn ndjson_body<'b>(headers: &HeaderMap, body: &'b Bytes) -> ApiResult<&'b str> {
+    let lines = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let ct = ct.split(';').next().unwrap_or("").trim();
+            ["text/plain", "application/x-ndjson", "application/jsonl"].contains(&ct)
+        });
+    if !lines {
+        return Err(ApiError::UnsupportedMediaType(
+            "text/plain or application/x-ndjson (JSON lines)",
+        ));
+    }
+    std::str::from_utf8(body).map_err(|_| ApiError::invalid("body", "must be UTF-8 JSON lines"))
+}
+
 /// What a file of trigger events would send, now, without sending it.
 #[utoipa::path(
     post, path = "/api/v1/trigger-events/preview", tag = "messaging", params(TriggerQuery),
@@ -74,25 +91,12 @@ pub async fn preview(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<TriggerPreview>> {
-    let lines = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            let ct = ct.split(';').next().unwrap_or("").trim();
-            ["text/plain", "application/x-ndjson", "application/jsonl"].contains(&ct)
-        });
-    if !lines {
-        return Err(ApiError::UnsupportedMediaType(
-            "text/plain or application/x-ndjson (JSON lines)",
-        ));
-    }
     let channel = match q.channel.as_deref() {
         None => Channel::Sms,
         Some(c) => Channel::parse(c)
             .ok_or_else(|| ApiError::invalid("channel", "must be voice, sms or whatsapp"))?,
     };
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::invalid("body", "must be UTF-8 JSON lines"))?;
+    let text = ndjson_body(&headers, &body)?;
     let (events, errors) = parse_lines(text);
     if events.len() > MAX_EVENTS {
         return Err(ApiError::invalid(

@@ -15,10 +15,12 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use dialer_actors::messenger::Receipt;
 use dialer_actors::provider::twilio::{TwilioConfig, status_report, verify};
 use dialer_engine::PhoneNumber;
 use dialer_engine::messaging::template::twiml_say;
-use dialer_engine::messaging::{Command, Consent, Template};
+use dialer_engine::messaging::{Command, Consent, MessageStatus, Template};
+use dialer_storage::messages::{EventKind, MessageEvent};
 use dialer_storage::{DncEntry, DncKind};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -200,9 +202,6 @@ pub async fn inbound(
         .or_else(|| param(&params, "SpeechResult"))
         .unwrap_or("");
     let command = Command::parse(text.trim_end_matches(['.', '!']));
-    if command == Command::Text {
-        return Ok(([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML));
-    }
     let from = param(&params, "From").ok_or_else(|| ApiError::missing("From"))?;
     // A WhatsApp sender is `whatsapp:+14155552671`.
     let from = from.strip_prefix("whatsapp:").unwrap_or(from);
@@ -211,6 +210,28 @@ pub async fn inbound(
     let sid = param(&params, "MessageSid")
         .or_else(|| param(&params, "CallSid"))
         .unwrap_or("unknown");
+    let now = state.engine.clock().now();
+    // Every inbound message is kept, as it came and as it was read.
+    let normalized = serde_json::json!({
+        "from": number.as_str(),
+        "wa_id": param(&params, "WaId"),
+        "body": text,
+        "sid": sid,
+        "timestamp": param(&params, "Timestamp"),
+        "command": command.name(),
+    });
+    state
+        .store
+        .add_message_event(MessageEvent {
+            event_id: MessageEvent::new_id(now),
+            kind: EventKind::Inbound,
+            at: now,
+            phone_number: Some(number.clone()),
+            message_id: None,
+            raw: form_json(&params),
+            normalized,
+        })
+        .await?;
     let now = state.engine.clock().now();
     match command {
         Command::OptOut => {
@@ -246,4 +267,72 @@ pub async fn inbound(
         Command::Text => {}
     }
     Ok(([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML))
+}
+
+/// A webhook's form as a JSON object (a repeated name keeps its last value).
+fn form_json(params: &Form) -> serde_json::Value {
+    serde_json::Value::Object(
+        params
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageStatusQuery {
+    /// The message the callback is about (dialer puts it in the `StatusCallback` URL).
+    message_id: String,
+    /// The attempt it is about.
+    attempt: Option<u32>,
+}
+
+/// Twilio's message status callbacks (`MessageSid`, `MessageStatus`, `ErrorCode`), signed. Each
+/// is stored raw and normalized; a status moves the message only forward, so a `delivered`
+/// after `read` changes nothing; an unknown status is recorded and not acted on.
+#[utoipa::path(
+    post, path = "/api/v1/providers/twilio/message-status", tag = "providers", params(MessageStatusQuery),
+    request_body(content = String, description = "Twilio's form-encoded status callback", content_type = "application/x-www-form-urlencoded"),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+)]
+pub async fn message_status(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    Params(q): Params<MessageStatusQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let (params, _config) = authenticate(&state, &headers, &uri, &body)?;
+    let word = param(&params, "MessageStatus").ok_or_else(|| ApiError::missing("MessageStatus"))?;
+    let now = state.engine.clock().now();
+    let Some(status) = MessageStatus::from_provider(word) else {
+        state
+            .store
+            .add_message_event(MessageEvent {
+                event_id: MessageEvent::new_id(now),
+                kind: EventKind::Receipt,
+                at: now,
+                phone_number: None,
+                message_id: Some(q.message_id.clone()),
+                raw: form_json(&params),
+                normalized: serde_json::json!({"message_id": q.message_id, "status": null, "unknown_status": word}),
+            })
+            .await?;
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    let receipt = Receipt {
+        message_id: q.message_id.clone(),
+        attempt: q.attempt.unwrap_or(0),
+        sid: param(&params, "MessageSid").unwrap_or_default().to_owned(),
+        status,
+        error_code: param(&params, "ErrorCode")
+            .filter(|c| !c.trim().is_empty())
+            .map(str::to_owned),
+    };
+    state
+        .messaging
+        .on_receipt(&receipt, form_json(&params), now)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

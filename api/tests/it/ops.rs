@@ -334,7 +334,7 @@ async fn every_role_may_do_exactly_what_it_should_on_every_route() {
                 continue;
             }
             let need = match (method.as_str(), path.as_str()) {
-                ("PUT", "/api/v1/callback") => "callback",
+                ("PUT", "/api/v1/callback") | ("POST", "/api/v1/messages/callback") => "callback",
                 // Every token may learn who it is.
                 ("GET", "/api/v1/me") => "any",
                 // Rendering a template changes nothing.

@@ -19,6 +19,17 @@ pub enum Command {
 }
 
 impl Command {
+    /// The command as a word for records: `opt_out`, `opt_in`, `subscribe`, `unsubscribe`, `text`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::OptOut => "opt_out",
+            Self::OptIn => "opt_in",
+            Self::Subscribe(_) => "subscribe",
+            Self::Unsubscribe(_) => "unsubscribe",
+            Self::Text => "text",
+        }
+    }
+
     pub fn parse(body: &str) -> Self {
         let body = body.trim();
         let (word, rest) = body

@@ -15,6 +15,7 @@
 //! (past the client's timeout) although the call was placed. [`witness`] keeps what it saw.
 
 mod calls;
+pub mod messages;
 mod routes;
 pub mod witness;
 
@@ -117,8 +118,12 @@ pub struct Sim {
     http: reqwest::Client,
     calls: Mutex<Calls>,
     witness: Mutex<Witness>,
+    messages: Mutex<messages::MessageWitness>,
     /// The simulated clock, when it is not the real one.
     clock: Option<ScaledClock>,
+    /// Where callbacks are delivered when dialer sits behind a proxy: the callback URL's origin
+    /// replaced by this one (the signature still covers the URL dialer gave).
+    forward_to: Mutex<Option<String>>,
 }
 
 type Shared = Arc<Sim>;
@@ -192,6 +197,8 @@ impl Sim {
                 faults: config.faults,
             }),
             witness: Mutex::new(witness),
+            messages: Mutex::default(),
+            forward_to: Mutex::default(),
             clock: config
                 .clock_epoch
                 .filter(|_| config.speed > 1 || config.clock_start.is_some())
@@ -210,7 +217,30 @@ impl Sim {
         let kept = lock(&self.calls).registry.len();
         let mut witness = lock(&self.witness);
         witness.set_calls_kept(kept);
-        witness.stats(Instant::now())
+        let mut stats = witness.stats(Instant::now());
+        drop(witness);
+        stats.messages = lock(&self.messages).stats();
+        stats
+    }
+
+    /// Delivers callbacks to `base` (`http://host:port`) in place of their URL's own origin, as
+    /// a proxy in front of dialer would.
+    pub fn forward_callbacks_to(&self, base: impl Into<String>) {
+        *lock(&self.forward_to) = Some(base.into());
+    }
+
+    /// Where a callback for `url` is sent.
+    fn target(&self, url: &str) -> String {
+        match lock(&self.forward_to).as_deref() {
+            Some(base) => {
+                let path = url
+                    .split_once("://")
+                    .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+                    .unwrap_or("/");
+                format!("{}{path}", base.trim_end_matches('/'))
+            }
+            None => url.to_owned(),
+        }
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -390,7 +420,7 @@ impl Sim {
                     .extend_pairs(&params)
                     .finish();
                 self.http
-                    .post(url)
+                    .post(self.target(url))
                     .header("X-Twilio-Signature", sig)
                     .header("Content-Type", "application/x-www-form-urlencoded")
                     .body(body)

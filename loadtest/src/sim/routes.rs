@@ -185,6 +185,11 @@ pub fn router(sim: Shared) -> Router {
             "/2010-04-01/Accounts/{account}/Calls/{file}",
             get(twilio_status),
         )
+        .route(
+            "/2010-04-01/Accounts/{account}/Messages.json",
+            post(super::messages::twilio_send),
+        )
+        .route("/messages", post(super::messages::json_send))
         .route("/stats", get(stats))
         .route("/faults", post(set_faults))
         .with_state(sim)

@@ -66,6 +66,9 @@ pub struct Stats {
     /// Placed calls the provider side still keeps for status queries and repeated keys (those
     /// of the retention window).
     pub calls_kept: u64,
+    /// What it saw of messages.
+    #[serde(default)]
+    pub messages: super::messages::MessageStats,
 }
 
 /// A latency distribution, in milliseconds.

@@ -17,7 +17,7 @@ use crate::decode::{
 use crate::error::Result;
 use crate::messages::{
     EventKind, Message, MessageCounts, MessageEvent, MessageFilter, MessageScope, MessageStore,
-    Report, reported,
+    OPTED_OUT_REASON, Report, reported,
 };
 
 /// A write to the message tables.
@@ -267,6 +267,14 @@ impl MessageStore for EmbeddedStore {
                     .by_error
                     .insert(r.get(0)?, count("count", r.get(1)?)?);
             }
+            counts.opted_out = count(
+                "count",
+                c.prepare_cached(
+                    "SELECT COUNT(*) FROM messages
+                     WHERE campaign_id = ?1 AND status = 'blocked' AND reason = ?2",
+                )?
+                .query_row(params![campaign.get(), OPTED_OUT_REASON], |r| r.get(0))?,
+            )?;
             Ok(counts)
         })
         .await

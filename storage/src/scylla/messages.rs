@@ -22,7 +22,7 @@ use crate::decode::{
 use crate::error::Result;
 use crate::messages::{
     EventKind, Message, MessageCounts, MessageEvent, MessageFilter, MessageScope, MessageStore,
-    Report, reported,
+    OPTED_OUT_REASON, Report, reported,
 };
 
 const COLUMNS: &str = "message_id, campaign_id, phone, channel, cause, body, status, attempts, \
@@ -65,13 +65,13 @@ impl Statements {
             get: prep(s, format!("SELECT {COLUMNS} FROM {} WHERE message_id = :message_id", t("messages")), false).await?,
             cas: prep(s, format!("UPDATE {} SET {set} WHERE message_id = :message_id IF version = :seen", t("messages")), true).await?,
             by_campaign_put: prep(s, format!(
-                "INSERT INTO {} (campaign_id, message_id, status, error_code) VALUES (:campaign_id, :message_id, :status, :error_code)",
+                "INSERT INTO {} (campaign_id, message_id, status, error_code, reason) VALUES (:campaign_id, :message_id, :status, :error_code, :reason)",
                 t("messages_by_campaign")), false).await?,
             by_campaign_page: prep(s, format!(
                 "SELECT message_id FROM {} WHERE campaign_id = :campaign_id AND message_id > :after LIMIT :lim",
                 t("messages_by_campaign")), false).await?,
             by_campaign_all: prep(s, format!(
-                "SELECT status, error_code FROM {} WHERE campaign_id = :campaign_id",
+                "SELECT status, error_code, reason FROM {} WHERE campaign_id = :campaign_id",
                 t("messages_by_campaign")), false).await?,
             by_recipient_put: prep(s, format!(
                 "INSERT INTO {} (phone, message_id) VALUES (:phone, :message_id)",
@@ -219,6 +219,7 @@ impl ScyllaStore {
                 id.clone(),
                 ("status", text(m.status.as_str())),
                 ("error_code", m.error_code.as_deref().and_then(text)),
+                ("reason", m.reason.as_deref().and_then(text)),
             ]),
         )
         .await?;
@@ -411,7 +412,12 @@ impl MessageStore for ScyllaStore {
         let v = values([("campaign_id", big(campaign.get()))]);
         let rows = self.run(&self.st.messages.by_campaign_all, v).await?;
         let mut counts = MessageCounts::default();
-        for (status, code) in rows_of::<(String, Option<String>)>(&rows)? {
+        for (status, code, reason) in rows_of::<(String, Option<String>, Option<String>)>(&rows)? {
+            if status == MessageStatus::Blocked.as_str()
+                && reason.as_deref() == Some(OPTED_OUT_REASON)
+            {
+                counts.opted_out += 1;
+            }
             *counts.by_status.entry(status).or_default() += 1;
             if let Some(code) = code {
                 *counts.by_error.entry(code).or_default() += 1;
