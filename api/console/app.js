@@ -10,6 +10,7 @@ import { campaignForm } from './form.js';
 import { callsPage, callPage, schedulePage, explainPage } from './calls.js';
 import { dncPage } from './dnc.js';
 import { recipientsPage, segmentsPage, templatesPage } from './messaging.js';
+import { inboxPage } from './inbox.js';
 
 const routes = [
   [/^campaigns$/, 'campaigns', campaignsPage],
@@ -24,6 +25,7 @@ const routes = [
   [/^recipients$/, 'recipients', recipientsPage],
   [/^segments$/, 'segments', segmentsPage],
   [/^templates$/, 'templates', templatesPage],
+  [/^inbox$/, 'inbox', inboxPage],
 ];
 
 let leaving = new AbortController();

@@ -39,6 +39,7 @@ assets! {
     "dnc.js" => "text/javascript; charset=utf-8",
     "chart.js" => "text/javascript; charset=utf-8",
     "messaging.js" => "text/javascript; charset=utf-8",
+    "inbox.js" => "text/javascript; charset=utf-8",
     "favicon.svg" => "image/svg+xml",
 }
 

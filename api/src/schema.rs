@@ -92,6 +92,16 @@ pub fn callback_status() -> Object {
     one_of(dialer_actors::provider::STATUS_NAMES.iter().copied(), false)
 }
 
+/// The delivery statuses a messaging provider reports (any case).
+pub fn message_report_status() -> Object {
+    one_of(
+        dialer_engine::messaging::MessageStatus::PROVIDER_WORDS
+            .iter()
+            .copied(),
+        false,
+    )
+}
+
 /// ISO 3166 codes of the regions the numbering plan knows (any case).
 pub fn region_or_null() -> Object {
     let regions = dialer_engine::Region::all();

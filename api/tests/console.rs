@@ -20,6 +20,10 @@ use dialer_loadtest::harness::Dialer;
 const ADMIN: &str = "console-admin-token-0123456789";
 const OPERATOR: &str = "console-operator-token-0123456789";
 const VIEWER: &str = "console-viewer-token-0123456789";
+const TWILIO_SID: &str = "AC00000000000000000000000000000007";
+const TWILIO_TOKEN: &str = "console-twilio-auth-token";
+/// What dialer believes it is reached at: Twilio signs this URL.
+const CONSOLE_PUBLIC_URL: &str = "https://console.dialer.test";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -34,8 +38,11 @@ async fn operators_journeys_work_in_a_real_browser() {
     );
     let work = tempfile::tempdir().expect("a temporary directory");
     // Short rings and talks, so that the live numbers move within seconds.
+    // A Twilio account whose webhooks the journeys sign (as Twilio would, for dialer's public
+    // URL), so an inbound message reaches the inbox.
     let rest = format!(
-        r#"auth:
+        r#"public_url: {CONSOLE_PUBLIC_URL}
+auth:
   rate_limit_per_second: 0
   tokens:
     - {{name: admin, role: admin, token: {ADMIN}}}
@@ -44,11 +51,18 @@ async fn operators_journeys_work_in_a_real_browser() {
 providers:
   sim:
     seed: 7
-    profile: {{picked: 60, disconnected: 10, rnr: 20, failed: 10, ring_min_ms: 200, ring_max_ms: 1500, talk_min_secs: 1, talk_max_secs: 3}}"#
+    profile: {{picked: 60, disconnected: 10, rnr: 20, failed: 10, ring_min_ms: 200, ring_max_ms: 1500, talk_min_secs: 1, talk_max_secs: 3}}
+  twilio:
+    - {{name: twilio, account_sid: {TWILIO_SID}, auth_token_env: CONSOLE_TWILIO_TOKEN, from: "+14155550100", voice_url: "https://example.com/twiml"}}"#
     );
-    let mut dialer = Dialer::serve_in(Path::new(env!("CARGO_BIN_EXE_dialer")), work.path(), &rest)
-        .await
-        .expect("dialer serve starts");
+    let mut dialer = Dialer::serve_in_with(
+        Path::new(env!("CARGO_BIN_EXE_dialer")),
+        work.path(),
+        &rest,
+        &[("CONSOLE_TWILIO_TOKEN", TWILIO_TOKEN)],
+    )
+    .await
+    .expect("dialer serve starts");
     let shots = root().join("target/console-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
     let mut node = Command::new("node");
@@ -58,6 +72,9 @@ providers:
         .env("ADMIN_TOKEN", ADMIN)
         .env("OPERATOR_TOKEN", OPERATOR)
         .env("VIEWER_TOKEN", VIEWER)
+        .env("PUBLIC_URL", CONSOLE_PUBLIC_URL)
+        .env("TWILIO_SID", TWILIO_SID)
+        .env("TWILIO_TOKEN", TWILIO_TOKEN)
         .env("SHOTS", &shots);
     let out = tokio::task::spawn_blocking(move || node.output())
         .await
@@ -85,6 +102,7 @@ providers:
         "11-admin-removes-dnc",
         "12-messaging",
         "13-messaging-viewer",
+        "14-inbox-reply",
     ] {
         assert!(
             stdout.contains(&format!("ok    {page}")),

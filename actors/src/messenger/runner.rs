@@ -26,6 +26,8 @@ use crate::rate::Buckets;
 
 /// Due messages read per round.
 const ROUND: u32 = 256;
+/// Due messages handled at once (checks and claims).
+const CONCURRENT: usize = 32;
 /// Requests to messaging providers at once.
 const IN_FLIGHT: usize = 64;
 /// How long a paused campaign's messages wait before they are looked at again.
@@ -107,23 +109,31 @@ impl Runner {
         let _ = self.in_flight.acquire_many(IN_FLIGHT as u32).await;
     }
 
-    /// One read of due messages, each handled; how many were read.
+    /// One read of due messages, each handled; how many were read. Up to [`CONCURRENT`] are
+    /// handled at once: each waits on storage (its reads, its claim's commit), and one at a time
+    /// bounded a node to a few hundred messages a second.
     async fn round(self: &Arc<Self>) -> dialer_storage::Result<usize> {
+        use futures::StreamExt;
         let now = self.clock.now();
         let due = self.store.due_messages(now, ROUND).await?;
         let n = due.len();
         let mut campaigns: std::collections::HashMap<_, Option<Campaign>> = Default::default();
-        for m in due {
-            let campaign = match campaigns.get(&m.campaign_id) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = self.store.get_campaign(m.campaign_id).await?;
-                    campaigns.insert(m.campaign_id, c.clone());
-                    c
-                }
-            };
-            self.handle(m, campaign).await?;
+        for m in &due {
+            if let std::collections::hash_map::Entry::Vacant(e) = campaigns.entry(m.campaign_id) {
+                e.insert(self.store.get_campaign(m.campaign_id).await?);
+            }
         }
+        let handled: Vec<dialer_storage::Result<()>> = futures::stream::iter(due)
+            .map(|m| {
+                let campaign = campaigns.get(&m.campaign_id).cloned().flatten();
+                self.handle(m, campaign)
+            })
+            .buffer_unordered(CONCURRENT)
+            .collect()
+            .await;
+        handled
+            .into_iter()
+            .collect::<dialer_storage::Result<Vec<()>>>()?;
         Ok(n)
     }
 

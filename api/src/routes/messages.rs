@@ -238,8 +238,10 @@ pub async fn events(
 #[serde(deny_unknown_fields)]
 pub struct ReplyIn {
     /// The messaging campaign that sends it (its channel, sender and provider).
+    #[schema(schema_with = crate::schema::campaign_id)]
     pub campaign_id: i64,
-    /// What it says (sent as written).
+    /// What it says (sent as written): up to 1,600 characters on SMS, 4,096 on WhatsApp.
+    #[schema(min_length = 1, max_length = 1600, pattern = "\\S")]
     pub body: String,
 }
 
@@ -313,6 +315,7 @@ pub struct MessageCallback {
     pub message_id: String,
     pub attempt: Option<u32>,
     /// queued, sending, sent, delivered, read, failed, undelivered or canceled.
+    #[schema(schema_with = crate::schema::message_report_status)]
     pub status: String,
     pub error_code: Option<String>,
     /// The provider's id for the message.

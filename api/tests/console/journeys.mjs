@@ -2,10 +2,12 @@
 // through its main journeys against a running `dialer serve`. Run by api/tests/console.rs, which
 // starts the engine and passes:
 //   BASE_URL, ADMIN_TOKEN, OPERATOR_TOKEN, VIEWER_TOKEN, SHOTS (the screenshot directory),
+//   PUBLIC_URL, TWILIO_SID and TWILIO_TOKEN (to sign an inbound message as Twilio would),
 //   CHROMIUM (default /usr/bin/chromium).
 // Every journey saves a screenshot of the page it ends on into SHOTS. Exits non-zero, naming the
 // journey and the step, when one fails.
 
+import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -340,6 +342,31 @@ await journey('13-messaging-viewer', desktop, async (page) => {
   await page.getByRole('link', { name: 'Segments' }).click();
   await page.getByRole('button', { name: 'Count gold-alerts' }).click();
   await page.getByText('1 of 3 recipients').waitFor({ timeout: WAIT });
+});
+
+await journey('14-inbox-reply', desktop, async (page) => {
+  // A recipient texts in (a webhook signed as Twilio signs it), and a messaging campaign exists.
+  const from = '+14155550101';
+  const path = '/api/v1/providers/twilio/inbound';
+  const params = { AccountSid: env('TWILIO_SID'), MessageSid: 'SM0000000000000000000000000000beef', From: from, To: '+14155550100', Body: 'Is my appointment still on?' };
+  const signed = env('PUBLIC_URL') + path + Object.keys(params).sort().map((k) => k + params[k]).join('');
+  const sig = createHmac('sha1', env('TWILIO_TOKEN')).update(signed).digest('base64');
+  const hook = await fetch(BASE + path, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': sig }, body: new URLSearchParams(params) });
+  check(hook.ok, `the inbound webhook answered ${hook.status}`);
+  const api = (method, p, body) => fetch(BASE + '/api/v1' + p, { method, headers: { 'X-Auth-Token': TOKENS.operator, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  check((await api('PUT', '/templates/reply/sms/en', { text: 'unused' })).ok, 'a template');
+  const made = await api('POST', '/campaigns', { name: 'Replies', settings: { channel: 'sms', messaging: { template: 'reply' } } });
+  check(made.ok, `the sms campaign: ${made.status}`);
+
+  await signIn(page, 'operator');
+  await page.getByRole('link', { name: 'Inbox' }).click();
+  await page.getByRole('heading', { name: 'Inbox', exact: true }).waitFor({ timeout: WAIT });
+  await page.getByRole('cell', { name: 'Is my appointment still on?' }).waitFor({ timeout: WAIT });
+  await page.getByRole('button', { name: 'Reply', exact: true }).first().click();
+  check(await page.getByLabel('To', { exact: true }).inputValue() === from, 'Reply fills in the sender');
+  await page.getByLabel('Message', { exact: true }).fill('Yes — see you at 10:00.');
+  await page.getByRole('button', { name: 'Send reply' }).click();
+  await page.getByText(/Reply queued/).waitFor({ timeout: WAIT });
 });
 
 await browser.close();

@@ -60,6 +60,22 @@ impl MessageStatus {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
+    /// Every provider word [`Self::from_provider`] reads (in lower case).
+    pub const PROVIDER_WORDS: [&'static str; 12] = [
+        "accepted",
+        "scheduled",
+        "queued",
+        "sending",
+        "sent",
+        "delivered",
+        "partially_delivered",
+        "read",
+        "failed",
+        "undelivered",
+        "canceled",
+        "cancelled",
+    ];
+
     /// A provider's status word (Twilio's `MessageStatus`, any case), as a state; `None` for
     /// words that say nothing about an outbound message (`receiving`, `received`).
     pub fn from_provider(word: &str) -> Option<Self> {
@@ -139,6 +155,9 @@ mod tests {
         );
         assert_eq!(MessageStatus::from_provider("canceled"), Some(Cancelled));
         assert_eq!(MessageStatus::from_provider("received"), None);
+        for w in MessageStatus::PROVIDER_WORDS {
+            assert!(MessageStatus::from_provider(w).is_some(), "{w}");
+        }
         for s in MessageStatus::ALL {
             assert_eq!(MessageStatus::parse(s.as_str()), Some(s));
         }

@@ -14,6 +14,8 @@ pub struct Dialer {
     log: PathBuf,
     port: u16,
     level: &'static str,
+    /// Environment variables it is started with (secrets a config names by `*_env`).
+    envs: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -59,6 +61,16 @@ impl Dialer {
     /// the YAML lines of `rest` — and starts `binary serve` with it, logging to
     /// `dir/dialer.log`; returns once it is ready.
     pub async fn serve_in(binary: &Path, dir: &Path, rest: &str) -> anyhow::Result<Self> {
+        Self::serve_in_with(binary, dir, rest, &[]).await
+    }
+
+    /// As [`Self::serve_in`], with these environment variables set for it.
+    pub async fn serve_in_with(
+        binary: &Path,
+        dir: &Path,
+        rest: &str,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let port = dialer_storage::testsuite::redis_server::free_port()?;
         let config = dir.join("dialer.yaml");
         std::fs::write(
@@ -69,6 +81,10 @@ impl Dialer {
             ),
         )?;
         let mut dialer = Self::new(binary, &config, &dir.join("dialer.log"), port, "warn");
+        dialer.envs = envs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         dialer.start(&reqwest::Client::new()).await?;
         Ok(dialer)
     }
@@ -80,6 +96,7 @@ impl Dialer {
             log: log.to_owned(),
             port,
             level,
+            envs: Vec::new(),
             child: None,
         }
     }
@@ -103,6 +120,7 @@ impl Dialer {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("DIALER_LOG", self.level)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
