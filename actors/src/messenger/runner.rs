@@ -372,9 +372,17 @@ impl Runner {
         let now = self.clock.now();
         match after_failure(m.error_code.as_deref(), m.attempts, messaging, now) {
             AfterFailure::Retry(at) => {
+                // The failed attempt's code stays in its decision event; the message's own
+                // error code is its last attempt's, so aggregates count only what failed.
                 let mut again = m.clone();
                 again.status = MessageStatus::Pending;
                 again.due_at = at;
+                again.error_code = None;
+                again.reason = Some(format!(
+                    "attempt {} failed ({}); sent again",
+                    m.attempts,
+                    m.error_code.as_deref().unwrap_or("no code")
+                ));
                 again.updated_at = now;
                 self.settle(m, again, "retry", json!({"at": at, "code": m.error_code}))
                     .await?;

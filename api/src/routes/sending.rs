@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use dialer_engine::Campaign;
-use dialer_engine::messaging::trigger::{Audience, parse_lines};
+use dialer_engine::messaging::trigger::parse_lines;
 use dialer_engine::messaging::{MessageStatus, Rule, Template};
 use dialer_storage::audience::Recipient;
 use dialer_storage::messages::Message;
@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 use super::campaigns::{load, path_id};
 use super::segments::{saved_rule, select_each};
-use super::triggers::{LineErrorOut, ndjson_body};
+use super::triggers::{LineErrorOut, ndjson_body, resolve};
 use crate::auth::{Authorized, can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -231,23 +231,15 @@ pub async fn trigger(
     let mut out = Vec::with_capacity(events.len());
     let mut ready = Vec::new();
     for e in events {
-        let rule = match &e.audience {
-            Audience::Rule(r) => Ok(r.clone()),
-            Audience::Segment(name) => saved_rule(&state, name).await.map_err(|e| e.to_string()),
-        };
-        let template =
-            super::templates::text_of(&state, campaign.settings.channel, &e.template, &e.locale)
-                .await
-                .map_err(|e| e.to_string());
         let line_text = usize::try_from(e.line - 1)
             .ok()
             .and_then(|i| lines.get(i))
             .copied()
             .unwrap_or_default();
         let cause = cause_of(e.id.as_deref(), line_text);
-        let error = match (rule, template) {
-            (Err(why), _) | (_, Err(why)) => Some(why),
-            (Ok(rule), Ok(text)) => {
+        let error = match resolve(&state, campaign.settings.channel, &e).await {
+            Err(why) => Some(why),
+            Ok((rule, text)) => {
                 ready.push((out.len(), rule, text, e.fields));
                 None
             }

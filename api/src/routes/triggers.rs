@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use dialer_engine::messaging::trigger::{Audience, parse_lines};
+use dialer_engine::messaging::trigger::{Audience, TriggerEvent, parse_lines};
 use dialer_engine::messaging::{Channel, Template};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -60,6 +60,23 @@ pub struct TriggerPreview {
     pub errors: Vec<LineErrorOut>,
 }
 
+/// What an event names, read: its rule (written in it, or its segment's) and its template's
+/// text in the channel; or why it cannot be sent.
+pub async fn resolve(
+    state: &AppState,
+    channel: Channel,
+    e: &TriggerEvent,
+) -> Result<(dialer_engine::messaging::Rule, String), String> {
+    let rule = match &e.audience {
+        Audience::Rule(r) => r.clone(),
+        Audience::Segment(name) => saved_rule(state, name).await.map_err(|e| e.to_string())?,
+    };
+    let text = super::templates::text_of(state, channel, &e.template, &e.locale)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((rule, text))
+}
+
 /// A JSON-lines body as text: 415 unless sent as text/plain or NDJSON, 400 unless UTF-8.
 pub fn ndjson_body<'b>(headers: &HeaderMap, body: &'b Bytes) -> ApiResult<&'b str> {
     let lines = headers
@@ -109,16 +126,9 @@ pub async fn preview(
     let mut out = Vec::with_capacity(events.len());
     let mut ready = Vec::new();
     for e in events {
-        let rule = match &e.audience {
-            Audience::Rule(r) => Ok(r.clone()),
-            Audience::Segment(name) => saved_rule(&state, name).await.map_err(|e| e.to_string()),
-        };
-        let template = super::templates::text_of(&state, channel, &e.template, &e.locale)
-            .await
-            .map_err(|e| e.to_string());
-        let error = match (rule, template) {
-            (Err(why), _) | (_, Err(why)) => Some(why),
-            (Ok(rule), Ok(text)) => {
+        let error = match resolve(&state, channel, &e).await {
+            Err(why) => Some(why),
+            Ok((rule, text)) => {
                 ready.push((out.len(), rule, text, e.fields));
                 None
             }
