@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use dialer_engine::Campaign;
-use dialer_engine::messaging::trigger::parse_lines;
 use dialer_engine::messaging::{MessageStatus, Rule, Template};
 use dialer_storage::audience::Recipient;
 use dialer_storage::messages::Message;
@@ -20,7 +19,7 @@ use utoipa::ToSchema;
 
 use super::campaigns::{load, path_id};
 use super::segments::{saved_rule, select_each};
-use super::triggers::{LineErrorOut, ndjson_body, resolve};
+use super::triggers::{LineErrorOut, read_events, resolve};
 use crate::auth::{Authorized, can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
@@ -219,14 +218,7 @@ pub async fn trigger(
 ) -> ApiResult<Json<TriggerSent>> {
     let campaign = load(&state, path_id(&id)?).await?;
     messaging_of(&campaign)?;
-    let text = ndjson_body(&headers, &body)?;
-    let (events, errors) = parse_lines(text);
-    if events.len() > MAX_EVENTS {
-        return Err(ApiError::invalid(
-            "body",
-            format!("at most {MAX_EVENTS} events per request"),
-        ));
-    }
+    let (text, events, errors) = read_events(&headers, &body, MAX_EVENTS)?;
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::with_capacity(events.len());
     let mut ready = Vec::new();
@@ -263,12 +255,6 @@ pub async fn trigger(
     }
     Ok(Json(TriggerSent {
         events: out,
-        errors: errors
-            .into_iter()
-            .map(|e| LineErrorOut {
-                line: e.line,
-                message: e.message,
-            })
-            .collect(),
+        errors,
     }))
 }

@@ -77,8 +77,33 @@ pub async fn resolve(
     Ok((rule, text))
 }
 
+/// A JSON-lines body of at most `max` events: its text, the events, and the lines that could
+/// not be read (by number).
+pub fn read_events<'b>(
+    headers: &HeaderMap,
+    body: &'b Bytes,
+    max: usize,
+) -> ApiResult<(&'b str, Vec<TriggerEvent>, Vec<LineErrorOut>)> {
+    let text = ndjson_body(headers, body)?;
+    let (events, errors) = parse_lines(text);
+    if events.len() > max {
+        return Err(ApiError::invalid(
+            "body",
+            format!("at most {max} events per request"),
+        ));
+    }
+    let errors = errors
+        .into_iter()
+        .map(|e| LineErrorOut {
+            line: e.line,
+            message: e.message,
+        })
+        .collect();
+    Ok((text, events, errors))
+}
+
 /// A JSON-lines body as text: 415 unless sent as text/plain or NDJSON, 400 unless UTF-8.
-pub fn ndjson_body<'b>(headers: &HeaderMap, body: &'b Bytes) -> ApiResult<&'b str> {
+fn ndjson_body<'b>(headers: &HeaderMap, body: &'b Bytes) -> ApiResult<&'b str> {
     let lines = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -113,14 +138,7 @@ pub async fn preview(
         Some(c) => Channel::parse(c)
             .ok_or_else(|| ApiError::invalid("channel", "must be voice, sms or whatsapp"))?,
     };
-    let text = ndjson_body(&headers, &body)?;
-    let (events, errors) = parse_lines(text);
-    if events.len() > MAX_EVENTS {
-        return Err(ApiError::invalid(
-            "body",
-            format!("a preview reads at most {MAX_EVENTS} events"),
-        ));
-    }
+    let (_, events, errors) = read_events(&headers, &body, MAX_EVENTS)?;
     // First what each event names (its rule, its template), then one pass over the audience
     // for all of them.
     let mut out = Vec::with_capacity(events.len());
@@ -164,12 +182,6 @@ pub async fn preview(
     Ok(Json(TriggerPreview {
         audience,
         events: out,
-        errors: errors
-            .into_iter()
-            .map(|e| LineErrorOut {
-                line: e.line,
-                message: e.message,
-            })
-            .collect(),
+        errors,
     }))
 }
