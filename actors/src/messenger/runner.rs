@@ -454,8 +454,10 @@ impl Runner {
         {
             self.after_failure(&moved, messaging).await?;
             self.wake();
+            // A retry put it back to pending: read it as it now stands.
+            return self.store.get_message(&receipt.message_id).await;
         }
-        self.store.get_message(&receipt.message_id).await
+        Ok(Some(moved))
     }
 }
 

@@ -271,3 +271,106 @@ async fn subscribe_trigger_send_receipts_aggregates_and_stop() {
     );
     s.stop().await;
 }
+
+/// Starting a topic campaign sends to every subscriber, on
+/// the in-process simulator; a retryable failure (30003) is sent again as the next attempt and
+/// ends delivered, a permanent one (30006) is not; non-subscribers get nothing.
+#[tokio::test]
+async fn a_launch_reaches_the_topic_once_and_retries_by_the_error_table() {
+    let s = TestServer::start().await;
+    let mut changes = s.state.messaging.changes();
+    let seed = s.state.settings.sim.seed;
+    let fate = |p: &PhoneNumber, a| message_fate(seed, p, a);
+    let numbers: Vec<PhoneNumber> = (300..600)
+        .map(|n| PhoneNumber::parse(&format!("+1415555{n:04}"), None).unwrap())
+        .collect();
+    // One whose first attempt is undelivered (retryable) and whose second is read; one that
+    // fails for good; one that is read at once.
+    let retried = numbers
+        .iter()
+        .find(|p| fate(p, 1).0 == MessageStatus::Undelivered && fate(p, 2).0 == MessageStatus::Read)
+        .unwrap()
+        .clone();
+    let permanent = numbers
+        .iter()
+        .find(|p| fate(p, 1).0 == MessageStatus::Failed)
+        .unwrap()
+        .clone();
+    let read = numbers
+        .iter()
+        .find(|p| fate(p, 1).0 == MessageStatus::Read)
+        .unwrap()
+        .clone();
+    let outsider = "+14155559999";
+    let mut people: Vec<serde_json::Value> = [&retried, &permanent, &read]
+        .iter()
+        .map(|p| json!({"phone_number": p.as_str(), "attributes": {"first_name": "Kim"}}))
+        .collect();
+    people.push(json!({"phone_number": outsider, "attributes": {"first_name": "Out"}}));
+    let r = s
+        .post(
+            "/api/v1/recipients",
+            OPERATOR,
+            json!({ "recipients": people }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for p in [&retried, &permanent, &read] {
+        let path = format!(
+            "/api/v1/recipients/{}/subscribe",
+            p.as_str().replace('+', "%2B")
+        );
+        let r = s.post(&path, OPERATOR, json!({"topic": "wake-up"})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = s
+        .send(
+            Method::PUT,
+            "/api/v1/templates/wake/sms/en",
+            Some(OPERATOR),
+            Some(json!({"text": "Good morning, {first_name}"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let c = s
+        .campaign(
+            "wake-ups",
+            json!({"channel": "sms", "messaging": {"template": "wake", "topic": "wake-up", "retry_after_secs": 60}}),
+        )
+        .await;
+    let cid = dialer_engine::CampaignId::new(c).unwrap();
+    let r = s
+        .post(&format!("/api/v1/campaigns/{c}/start"), OPERATOR, json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = |p: &PhoneNumber| Message::id_for(cid, "launch", p);
+    let m = settled(&s, &mut changes, &id(&read), MessageStatus::Read).await;
+    assert_eq!((m.attempts, m.body.as_str()), (1, "Good morning, Kim"));
+    let m = settled(&s, &mut changes, &id(&permanent), MessageStatus::Failed).await;
+    assert_eq!((m.attempts, m.error_code.as_deref()), (1, Some("30006")));
+    let m = settled(&s, &mut changes, &id(&retried), MessageStatus::Read).await;
+    assert_eq!(m.attempts, 2, "sent again after the retryable failure");
+    assert_eq!(m.error_code, None, "the last attempt did not fail");
+    // The subscribers' three messages, and nothing for the one who is not subscribed.
+    let r = s
+        .get(&format!("/api/v1/campaigns/{c}/message-stats"), VIEWER)
+        .await;
+    assert_eq!(r.body["messages"], 3, "{}", r.body);
+    assert_eq!(
+        r.body["failures_by_code"],
+        json!({"30006": 1}),
+        "{}",
+        r.body
+    );
+    let out = s
+        .get(
+            &format!(
+                "/api/v1/recipients/{}/messages",
+                outsider.replace('+', "%2B")
+            ),
+            VIEWER,
+        )
+        .await;
+    assert_eq!(out.body, json!([]), "{}", out.body);
+    s.stop().await;
+}
