@@ -189,6 +189,38 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Vec<Message>>;
     async fn message_counts(&self, campaign: CampaignId) -> Result<MessageCounts>;
     async fn add_message_event(&self, event: MessageEvent) -> Result<()>;
+    /// [`transition`](Self::transition), and when it happened the decision's event stored
+    /// with it (the embedded store does both in one write).
+    async fn transition_noting(
+        &self,
+        status: MessageStatus,
+        attempts: u32,
+        to: &Message,
+        event: MessageEvent,
+    ) -> Result<bool> {
+        let done = self.transition(status, attempts, to).await?;
+        if done {
+            self.add_message_event(event).await?;
+        }
+        Ok(done)
+    }
+    /// A provider's receipt: its event stored, then — unless it speaks of an attempt before
+    /// the message's current one ([`applies`]) — the report applied forward-only.
+    /// `None` when no message has the receipt's id (the event is kept all the same). The
+    /// embedded store does it all in one write.
+    async fn record_receipt(&self, receipt: ReceiptWrite) -> Result<Option<ReceiptApplied>> {
+        let id = receipt.report_for.clone();
+        self.add_message_event(receipt.event).await?;
+        let Some(before) = self.get_message(&id).await? else {
+            return Ok(None);
+        };
+        let moved = if applies(receipt.attempt, &before) {
+            self.apply_report(&id, receipt.report).await?
+        } else {
+            None
+        };
+        Ok(Some(ReceiptApplied { before, moved }))
+    }
     /// Events of a kind (all kinds when `None`), newest first, strictly before `before`
     /// (events up to `now` when there is no cursor).
     async fn message_events(
@@ -198,6 +230,40 @@ pub trait MessageStore: Send + Sync {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<MessageEvent>>;
+}
+
+/// A receipt to store and apply ([`MessageStore::record_receipt`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptWrite {
+    /// The message it speaks of.
+    pub report_for: String,
+    /// The attempt it speaks of; 0 when the provider did not say.
+    pub attempt: u32,
+    pub report: Report,
+    /// The receipt as it arrived and as read.
+    pub event: MessageEvent,
+}
+
+/// What a receipt found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptApplied {
+    /// The message before the receipt.
+    pub before: Message,
+    /// The message after it, when it moved.
+    pub moved: Option<Message>,
+}
+
+impl ReceiptApplied {
+    /// The message as it now stands.
+    pub fn current(&self) -> &Message {
+        self.moved.as_ref().unwrap_or(&self.before)
+    }
+}
+
+/// Whether a receipt about `attempt` may move `current`: a late word on an earlier attempt is
+/// kept as an event, never applied (0: the provider did not say which attempt).
+pub fn applies(attempt: u32, current: &Message) -> bool {
+    attempt == 0 || attempt >= current.attempts
 }
 
 /// `current` moved by `report`, or `None` when the report changes nothing. A stale report

@@ -17,15 +17,17 @@ use crate::decode::{
 use crate::error::Result;
 use crate::messages::{
     EventKind, Message, MessageCounts, MessageEvent, MessageFilter, MessageScope, MessageStore,
-    OPTED_OUT_REASON, Report, reported,
+    OPTED_OUT_REASON, ReceiptApplied, ReceiptWrite, Report, applies, reported,
 };
 
 /// A write to the message tables.
 #[derive(Debug)]
 pub(crate) enum MessageWrite {
     Create(Vec<Message>),
-    Transition(MessageStatus, u32, Box<Message>),
+    /// A claim or a put-back, with the decision's event when it happens.
+    Transition(MessageStatus, u32, Box<Message>, Option<Box<MessageEvent>>),
     Report(String, Report),
+    Receipt(Box<ReceiptWrite>),
     Event(Box<MessageEvent>),
 }
 
@@ -76,16 +78,11 @@ fn message(conn: &Connection, id: &str) -> Result<Option<Message>> {
         .transpose()
 }
 
-/// Inserts `m`, or replaces the row with its id when `replace`; whether a row was written.
-fn put(tx: &Connection, m: &Message, replace: bool) -> Result<bool> {
-    let verb = if replace {
-        "INSERT OR REPLACE"
-    } else {
-        "INSERT OR IGNORE"
-    };
+/// Inserts `m` unless a message with its id exists; whether it was inserted.
+fn insert(tx: &Connection, m: &Message) -> Result<bool> {
     let n = tx
         .prepare_cached(&format!(
-            "{verb} INTO messages ({COLUMNS})
+            "INSERT OR IGNORE INTO messages ({COLUMNS})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         ))?
         .execute(params![
@@ -107,44 +104,94 @@ fn put(tx: &Connection, m: &Message, replace: bool) -> Result<bool> {
     Ok(n > 0)
 }
 
+/// Stores what can change of a message (its state); the columns that never change — and the
+/// indexes over them — are left alone.
+fn update(tx: &Connection, m: &Message) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE messages SET status = ?2, attempts = ?3, due_at = ?4, provider_sid = ?5,
+                error_code = ?6, reason = ?7, updated_at = ?8
+         WHERE message_id = ?1",
+    )?
+    .execute(params![
+        m.message_id,
+        m.status.as_str(),
+        m.attempts,
+        ms(m.due_at),
+        m.provider_sid,
+        m.error_code,
+        m.reason,
+        ms(m.updated_at)
+    ])?;
+    Ok(())
+}
+
+fn add_event(tx: &Connection, e: &MessageEvent) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO message_events ({EVENT_COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?
+    .execute(params![
+        e.event_id,
+        e.kind.as_str(),
+        ms(e.at),
+        e.phone_number.as_ref().map(|p| p.as_str()),
+        e.message_id,
+        document_json(&e.raw)?,
+        document_json(&e.normalized)?
+    ])?;
+    Ok(())
+}
+
+/// Applies `r` to `current` if it moves it; the message as it now stands, when it did.
+fn report(tx: &Connection, current: &Message, r: &Report) -> Result<Option<Message>> {
+    let moved = reported(current, r.clone());
+    if let Some(m) = &moved {
+        update(tx, m)?;
+    }
+    Ok(moved)
+}
+
 /// Applies one message write inside the writer's transaction.
 pub(crate) fn write(tx: &Connection, w: &MessageWrite) -> Result<Answer> {
     Ok(match w {
-        MessageWrite::Create(batch) => Answer::Flags(
-            batch
-                .iter()
-                .map(|m| put(tx, m, false))
-                .collect::<Result<_>>()?,
-        ),
-        MessageWrite::Transition(status, attempts, to) => {
+        MessageWrite::Create(batch) => {
+            Answer::Flags(batch.iter().map(|m| insert(tx, m)).collect::<Result<_>>()?)
+        }
+        MessageWrite::Transition(status, attempts, to, event) => {
             let current = message(tx, &to.message_id)?;
             let matches = current.is_some_and(|m| m.status == *status && m.attempts == *attempts);
             if matches {
-                put(tx, to, true)?;
+                update(tx, to)?;
+                if let Some(e) = event {
+                    add_event(tx, e)?;
+                }
             }
             Answer::Flag(matches)
         }
-        MessageWrite::Report(id, report) => {
-            let moved = message(tx, id)?.and_then(|m| reported(&m, report.clone()));
-            if let Some(m) = &moved {
-                put(tx, m, true)?;
-            }
+        MessageWrite::Report(id, r) => {
+            let moved = match message(tx, id)? {
+                Some(current) => report(tx, &current, r)?,
+                None => None,
+            };
             Answer::Message(moved.map(Box::new))
         }
+        MessageWrite::Receipt(receipt) => {
+            add_event(tx, &receipt.event)?;
+            let applied = match message(tx, &receipt.report_for)? {
+                Some(before) => {
+                    let moved = if applies(receipt.attempt, &before) {
+                        report(tx, &before, &receipt.report)?
+                    } else {
+                        None
+                    };
+                    Some(Box::new(ReceiptApplied { before, moved }))
+                }
+                None => None,
+            };
+            Answer::Receipt(applied)
+        }
         MessageWrite::Event(e) => {
-            tx.prepare_cached(&format!(
-                "INSERT OR IGNORE INTO message_events ({EVENT_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            ))?
-            .execute(params![
-                e.event_id,
-                e.kind.as_str(),
-                ms(e.at),
-                e.phone_number.as_ref().map(|p| p.as_str()),
-                e.message_id,
-                document_json(&e.raw)?,
-                document_json(&e.normalized)?
-            ])?;
+            add_event(tx, e)?;
             Answer::Done
         }
     })
@@ -201,9 +248,38 @@ impl MessageStore for EmbeddedStore {
     }
 
     async fn transition(&self, status: MessageStatus, attempts: u32, to: &Message) -> Result<bool> {
-        let w = MessageWrite::Transition(status, attempts, Box::new(to.clone()));
+        let w = MessageWrite::Transition(status, attempts, Box::new(to.clone()), None);
         match self.messages(w).await? {
             Answer::Flag(f) => Ok(f),
+            other => Err(super::unexpected(other)),
+        }
+    }
+
+    async fn transition_noting(
+        &self,
+        status: MessageStatus,
+        attempts: u32,
+        to: &Message,
+        event: MessageEvent,
+    ) -> Result<bool> {
+        let w = MessageWrite::Transition(
+            status,
+            attempts,
+            Box::new(to.clone()),
+            Some(Box::new(event)),
+        );
+        match self.messages(w).await? {
+            Answer::Flag(f) => Ok(f),
+            other => Err(super::unexpected(other)),
+        }
+    }
+
+    async fn record_receipt(&self, receipt: ReceiptWrite) -> Result<Option<ReceiptApplied>> {
+        match self
+            .messages(MessageWrite::Receipt(Box::new(receipt)))
+            .await?
+        {
+            Answer::Receipt(r) => Ok(r.map(|r| *r)),
             other => Err(super::unexpected(other)),
         }
     }

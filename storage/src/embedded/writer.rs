@@ -45,6 +45,7 @@ pub(crate) enum Answer {
     Upserts(Vec<crate::audience::Upserted>),
     Flags(Vec<bool>),
     Message(Option<Box<crate::messages::Message>>),
+    Receipt(Option<Box<crate::messages::ReceiptApplied>>),
 }
 
 /// A write waiting for the writer thread, with where to send its answer.

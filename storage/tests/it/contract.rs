@@ -74,6 +74,7 @@ contract_tests!(
     messages_are_created_once_and_queued_by_due_time,
     a_claim_is_a_compare_and_set_and_leaves_the_queue,
     reports_only_move_a_message_forward,
+    a_receipt_is_kept_and_applied_only_to_the_current_attempt,
     messages_list_by_campaign_and_recipient_and_count,
     message_events_keep_raw_and_normalized_newest_first,
 );

@@ -6,7 +6,9 @@ use dialer_engine::messaging::{Channel, MessageStatus};
 use serde_json::json;
 
 use crate::Store;
-use crate::messages::{EventKind, Message, MessageEvent, MessageFilter, MessageScope, Report};
+use crate::messages::{
+    EventKind, Message, MessageEvent, MessageFilter, MessageScope, ReceiptWrite, Report,
+};
 use crate::testsuite::fixtures::{at, new_campaign, phone, t0};
 
 fn message(campaign: CampaignId, n: u32, cause: &str, due_ms: i64) -> Message {
@@ -155,6 +157,92 @@ pub async fn reports_only_move_a_message_forward<S: Store>(s: &S) {
             .await
             .unwrap(),
         None
+    );
+}
+
+fn event(kind: EventKind, ms: i64, message_id: &str) -> MessageEvent {
+    MessageEvent {
+        event_id: MessageEvent::new_id(at(ms)),
+        kind,
+        at: at(ms),
+        phone_number: None,
+        message_id: Some(message_id.to_owned()),
+        raw: json!({"at": ms}),
+        normalized: json!({"kind": kind.as_str()}),
+    }
+}
+
+pub async fn a_receipt_is_kept_and_applied_only_to_the_current_attempt<S: Store>(s: &S) {
+    let c = campaign(s).await;
+    let m = message(c, 1, "launch", 0);
+    s.create_messages(vec![m.clone()]).await.unwrap();
+    let id = &m.message_id;
+    // A claim noted with its decision: the event exists only when the claim won.
+    let mut sending = m.clone();
+    sending.status = MessageStatus::Sending;
+    sending.attempts = 1;
+    let claim = event(EventKind::Decision, 5, id);
+    assert!(
+        s.transition_noting(MessageStatus::Pending, 0, &sending, claim.clone())
+            .await
+            .unwrap()
+    );
+    let lost = event(EventKind::Decision, 6, id);
+    assert!(
+        !s.transition_noting(MessageStatus::Pending, 0, &sending, lost.clone())
+            .await
+            .unwrap(),
+        "the same attempt is not claimed twice"
+    );
+    let receipt = |attempt, status, ms| ReceiptWrite {
+        report_for: id.clone(),
+        attempt,
+        report: report(status, Some("SM1"), None, ms),
+        event: event(EventKind::Receipt, ms, id),
+    };
+    let sent = receipt(1, MessageStatus::Sent, 10);
+    let applied = s.record_receipt(sent.clone()).await.unwrap().unwrap();
+    assert_eq!(applied.before, sending);
+    let moved = applied.moved.clone().unwrap();
+    assert_eq!(
+        (moved.status, moved.provider_sid.as_deref()),
+        (MessageStatus::Sent, Some("SM1"))
+    );
+    assert_eq!(applied.current(), &moved);
+    // The second attempt is claimed; a late word on the first is kept, never applied.
+    let mut second = moved.clone();
+    second.status = MessageStatus::Sending;
+    second.attempts = 2;
+    assert!(s.transition(MessageStatus::Sent, 1, &second).await.unwrap());
+    let late = receipt(1, MessageStatus::Delivered, 20);
+    let applied = s.record_receipt(late.clone()).await.unwrap().unwrap();
+    assert_eq!(
+        (applied.moved, applied.before.status),
+        (None, MessageStatus::Sending)
+    );
+    let unknown = ReceiptWrite {
+        report_for: "no-such".into(),
+        ..receipt(0, MessageStatus::Read, 30)
+    };
+    assert_eq!(s.record_receipt(unknown.clone()).await.unwrap(), None);
+    assert_eq!(
+        s.get_message(id).await.unwrap().unwrap().status,
+        MessageStatus::Sending
+    );
+    let kept: Vec<_> = s
+        .message_events(None, None, 10, at(1_000))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(
+        kept,
+        [unknown.event, late.event, sent.event, claim]
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect::<Vec<_>>(),
+        "every receipt is kept, even one applied to nothing; the lost claim's event is not"
     );
 }
 
