@@ -52,6 +52,10 @@ impl Messenger for HttpMessenger {
         &self.config.name
     }
 
+    fn idempotent(&self) -> bool {
+        true
+    }
+
     async fn send(&self, m: &Outbound) -> SendOutcome {
         let url = format!("{}/messages", self.config.base_url.trim_end_matches('/'));
         let body = json!({

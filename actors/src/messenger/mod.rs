@@ -9,7 +9,10 @@
 //!
 //! As for calls, a request that may have reached the provider is never sent again for the same
 //! attempt unless the provider honours an idempotency key: an [`SendOutcome::Uncertain`]
-//! message waits for its receipt.
+//! message waits for its receipt. One still `sending` long after any request could have taken
+//! (its process died mid-request, or its answer was lost and no receipt came) is swept up by
+//! the runner: sent again under the same key where the provider honours one, failed as
+//! uncertain — never sent again — where it does not (`runner::recover`).
 
 pub mod http;
 pub mod runner;
@@ -89,6 +92,12 @@ impl SendOutcome {
 pub trait Messenger: Send + Sync + fmt::Debug {
     /// The name campaigns refer to it by (the same as the call provider's of that account).
     fn name(&self) -> &str;
+    /// Whether the provider honours [`Outbound::idempotency_key`], so that an attempt whose
+    /// answer was lost (the process died, the request timed out) may be sent again: it is sent
+    /// at most once whatever the number of requests.
+    fn idempotent(&self) -> bool {
+        false
+    }
     async fn send(&self, m: &Outbound) -> SendOutcome;
 }
 

@@ -30,7 +30,9 @@ pub fn message_fate(
     }
 }
 
-/// The simulator's witness.
+/// The simulator's witness: counts, and a hash of each of the last [`ATTEMPTS_KEPT`] attempts
+/// sent (so a months-long `dialer serve` on the simulator stays bounded; a repeat of an older
+/// attempt would go unseen).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageRecord {
     pub sends: u64,
@@ -38,9 +40,39 @@ pub struct MessageRecord {
     pub duplicates: u64,
     /// Sends per number, at most.
     pub max_per_number: u32,
-    /// Every (message, attempt) sent, with its count.
-    pub attempts: HashMap<(String, u32), u32>,
+    attempts: std::collections::HashSet<u64>,
+    order: std::collections::VecDeque<u64>,
     per_number: HashMap<PhoneNumber, u32>,
+}
+
+/// Attempts the witness remembers.
+pub const ATTEMPTS_KEPT: usize = 1_000_000;
+
+impl MessageRecord {
+    /// Records a send of `attempt` of `message_id`; whether that attempt was sent before.
+    fn sent(&mut self, message_id: &str, attempt: u32) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (message_id, attempt).hash(&mut h);
+        let key = h.finish();
+        self.sends += 1;
+        if !self.attempts.insert(key) {
+            self.duplicates += 1;
+            return true;
+        }
+        self.order.push_back(key);
+        if self.order.len() > ATTEMPTS_KEPT
+            && let Some(old) = self.order.pop_front()
+        {
+            self.attempts.remove(&old);
+        }
+        false
+    }
+
+    /// Attempts remembered.
+    pub fn attempts_kept(&self) -> usize {
+        self.order.len()
+    }
 }
 
 #[derive(Default)]
@@ -125,15 +157,7 @@ impl Messenger for SimMessenger {
         let sid = {
             let mut s = lock(&self.state);
             let r = &mut s.record;
-            r.sends += 1;
-            let n = r
-                .attempts
-                .entry((m.message_id.clone(), m.attempt))
-                .or_default();
-            *n += 1;
-            if *n > 1 {
-                r.duplicates += 1;
-            }
+            r.sent(&m.message_id, m.attempt);
             let per = r.per_number.entry(m.to.clone()).or_default();
             *per += 1;
             r.max_per_number = r.max_per_number.max(*per);
@@ -167,5 +191,25 @@ impl Messenger for SimMessenger {
             sid,
             status: MessageStatus::Queued,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_witness_sees_a_repeat_and_forgets_only_beyond_its_bound() {
+        let mut r = MessageRecord::default();
+        assert!(!r.sent("1.launch.1", 1));
+        assert!(!r.sent("1.launch.1", 2), "another attempt is no repeat");
+        assert!(r.sent("1.launch.1", 1));
+        assert_eq!((r.sends, r.duplicates), (3, 1));
+        for i in 0..ATTEMPTS_KEPT {
+            r.sent(&format!("m{i}"), 1);
+        }
+        assert_eq!(r.attempts_kept(), ATTEMPTS_KEPT);
+        assert!(!r.sent("1.launch.1", 1), "the oldest were forgotten");
+        assert!(r.sent(&format!("m{}", ATTEMPTS_KEPT - 1), 1));
     }
 }

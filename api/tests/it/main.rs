@@ -13,6 +13,7 @@ mod e2e;
 mod events;
 mod explain;
 mod hostile;
+mod message_sweep;
 mod messaging;
 mod metrics_doc;
 mod migrate;

@@ -13,23 +13,32 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dialer_engine::messaging::send::{AfterFailure, Gate, after_failure, gate};
-use dialer_engine::messaging::{Consent, MessageStatus};
+use dialer_engine::messaging::{Consent, MessageStatus, MessagingSettings};
 use dialer_engine::{Campaign, CampaignState, Clock};
 use dialer_storage::Store;
-use dialer_storage::messages::{EventKind, Message, MessageEvent, Report};
+use dialer_storage::messages::{EventKind, Message, MessageEvent, ReceiptWrite, Report};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Messengers, Outbound, Receipt, ReceiptSink, SendOutcome};
+mod recover;
+
+pub use recover::{SENDING_DEADLINE, UNCERTAIN_REASON};
+
+use super::{Messenger, Messengers, Outbound, Receipt, ReceiptSink, SendOutcome};
 use crate::rate::Buckets;
 
 /// Due messages read per round.
 const ROUND: u32 = 256;
 /// Due messages handled at once (checks and claims).
 const CONCURRENT: usize = 32;
-/// Requests to messaging providers at once.
-const IN_FLIGHT: usize = 64;
+/// Requests to messaging providers at once, counting those waiting out [`PACING_DELAY`].
+const IN_FLIGHT: usize = 256;
+/// How long after its token a message's request leaves (when its claim committed by then).
+const PACING_DELAY: Duration = Duration::from_millis(50);
+/// How often (real time) messages left `sending` are looked for ([`Runner::sweep`]).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How long a paused campaign's messages wait before they are looked at again.
 const PAUSED_RECHECK: chrono::Duration = chrono::Duration::seconds(30);
 /// How long a message that provably was not sent waits before its attempt is made again.
@@ -42,6 +51,8 @@ pub struct Runner {
     buckets: Buckets,
     wake: Notify,
     in_flight: Arc<Semaphore>,
+    /// Messages whose request is in progress in this process (the sweep leaves them alone).
+    sending: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Every change the runner made or applied, as it now stands (for watchers: tests, streams).
     changes: tokio::sync::broadcast::Sender<Message>,
 }
@@ -61,6 +72,7 @@ impl Runner {
             clock,
             wake: Notify::new(),
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            sending: Default::default(),
             changes: tokio::sync::broadcast::channel(1024).0,
         })
     }
@@ -85,7 +97,21 @@ impl Runner {
 
     /// Runs until `stop`; then waits for requests in flight.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let mut swept_at: Option<Instant> = None;
         loop {
+            if swept_at.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+                match self.sweep().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        messages = n,
+                        "messaging runner: settled messages left sending"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "messaging runner: the sweep failed; trying again later")
+                    }
+                }
+                swept_at = Some(Instant::now());
+            }
             let busy = match self.round().await {
                 Ok(n) => n == ROUND as usize,
                 Err(e) => {
@@ -137,10 +163,10 @@ impl Runner {
         Ok(n)
     }
 
-    async fn decide(&self, m: &Message, decision: &str, detail: serde_json::Value) {
-        crate::metrics::message_decision(m.campaign_id, decision);
+    /// The event of a decision about `m`.
+    fn decision(&self, m: &Message, decision: &str, detail: serde_json::Value) -> MessageEvent {
         let now = self.clock.now();
-        let event = MessageEvent {
+        MessageEvent {
             event_id: MessageEvent::new_id(now),
             kind: EventKind::Decision,
             at: now,
@@ -148,13 +174,20 @@ impl Runner {
             message_id: Some(m.message_id.clone()),
             raw: json!({}),
             normalized: json!({"decision": decision, "attempt": m.attempts, "detail": detail}),
-        };
+        }
+    }
+
+    /// A decision that moved nothing (the message was moved already), stored.
+    async fn decide(&self, m: &Message, decision: &str, detail: serde_json::Value) {
+        crate::metrics::message_decision(m.campaign_id, decision);
+        let event = self.decision(m, decision, detail);
         if let Err(e) = self.store.add_message_event(event).await {
             tracing::warn!(error = %e, message_id = %m.message_id, "decision event not stored");
         }
     }
 
-    /// Moves a pending message to `to`, with the decision that did it.
+    /// Moves a message from where `m` stands to `to`, with the decision that did it, in one
+    /// write; whether it moved (another hand moved it first otherwise).
     async fn settle(
         &self,
         m: &Message,
@@ -162,9 +195,13 @@ impl Runner {
         decision: &str,
         detail: serde_json::Value,
     ) -> dialer_storage::Result<bool> {
-        let done = self.store.transition(m.status, m.attempts, &to).await?;
+        let event = self.decision(&to, decision, detail);
+        let done = self
+            .store
+            .transition_noting(m.status, m.attempts, &to, event)
+            .await?;
         if done {
-            self.decide(&to, decision, detail).await;
+            crate::metrics::message_decision(to.campaign_id, decision);
             self.changed(&to);
         }
         Ok(done)
@@ -259,20 +296,7 @@ impl Runner {
                 .await?;
             return Ok(());
         };
-        let mut buckets = Vec::new();
-        if let Some(rate) = messaging.max_messages_per_second {
-            buckets.push((format!("campaign:{}", campaign.id), rate));
-        }
-        if let Some(rate) = messaging.max_messages_per_second_per_sender {
-            let sender = settings
-                .caller_id
-                .as_ref()
-                .map_or_else(|| settings.provider.clone(), |c| c.as_str().to_owned());
-            buckets.push((format!("sender:{sender}"), rate));
-        }
-        if self.buckets.take(&buckets).await {
-            crate::metrics::message_rate_wait(campaign.id);
-        }
+        let granted = self.pace(&campaign, messaging).await;
         // The claim: no attempt is sent unless this compare-and-set wins.
         next.status = MessageStatus::Sending;
         next.attempts = m.attempts + 1;
@@ -289,33 +313,82 @@ impl Runner {
         {
             return Ok(());
         }
+        self.dispatch(messenger, next, &campaign, granted).await;
+        Ok(())
+    }
+
+    /// Takes a token from the campaign's and the sender's buckets; when they were granted.
+    async fn pace(&self, campaign: &Campaign, messaging: &MessagingSettings) -> Instant {
+        let settings = &campaign.settings;
+        let mut buckets = Vec::new();
+        if let Some(rate) = messaging.max_messages_per_second {
+            buckets.push((format!("campaign:{}", campaign.id), rate));
+        }
+        if let Some(rate) = messaging.max_messages_per_second_per_sender {
+            let sender = settings
+                .caller_id
+                .as_ref()
+                .map_or_else(|| settings.provider.clone(), |c| c.as_str().to_owned());
+            buckets.push((format!("sender:{sender}"), rate));
+        }
+        if self.buckets.take(&buckets).await {
+            crate::metrics::message_rate_wait(campaign.id);
+        }
+        Instant::now()
+    }
+
+    /// Sends the claimed attempt `next` in a task and applies the answer. The request leaves
+    /// [`PACING_DELAY`] after its token was `granted`, not whenever its claim committed: claims
+    /// commit in rounds, and a round's requests leaving together would put more in a
+    /// provider's second than the bucket granted in any.
+    async fn dispatch(
+        self: &Arc<Self>,
+        messenger: Arc<dyn Messenger>,
+        next: Message,
+        campaign: &Campaign,
+        granted: Instant,
+    ) {
+        let Some(messaging) = campaign.settings.messaging.clone() else {
+            return;
+        };
         let out = Outbound {
             message_id: next.message_id.clone(),
             campaign_id: next.campaign_id,
             attempt: next.attempts,
             channel: next.channel,
             to: next.phone_number.clone(),
-            from: settings.caller_id.clone(),
+            from: campaign.settings.caller_id.clone(),
             body: next.body.clone(),
         };
         let permit = Arc::clone(&self.in_flight).acquire_owned().await;
+        self.sending_here(&out.message_id, true);
         let this = Arc::clone(self);
-        let messaging = messaging.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            tokio::time::sleep_until(granted + PACING_DELAY).await;
             let outcome = messenger.send(&out).await;
             crate::metrics::message_sent(out.campaign_id, out.channel.as_str(), &outcome);
             if let Err(e) = this.after_send(next, &messaging, outcome).await {
-                tracing::warn!(error = %e, message_id = %out.message_id, "a send's answer is not stored; its receipt will settle it");
+                tracing::warn!(error = %e, message_id = %out.message_id, "a send's answer is not stored; its receipt or the sweep will settle it");
             }
+            this.sending_here(&out.message_id, false);
         });
-        Ok(())
+    }
+
+    /// Marks a message's request as in progress in this process, or no longer.
+    fn sending_here(&self, id: &str, sending: bool) {
+        let mut here = self.sending.lock().unwrap_or_else(|p| p.into_inner());
+        if sending {
+            here.insert(id.to_owned());
+        } else {
+            here.remove(id);
+        }
     }
 
     async fn after_send(
         &self,
         m: Message,
-        messaging: &dialer_engine::messaging::MessagingSettings,
+        messaging: &MessagingSettings,
         outcome: SendOutcome,
     ) -> dialer_storage::Result<()> {
         let now = self.clock.now();
@@ -367,7 +440,7 @@ impl Runner {
     async fn after_failure(
         &self,
         m: &Message,
-        messaging: &dialer_engine::messaging::MessagingSettings,
+        messaging: &MessagingSettings,
     ) -> dialer_storage::Result<()> {
         let now = self.clock.now();
         match after_failure(m.error_code.as_deref(), m.attempts, messaging, now) {
@@ -425,30 +498,31 @@ impl Runner {
                 "error_code": receipt.error_code,
             }),
         };
-        self.store.add_message_event(event).await?;
-        let Some(current) = self.store.get_message(&receipt.message_id).await? else {
+        let write = ReceiptWrite {
+            report_for: receipt.message_id.clone(),
+            attempt: receipt.attempt,
+            report: Report {
+                status: receipt.status,
+                provider_sid: Some(receipt.sid.clone()).filter(|s| !s.is_empty()),
+                error_code: receipt.error_code.clone(),
+                reason: None,
+                at,
+            },
+            event,
+        };
+        // The event, the check of its attempt and the forward-only move: one write.
+        let Some(applied) = self.store.record_receipt(write).await? else {
             return Ok(None);
         };
         crate::metrics::message_receipt(receipt.status.as_str());
-        if receipt.attempt != 0 && receipt.attempt < current.attempts {
-            // A late word on an earlier attempt: kept as an event, never applied.
-            return Ok(Some(current));
-        }
-        let report = Report {
-            status: receipt.status,
-            provider_sid: Some(receipt.sid.clone()).filter(|s| !s.is_empty()),
-            error_code: receipt.error_code.clone(),
-            reason: None,
-            at,
-        };
-        let Some(moved) = self.store.apply_report(&receipt.message_id, report).await? else {
-            return Ok(Some(current));
+        let Some(moved) = applied.moved else {
+            return Ok(Some(applied.before));
         };
         self.changed(&moved);
         if matches!(
             moved.status,
             MessageStatus::Failed | MessageStatus::Undelivered
-        ) && moved.status != current.status
+        ) && moved.status != applied.before.status
             && let Some(c) = self.store.get_campaign(moved.campaign_id).await?
             && let Some(messaging) = &c.settings.messaging
         {
