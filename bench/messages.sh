@@ -97,6 +97,7 @@ print(json.dumps({
     "delivered_percent": round(stats["delivered_percent"], 2),
     "witness_sends": witness["sent"], "witness_duplicate_sends_of_one_attempt": witness["duplicate_sends_of_one_attempt"],
     "witness_peak_messages_in_one_second": witness["peak_messages_in_one_second"],
+    "witness_median_messages_per_second": witness["median_messages_per_second"],
     "witness_outcomes": witness["outcomes"],
     "sends_per_second": round(witness["sent"] / wall, 1),
     "engine_cpu_seconds": cpu, "engine_peak_rss_mb": round(rss_mb, 1),

@@ -38,6 +38,9 @@ pub struct MessageStats {
     pub duplicate_sends_of_one_attempt: u64,
     pub max_messages_to_one_number: u64,
     pub peak_messages_in_one_second: u64,
+    /// The median of the one-second windows' counts (each window opens at the first send
+    /// after the last one closed; the last hour's windows): the rate while sending.
+    pub median_messages_per_second: u64,
     /// Final outcomes of the messages sent.
     pub outcomes: BTreeMap<String, u64>,
     pub receipts_delivered: u64,
@@ -53,12 +56,24 @@ pub(super) struct MessageWitness {
     per_number: HashMap<u64, u64>,
     second: Option<Instant>,
     in_second: u64,
+    /// The counts of the last hour's closed windows.
+    windows: std::collections::VecDeque<u64>,
     next_sid: u64,
 }
 
+/// Closed one-second windows kept for the median.
+const WINDOWS_KEPT: usize = 3_600;
+
 impl MessageWitness {
     pub(super) fn stats(&self) -> MessageStats {
-        self.stats.clone()
+        let mut stats = self.stats.clone();
+        let mut counts: Vec<u64> = self.windows.iter().copied().collect();
+        if self.in_second > 0 {
+            counts.push(self.in_second);
+        }
+        counts.sort_unstable();
+        stats.median_messages_per_second = counts.get(counts.len() / 2).copied().unwrap_or(0);
+        stats
     }
 
     /// Records a send; its SID, or the SID of the send its key repeats.
@@ -88,6 +103,12 @@ impl MessageWitness {
         match self.second {
             Some(s) if now.duration_since(s) < Duration::from_secs(1) => self.in_second += 1,
             _ => {
+                if self.in_second > 0 {
+                    if self.windows.len() == WINDOWS_KEPT {
+                        self.windows.pop_front();
+                    }
+                    self.windows.push_back(self.in_second);
+                }
                 self.second = Some(now);
                 self.in_second = 1;
             }
