@@ -57,12 +57,12 @@ function failed(status, json) {
 }
 
 /** One request; the parsed JSON answer, or an ApiError. */
-export async function api(method, path, body) {
+export async function api(method, path, body, type = 'application/json') {
   const headers = { 'X-Auth-Token': session.token ?? '' };
   const init = { method, headers };
   if (body !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
+    headers['Content-Type'] = type;
+    init.body = type === 'application/json' ? JSON.stringify(body) : body;
   }
   let res;
   try {
@@ -79,6 +79,8 @@ export const get = (path) => api('GET', path);
 export const post = (path, body) => api('POST', path, body);
 export const patch = (path, body) => api('PATCH', path, body);
 export const del = (path) => api('DELETE', path);
+/** JSON lines, as they are (trigger events). */
+export const postLines = (path, text) => api('POST', path, text, 'application/x-ndjson');
 
 /** A query string from an object, leaving out empty values. */
 export function query(params) {

@@ -1,11 +1,13 @@
 // One campaign: its lifecycle, contact upload with the data-quality report, and live numbers —
 // stats refreshed as call events arrive over server-sent events, a chart of attempts and
-// outcomes, lines in use, and why calls wait.
+// outcomes, lines in use, and why calls wait. A messaging campaign's page shows its messages
+// instead (`sends.js`).
 
 import { get, post, del, can, upload, follow } from './api.js';
 import { h, fill, badge, count, percent, when, stat, table, toast, field, submitting } from './ui.js';
 import { progressBar } from './campaigns.js';
 import { liveChart } from './chart.js';
+import { messagingLive } from './sends.js';
 
 const ACTIONS = {
   draft: [['start', 'Start']],
@@ -113,6 +115,18 @@ function summary(campaign) {
     ['Caller ID', s.caller_id ?? 'the provider\'s'],
     ['Provider', s.provider],
   ];
+  const m = s.messaging;
+  if (m) {
+    const rates = [m.max_messages_per_second && `${m.max_messages_per_second}/s`, m.max_messages_per_second_per_sender && `${m.max_messages_per_second_per_sender}/s per sender`].filter(Boolean);
+    rows.splice(1, 3,
+      ['Channel', s.channel === 'whatsapp' ? 'WhatsApp' : 'SMS'],
+      ['Template', `${m.template} (${m.locale})`],
+      ['Starting it sends to', m.segment ? `the segment ${m.segment}` : m.topic ? `the subscribers of ${m.topic}` : 'no one: trigger events only'],
+      ['Consent', m.require_opt_in ? 'only recipients who opted in' : 'anyone who has not opted out'],
+      ['Retries', `up to ${m.max_attempts} attempts for retryable error codes, ${m.retry_after_secs} s apart`],
+      ['Rate', rates.length ? rates.join(' and ') : 'no limit']);
+    rows[0][0] = 'Quiet hours (sends only within)';
+  }
   return h('div', { class: 'card', dataset: { summary: '' } }, h('h2', {}, 'Settings'),
     h('dl', { class: 'grid' }, rows.map(([k, v]) => h('div', {}, h('dt', { class: 'small muted' }, k), h('dd', {}, v)))));
 }
@@ -176,12 +190,13 @@ export async function campaignPage(main, id, signal) {
   const live = h('div');
   const stream = h('span', { class: 'small muted', dataset: { stream: '' } }, 'connecting…');
   const chart = liveChart();
+  let changed = () => reload();
   const drawHead = () => fill(head,
     h('div', { class: 'spread' },
       h('h1', {}, campaign.name, ' ', campaign.archived_at ? badge('archived') : badge(campaign.state)),
-      actions(campaign, reload)),
+      actions(campaign, () => changed())),
     campaign.description ? h('p', { class: 'muted' }, campaign.description) : null,
-    h('p', { class: 'small' },
+    campaign.settings.messaging ? null : h('p', { class: 'small' },
       h('a', { href: `#/calls?campaign_id=${campaign.id}` }, 'Calls of this campaign'), ' · ',
       can('write') ? [h('a', { href: `#/calls/new?campaign_id=${campaign.id}` }, 'Schedule a call'), ' · '] : null,
       h('a', { href: `#/explain?campaign_id=${campaign.id}` }, 'Why not dialed?')));
@@ -206,6 +221,13 @@ export async function campaignPage(main, id, signal) {
     campaign = await get(`/campaigns/${id}`);
     drawHead();
     refresh();
+  }
+  if (campaign.settings.messaging) {
+    // An action (start, pause, stop) draws the whole page again: what it offers depends on it.
+    changed = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
+    drawHead();
+    fill(main, head, messagingLive(campaign, signal), summary(campaign));
+    return;
   }
   drawHead();
   await refresh();

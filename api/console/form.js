@@ -1,5 +1,7 @@
-// Creating and editing a campaign: calling hours, retry rules, lines, rate and caller ID. The
-// engine checks every rule; its answer names the field, and the error is shown there.
+// Creating and editing a campaign: its channel (calls, SMS or WhatsApp), calling hours (quiet
+// hours for messages), retry rules, lines, rate and caller ID, and a messaging campaign's
+// template, audience, consent rule, rates and retries. The engine checks every rule; its answer
+// names the field, and the error is shown there.
 
 import { get, post, patch, can } from './api.js';
 import { h, fill, field, submitting, toast } from './ui.js';
@@ -47,6 +49,58 @@ function rule(r, at) {
   ];
 }
 
+/** A messaging campaign's settings: template, audience, consent, rates and retries. */
+function messagingFields(m) {
+  const input = (attrs) => h('input', attrs);
+  const audience = h('select', {},
+    h('option', { value: '' }, 'no one (trigger events only)'),
+    h('option', { value: 'segment' }, 'a segment'),
+    h('option', { value: 'topic' }, 'a topic\'s subscribers'));
+  audience.value = m.segment ? 'segment' : m.topic ? 'topic' : '';
+  const c = {
+    template: input({ value: m.template ?? '', required: true, placeholder: 'reminder' }),
+    locale: input({ value: m.locale ?? 'en', placeholder: 'en' }),
+    audience,
+    target: input({ value: m.segment ?? m.topic ?? '', placeholder: 'segment or topic name' }),
+    optIn: input({ type: 'checkbox', checked: m.require_opt_in ?? false }),
+    rate: input({ type: 'number', min: 1, value: m.max_messages_per_second ?? '' }),
+    perSender: input({ type: 'number', min: 1, value: m.max_messages_per_second_per_sender ?? '' }),
+    attempts: input({ type: 'number', min: 1, value: m.max_attempts ?? 3 }),
+    retryAfter: input({ type: 'number', min: 1, value: m.retry_after_secs ?? 300 }),
+  };
+  const element = h('fieldset', {}, h('legend', {}, 'Messages'),
+    h('div', { class: 'grid' },
+      field('Template', 'settings.messaging.template', c.template, 'of the campaign\'s channel'),
+      field('Locale', 'settings.messaging.locale', c.locale),
+      field('Starting it sends to', 'settings.messaging.audience', c.audience),
+      field('Segment or topic', c.audience.value === 'topic' ? 'settings.messaging.topic' : 'settings.messaging.segment', c.target),
+      field('Messages per second', 'settings.messaging.max_messages_per_second', c.rate, 'empty: no limit'),
+      field('Per sender number', 'settings.messaging.max_messages_per_second_per_sender', c.perSender, 'empty: no limit'),
+      field('Attempts at most', 'settings.messaging.max_attempts', c.attempts, 'for retryable error codes'),
+      field('Retry after (s)', 'settings.messaging.retry_after_secs', c.retryAfter)),
+    h('div', { class: 'field' }, h('label', {}, c.optIn, ' Only recipients who opted in (WhatsApp\'s rule)')),
+    h('p', { class: 'small muted' }, 'Calling hours below are the quiet hours: nothing is sent outside them, in the recipient\'s local time.'));
+  // The error of the audience's name shows at the name, whichever it is.
+  audience.addEventListener('change', () => {
+    c.target.dataset.field = audience.value === 'topic' ? 'settings.messaging.topic' : 'settings.messaging.segment';
+  });
+  const read = () => {
+    const target = c.target.value.trim();
+    const out = {
+      template: c.template.value.trim(),
+      locale: c.locale.value.trim() || 'en',
+      require_opt_in: c.optIn.checked,
+      max_attempts: number(c.attempts),
+      retry_after_secs: number(c.retryAfter),
+    };
+    if (c.audience.value && target) out[c.audience.value] = target;
+    if (number(c.rate) !== null) out.max_messages_per_second = number(c.rate);
+    if (number(c.perSender) !== null) out.max_messages_per_second_per_sender = number(c.perSender);
+    return out;
+  };
+  return { element, read };
+}
+
 const value = (row, suffix) => row.querySelector(`[data-field$="${suffix}"]`).value;
 const number = (input) => (input.value === '' ? null : Number(input.value));
 
@@ -88,18 +142,30 @@ export async function campaignForm(main, id, signal) {
   const callerId = input({ type: 'tel', value: defaults.caller_id ?? '', placeholder: '+14155550100' });
   const provider = input({ value: defaults.provider, required: true });
   const ring = input({ type: 'number', min: 1, value: defaults.ring_timeout_secs ?? 30 });
+  const channel = h('select', {},
+    h('option', { value: 'voice' }, 'Calls'),
+    h('option', { value: 'sms' }, 'SMS'),
+    h('option', { value: 'whatsapp' }, 'WhatsApp'));
+  channel.value = defaults.channel ?? 'voice';
+  // The channel is chosen once: an existing campaign keeps its own.
+  channel.disabled = Boolean(campaign);
+  const messaging = messagingFields(defaults.messaging ?? {});
+  const voiceOnly = [];
+  const voice = (el) => { voiceOnly.push(el); return el; };
 
   const form = h('form', { class: 'card', novalidate: true },
     zonesList(), daysList(),
     field('Name', 'name', name),
     field('Description', 'description', description),
     campaign ? h('div', { class: 'field' }, h('label', {}, active, ' Active (takes calls)')) : null,
+    field('Channel', 'settings.channel', channel, campaign ? 'chosen when the campaign was created' : null),
+    messaging.element,
     h('fieldset', {}, h('legend', {}, 'Calling hours'),
       h('div', { class: 'grid' },
         field('Time zone', 'settings.time_zone', zone, 'IANA name'),
         field('Hours are read in', 'settings.zone_policy', policy)),
       hours.element),
-    h('fieldset', { dataset: { field: 'settings.retry' }, tabindex: '-1', 'aria-describedby': 'retry-error' }, h('legend', {}, 'Retry rules'),
+    voice(h('fieldset', { dataset: { field: 'settings.retry' }, tabindex: '-1', 'aria-describedby': 'retry-error' }, h('legend', {}, 'Retry rules'),
       h('div', { class: 'grid' },
         field('Attempts at most', 'settings.retry.max_attempts', attempts),
         h('div', { class: 'field', role: 'group', 'aria-label': 'Retry after' },
@@ -108,22 +174,32 @@ export async function campaignForm(main, id, signal) {
       h('p', { class: 'small muted' }, 'A retry is due after the interval of the rule whose window (the recipient\'s local time) holds the attempt\'s end.',
         campaign ? null : ' Add none to start from the engine\'s default rules.'),
       rules.element,
-      h('div', { class: 'error', id: 'retry-error' })),
+      h('div', { class: 'error', id: 'retry-error' }))),
     h('fieldset', {}, h('legend', {}, 'Lines, rate and caller ID'),
       h('div', { class: 'grid' },
-        field('Lines', 'settings.max_concurrent', lines, 'simultaneous calls'),
-        field('Reserved for one-off calls (%)', 'settings.one_off_share_percent', share),
-        field('Calls per second', 'settings.max_calls_per_second', cps, 'empty: no limit'),
-        field('Calls per minute', 'settings.max_calls_per_minute', cpm, 'empty: no limit'),
-        field('Caller ID', 'settings.caller_id', callerId, 'empty: the provider\'s'),
-        field('Provider', 'settings.provider', provider),
-        field('Ring timeout (s)', 'settings.ring_timeout_secs', ring))),
+        voice(field('Lines', 'settings.max_concurrent', lines, 'simultaneous calls')),
+        voice(field('Reserved for one-off calls (%)', 'settings.one_off_share_percent', share)),
+        voice(field('Calls per second', 'settings.max_calls_per_second', cps, 'empty: no limit')),
+        voice(field('Calls per minute', 'settings.max_calls_per_minute', cpm, 'empty: no limit')),
+        field('Caller ID', 'settings.caller_id', callerId, 'empty: the provider\'s (the sender for messages)'),
+        field('Provider', 'settings.provider', provider, 'the account that calls or sends'),
+        voice(field('Ring timeout (s)', 'settings.ring_timeout_secs', ring)))),
     h('div', { class: 'row' },
       h('button', { type: 'submit' }, campaign ? 'Save' : 'Create campaign'),
       h('a', { href: campaign ? `#/campaigns/${id}` : '#/campaigns', class: 'button secondary' }, 'Cancel')));
 
+  // Calls' own settings are shown for calls only, messages' for messages only.
+  const shown = () => {
+    const messages = channel.value !== 'voice';
+    messaging.element.hidden = !messages;
+    voiceOnly.forEach((el) => { el.hidden = messages; });
+  };
+  channel.addEventListener('change', shown);
+  shown();
+
   submitting(form, async () => {
     const settings = {
+      channel: channel.value,
       time_zone: zone.value.trim(),
       zone_policy: policy.value,
       calling_hours: [...hours.list.children].map((r) => ({
@@ -145,6 +221,7 @@ export async function campaignForm(main, id, signal) {
       provider: provider.value.trim(),
       ring_timeout_secs: number(ring),
     };
+    if (channel.value !== 'voice') settings.messaging = messaging.read();
     let saved;
     if (campaign) {
       // A merge patch: `null` removes an optional setting that was emptied.

@@ -134,7 +134,8 @@ export function failure(main, err) {
 
 /** A table whose cells carry their column's name, for the phone-sized layout. */
 export function table(columns, rows, caption) {
-  return h('div', { class: 'table-wrap' },
+  // A table wider than its box scrolls: the keyboard must reach it too (a named region).
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption ?? 'Table' },
     h('table', { class: 'responsive' },
       caption ? h('caption', { class: 'visually-hidden' }, caption) : null,
       h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null }, c.label)))),

@@ -40,6 +40,7 @@ assets! {
     "chart.js" => "text/javascript; charset=utf-8",
     "messaging.js" => "text/javascript; charset=utf-8",
     "inbox.js" => "text/javascript; charset=utf-8",
+    "sends.js" => "text/javascript; charset=utf-8",
     "favicon.svg" => "image/svg+xml",
 }
 

@@ -103,6 +103,7 @@ providers:
         "12-messaging",
         "13-messaging-viewer",
         "14-inbox-reply",
+        "15-sms-campaign",
     ] {
         assert!(
             stdout.contains(&format!("ok    {page}")),

@@ -369,5 +369,44 @@ await journey('14-inbox-reply', desktop, async (page) => {
   await page.getByText(/Reply queued/).waitFor({ timeout: WAIT });
 });
 
+await journey('15-sms-campaign', desktop, async (page) => {
+  // An SMS campaign made in the form: its mistake shown at the field, then started; its launch
+  // reaches the segment from journey 12, a trigger event from the page reaches the topic.
+  const api = (method, p, body) => fetch(BASE + '/api/v1' + p, { method, headers: { 'X-Auth-Token': TOKENS.operator, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  check((await api('PUT', '/templates/welcome/sms/en', { text: 'Hi {first_name}, welcome aboard' })).ok, 'a template');
+  await signIn(page, 'operator');
+  await page.getByRole('link', { name: 'New campaign' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('Price alerts');
+  await page.getByLabel(/^Channel/).selectOption('sms');
+  check(await page.getByLabel(/^Lines/).isHidden(), 'an SMS campaign is offered lines');
+  await page.getByLabel(/^Template/).fill('no-such-template');
+  await page.getByLabel(/^Starting it sends to/).selectOption('segment');
+  await page.getByLabel(/^Segment or topic/).fill('gold-alerts');
+  await page.getByLabel(/^Messages per second/).fill('5');
+  await page.getByLabel('From').first().fill('00:00');
+  await page.getByLabel('Until').first().fill('23:59');
+  await page.getByRole('button', { name: 'Create campaign' }).click();
+  await page.locator('[data-field="settings.messaging.template"][aria-invalid="true"]').waitFor({ timeout: WAIT });
+  await page.getByText(/no template no-such-template\/sms\/en/).waitFor({ timeout: WAIT });
+  await page.getByLabel(/^Template/).fill('welcome');
+  await page.getByRole('button', { name: 'Create campaign' }).click();
+  await page.getByRole('heading', { name: /Price alerts/ }).waitFor({ timeout: WAIT });
+  const summary = page.locator('[data-summary]');
+  await summary.getByText('the segment gold-alerts').waitFor({ timeout: WAIT });
+  await summary.getByText('5/s').waitFor();
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await page.getByRole('cell', { name: 'Hi Ada, welcome aboard' }).waitFor({ timeout: WAIT });
+  const event = '{"id": "drop-1", "rule": {"subscribed": "price-alerts"}, "template": "price-drop", "fields": {"product": "a kettle", "price": 19.5}}';
+  await page.getByLabel(/^Events/).fill(event);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.getByText(/1 new messages/).waitFor({ timeout: WAIT });
+  await page.getByRole('cell', { name: 'Hi Ada, a kettle is now 19.5' }).waitFor({ timeout: WAIT });
+  // Both reach a final state through the simulator's receipts.
+  const live = page.locator('section[aria-labelledby="live-title"]');
+  for (let i = 0; i < 100 && await statValue(live, 'open') !== 0; i += 1) await page.waitForTimeout(200);
+  check(await statValue(live, 'messages') === 2, 'the campaign does not count 2 messages');
+  check(await statValue(live, 'open') === 0, 'a message did not reach a final state');
+});
+
 await browser.close();
 console.log(results.join('\n'));
