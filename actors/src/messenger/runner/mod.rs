@@ -33,16 +33,25 @@ use crate::rate::Buckets;
 const ROUND: u32 = 256;
 /// Due messages handled at once (checks and claims).
 const CONCURRENT: usize = 32;
-/// Requests to messaging providers at once, counting those waiting out [`PACING_DELAY`].
+/// Requests to messaging providers at once, counting those waiting at the departure gate.
 const IN_FLIGHT: usize = 256;
-/// How long after its token a message's request leaves (when its claim committed by then).
-const PACING_DELAY: Duration = Duration::from_millis(50);
 /// How often (real time) messages left `sending` are looked for ([`Runner::sweep`]).
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How long a paused campaign's messages wait before they are looked at again.
 const PAUSED_RECHECK: chrono::Duration = chrono::Duration::seconds(30);
 /// How long a message that provably was not sent waits before its attempt is made again.
 const NOT_SENT_RETRY: chrono::Duration = chrono::Duration::seconds(5);
+
+/// Where a message takes its rate tokens. At the claim, the buckets set how fast messages are
+/// claimed (a claim's token is never wasted on a message that then waits claimed); at the
+/// departure, a second set of the same buckets spaces the requests themselves, since claims
+/// commit in write rounds and a round's requests would leave together — more in the provider's
+/// second than any of ours granted. The first keeps the second's waits short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Toll {
+    Claim,
+    Departure,
+}
 
 pub struct Runner {
     store: Arc<dyn Store>,
@@ -296,7 +305,7 @@ impl Runner {
                 .await?;
             return Ok(());
         };
-        let granted = self.pace(&campaign, messaging).await;
+        self.pace(&campaign, messaging, Toll::Claim).await;
         // The claim: no attempt is sent unless this compare-and-set wins.
         next.status = MessageStatus::Sending;
         next.attempts = m.attempts + 1;
@@ -313,40 +322,39 @@ impl Runner {
         {
             return Ok(());
         }
-        self.dispatch(messenger, next, &campaign, granted).await;
+        self.dispatch(messenger, next, &campaign).await;
         Ok(())
     }
 
-    /// Takes a token from the campaign's and the sender's buckets; when they were granted.
-    async fn pace(&self, campaign: &Campaign, messaging: &MessagingSettings) -> Instant {
+    /// Takes a token from the campaign's and the sender's buckets at `toll`.
+    async fn pace(&self, campaign: &Campaign, messaging: &MessagingSettings, toll: Toll) {
         let settings = &campaign.settings;
+        let at = match toll {
+            Toll::Claim => "",
+            Toll::Departure => "departure:",
+        };
         let mut buckets = Vec::new();
         if let Some(rate) = messaging.max_messages_per_second {
-            buckets.push((format!("campaign:{}", campaign.id), rate));
+            buckets.push((format!("{at}campaign:{}", campaign.id), rate));
         }
         if let Some(rate) = messaging.max_messages_per_second_per_sender {
             let sender = settings
                 .caller_id
                 .as_ref()
                 .map_or_else(|| settings.provider.clone(), |c| c.as_str().to_owned());
-            buckets.push((format!("sender:{sender}"), rate));
+            buckets.push((format!("{at}sender:{sender}"), rate));
         }
-        if self.buckets.take(&buckets).await {
+        if self.buckets.take(&buckets).await && toll == Toll::Claim {
             crate::metrics::message_rate_wait(campaign.id);
         }
-        Instant::now()
     }
 
-    /// Sends the claimed attempt `next` in a task and applies the answer. The request leaves
-    /// [`PACING_DELAY`] after its token was `granted`, not whenever its claim committed: claims
-    /// commit in rounds, and a round's requests leaving together would put more in a
-    /// provider's second than the bucket granted in any.
+    /// Sends the claimed attempt `next` in a task and applies the answer.
     async fn dispatch(
         self: &Arc<Self>,
         messenger: Arc<dyn Messenger>,
         next: Message,
         campaign: &Campaign,
-        granted: Instant,
     ) {
         let Some(messaging) = campaign.settings.messaging.clone() else {
             return;
@@ -363,9 +371,10 @@ impl Runner {
         let permit = Arc::clone(&self.in_flight).acquire_owned().await;
         self.sending_here(&out.message_id, true);
         let this = Arc::clone(self);
+        let campaign = campaign.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            tokio::time::sleep_until(granted + PACING_DELAY).await;
+            this.pace(&campaign, &messaging, Toll::Departure).await;
             let outcome = messenger.send(&out).await;
             crate::metrics::message_sent(out.campaign_id, out.channel.as_str(), &outcome);
             if let Err(e) = this.after_send(next, &messaging, outcome).await {

@@ -94,11 +94,11 @@ impl Runner {
         next.updated_at = now;
         match (idempotent, &campaign.settings.messaging) {
             (Some(messenger), Some(messaging)) => {
-                let granted = self.pace(campaign, messaging).await;
+                self.pace(campaign, messaging, super::Toll::Claim).await;
                 next.updated_at = self.clock.now();
                 let detail = json!({"provider": provider, "why": "the send had no answer"});
                 if self.settle(&m, next.clone(), "resend", detail).await? {
-                    self.dispatch(messenger, next, campaign, granted).await;
+                    self.dispatch(messenger, next, campaign).await;
                 }
             }
             _ => {
