@@ -280,7 +280,7 @@ fn pending(stats: &Value) -> u64 {
 }
 
 /// What storage holds at the end, read with the engine stopped.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Stored {
     pub contacts: u64,
     /// Contacts the campaign handed to dialing (up to its cursor), and those of them with
@@ -293,6 +293,8 @@ pub struct Stored {
     /// Calls in flight when the engine stopped (a run that ends mid-day): their last
     /// attempt is recorded, and may not have reached the provider.
     pub in_flight: u64,
+    /// The first calls still pending (waiting for a retry or never dialed), described.
+    pub pending: Vec<String>,
 }
 
 async fn read_store(data: &Path, campaign: i64) -> anyhow::Result<Stored> {
@@ -314,6 +316,19 @@ async fn read_store(data: &Path, campaign: i64) -> anyhow::Result<Stored> {
         stored.in_flight += u64::from(call.status.is_live());
         if call.attempt_count > 0 {
             stored.dialed += 1;
+        }
+        if call.status.is_pending() && stored.pending.len() < 5 {
+            stored.pending.push(format!(
+                "{} {} attempt {}/{}, due {:?}, last {:?} at {:?}, updated {}",
+                call.call_id,
+                call.status.as_str(),
+                call.attempt_count,
+                call.max_attempts,
+                call.due_at,
+                call.last_outcome,
+                call.last_attempt_at,
+                call.updated_at
+            ));
         }
     })
     .await?;

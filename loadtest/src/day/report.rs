@@ -111,6 +111,8 @@ pub struct Report {
     pub answered_dialed_again: u64,
     pub max_calls_to_one_number: u64,
     pub lost: u64,
+    /// The first calls still pending at the end, described (a run that did not finish).
+    pub pending_calls: Vec<String>,
     /// Mean share of the lines in use while calls were due and waiting for one.
     pub line_utilization_while_waiting: f64,
     pub engine_cpu_seconds: f64,
@@ -203,6 +205,7 @@ impl Report {
             answered_dialed_again: i.witness.answered_calls_dialed_again,
             max_calls_to_one_number: i.witness.max_calls_to_one_number,
             lost: i.stored.lost,
+            pending_calls: i.stored.pending.clone(),
             line_utilization_while_waiting: utilization,
             engine_cpu_seconds: usage.cpu_seconds,
             engine_peak_rss_bytes: usage.peak_rss_bytes,
@@ -330,6 +333,9 @@ impl fmt::Display for Report {
             "  line utilization while calls waited: {:.1}%",
             self.line_utilization_while_waiting * 100.0
         )?;
+        for call in &self.pending_calls {
+            writeln!(f, "  still pending: {call}")?;
+        }
         write!(
             f,
             "  engine: {:.0} CPU s, peak RSS {:.0} MiB; {:.0} MiB on disk; harness peak RSS {:.0} MiB",
