@@ -323,7 +323,9 @@ impl<T> LaneQueue<T> {
     /// that the call comes with a later pull, in its turn. True when it was kept.
     pub fn offer(&mut self, key: Key, item: T, now: DateTime<Utc>) -> bool {
         let held = self.keys.contains_key(&key.1);
-        let inside = held || self.drained || self.horizon.is_some_and(|h| key < h);
+        // At the horizon is inside: a read goes on strictly after it, so a call read there (and
+        // taken, or skipped as in flight) and given back with the same key comes no other way.
+        let inside = held || self.drained || self.horizon.is_some_and(|h| key <= h);
         if inside && (held || self.keys.len() < self.limit) {
             self.insert(key, item, now);
             return true;
@@ -489,3 +491,6 @@ impl<T> Board<T> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model;
