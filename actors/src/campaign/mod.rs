@@ -56,8 +56,12 @@ pub(crate) enum Leased {
     Granted {
         token: u64,
     },
-    /// A pool is full, or in quarantine after the lease store lost its state.
+    /// A pool is full.
     Wait,
+    /// A pool is in quarantine (the lease store lost its state, or has just met the pool):
+    /// only calls in flight re-asserting their leases are granted until it ends, by the
+    /// store's clock.
+    Quarantined,
     Failed(String),
 }
 

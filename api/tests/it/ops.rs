@@ -47,6 +47,47 @@ async fn readiness_fails_when_the_lease_store_is_unreachable() {
     s.stop().await;
 }
 
+/// A pool Redis has never seen opens after a quarantine of half a second on Redis's own clock,
+/// and a campaign's owner waits it out on that clock. It used to ask again every 250 ms of the
+/// engine's clock — at 1,000×, every quarter of a millisecond: thousands of scripts to open the
+/// campaign's pool and then the engine's.
+#[tokio::test]
+async fn a_fresh_lease_pool_is_waited_out_on_the_lease_store_s_clock() {
+    let redis = dialer_storage::testsuite::redis_server::RedisServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::server::settings(dir.path());
+    settings.leases = dialer_api::config::LeaseChoice::Redis {
+        url: redis.url(),
+        quarantine_ms: 500,
+    };
+    let s = TestServer::start_in(dir, settings, 1_000).await;
+    let c = s
+        .campaign("fresh pools", json!({"max_concurrent": 4}))
+        .await;
+    let csv: String = std::iter::once("phone_number\n".to_string())
+        .chain((0..4).map(|i| format!("+1212555{:04}\n", 100 + i)))
+        .collect();
+    let path = format!("/api/v1/campaigns/{c}/contacts/import");
+    let r = s.post_raw(&path, OPERATOR, "text/csv", csv).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let path = format!("/api/v1/campaigns/{c}/start");
+    assert_eq!(s.post(&path, OPERATOR, json!({})).await.status, 200);
+    s.wait_for(
+        c,
+        dialer_engine::CampaignState::Completed,
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    let scripts = redis.calls("evalsha").unwrap();
+    // Each attempt takes two leases and gives them back (and renews them at most a few times);
+    // the quarantines add a poll every 50 ms for a second.
+    assert!(
+        (8..300).contains(&scripts),
+        "{scripts} lease scripts for 4 contacts"
+    );
+    s.stop().await;
+}
+
 /// Runs `promtool check metrics` on `text`; returns its verdict.
 fn promtool(text: &str) -> (bool, String) {
     let mut child = Command::new("promtool")

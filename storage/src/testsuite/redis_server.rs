@@ -91,6 +91,21 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// How many times the server ran `command` (`INFO commandstats`, read with `redis-cli`).
+    pub fn calls(&self, command: &str) -> std::io::Result<u64> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "INFO", "commandstats"])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let prefix = format!("cmdstat_{}:calls=", command.to_ascii_lowercase());
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
+
     /// Kills the server (as a crash would).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
