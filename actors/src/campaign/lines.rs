@@ -11,11 +11,12 @@ use dialer_engine::{BlockReason, Call, CallId, CallStatus, Step, decide};
 use dialer_storage::WriteBatch;
 use dialer_storage::lease::{Acquire, LeaseStore, PoolId};
 use dialer_storage::pending_key;
+use futures::future::join_all;
 use ractor::{ActorId, ActorRef};
 
 use super::{CampaignMessage, CampaignState, Leased, Line};
 use crate::ctx::Restarts as Counters;
-use crate::slot::{Job, Marks};
+use crate::slot::{Job, Marks, listed_in};
 use crate::supervision::jitter;
 
 impl CampaignState {
@@ -146,7 +147,8 @@ impl CampaignState {
             .unwrap_or(real_now)
             .max(self.line_freed)
             .min(real_now);
-        self.numbers.insert(call.phone_number.clone(), call_id);
+        let number = call.phone_number.clone();
+        self.numbers.insert(number.clone(), call_id);
         self.lines.insert(
             call_id,
             Line {
@@ -161,6 +163,7 @@ impl CampaignState {
             },
         );
         let leases = Arc::clone(&self.ctx.leases);
+        let store = Arc::clone(&self.ctx.store);
         let pools = self
             .ctx
             .pools(self.id(), self.campaign.settings.max_concurrent);
@@ -168,10 +171,18 @@ impl CampaignState {
         let me = me.clone();
         tokio::spawn(async move {
             let holder = call_id.to_string();
-            let answer = take_leases(leases.as_ref(), &pools, &holder, ttl).await;
+            // The number's listing is read while the leases are taken, not after: the slot's
+            // last check gets it without a read of its own in the way of the dial.
+            let listed = async { store.check_dnc(&number).await.ok().map(|e| listed_in(&e)) };
+            let (answer, listed) =
+                tokio::join!(take_leases(leases.as_ref(), &pools, &holder, ttl), listed);
             let granted = matches!(answer, Leased::Granted { .. });
             if me
-                .cast(CampaignMessage::Leased { call_id, answer })
+                .cast(CampaignMessage::Leased {
+                    call_id,
+                    answer,
+                    listed,
+                })
                 .is_err()
                 && granted
             {
@@ -186,6 +197,7 @@ impl CampaignState {
         me: &ActorRef<CampaignMessage>,
         call_id: CallId,
         answer: Leased,
+        listed: Option<Listed>,
     ) {
         let campaign_id = self.id();
         let Some(line) = self.lines.get_mut(&call_id) else {
@@ -255,6 +267,7 @@ impl CampaignState {
                 call,
                 token: granted,
                 marks,
+                listed,
             },
         )
         .await;
@@ -382,33 +395,91 @@ impl CampaignState {
 /// (a quarantine lasts half a second by default).
 const QUARANTINE_POLL: Duration = Duration::from_millis(50);
 
-/// The campaign's lease, then the engine's; none when either pool is full.
+/// The campaign's lease and the engine's, asked for together (one round trip, not one per
+/// pool); none when either pool refuses, and then the one granted is given back. The fencing
+/// token is the last pool's (the engine's).
 async fn take_leases(
     leases: &dyn LeaseStore,
     pools: &[(PoolId, u32)],
     holder: &str,
     ttl: Duration,
 ) -> Leased {
-    let mut token = 0;
-    for (i, (pool, limit)) in pools.iter().enumerate() {
-        let answer = leases.acquire(pool, holder, ttl, *limit).await;
-        match answer {
-            Ok(Acquire::Granted { token: t }) => token = t,
-            Ok(Acquire::Full { .. } | Acquire::Quarantined) | Err(_) => {
-                release(leases, &pools[..i], holder).await;
-                return match answer {
-                    Err(e) => Leased::Failed(e.to_string()),
-                    Ok(Acquire::Quarantined) => Leased::Quarantined,
-                    _ => Leased::Wait,
-                };
-            }
-        }
+    let answers = join_all(
+        pools
+            .iter()
+            .map(|(pool, limit)| leases.acquire(pool, holder, ttl, *limit)),
+    )
+    .await;
+    let granted: Vec<(PoolId, u32)> = pools
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| matches!(a, Ok(Acquire::Granted { .. })))
+        .map(|(p, _)| p.clone())
+        .collect();
+    if granted.len() == pools.len() {
+        let token = answers.iter().rev().find_map(|a| match a {
+            Ok(Acquire::Granted { token }) => Some(*token),
+            _ => None,
+        });
+        return Leased::Granted {
+            token: token.unwrap_or(0),
+        };
     }
-    Leased::Granted { token }
+    release(leases, &granted, holder).await;
+    if let Some(Err(e)) = answers.iter().find(|a| a.is_err()) {
+        return Leased::Failed(e.to_string());
+    }
+    if answers
+        .iter()
+        .any(|a| matches!(a, Ok(Acquire::Quarantined)))
+    {
+        return Leased::Quarantined;
+    }
+    Leased::Wait
 }
 
 async fn release(leases: &dyn LeaseStore, pools: &[(PoolId, u32)], holder: &str) {
-    for (pool, _) in pools {
-        let _ = leases.release(pool, holder).await;
+    join_all(pools.iter().map(|(pool, _)| leases.release(pool, holder))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use dialer_engine::CampaignId;
+    use dialer_engine::clock::ManualClock;
+    use dialer_storage::lease::InProcessLeases;
+
+    use super::*;
+
+    /// Both pools are asked at once; a refusal by either gives the other's lease back, so a
+    /// full engine pool never leaves a campaign's line taken (nor the other way round).
+    #[tokio::test]
+    async fn a_lease_refused_by_either_pool_gives_the_other_back() {
+        let clock = Arc::new(ManualClock::new(chrono::DateTime::UNIX_EPOCH));
+        let leases = InProcessLeases::new(clock);
+        let ttl = Duration::from_secs(30);
+        let campaign = PoolId::campaign(CampaignId::new(1).unwrap());
+        let pools = [(campaign.clone(), 2), (PoolId::global(), 1)];
+        let first = take_leases(&leases, &pools, "a", ttl).await;
+        assert!(matches!(first, Leased::Granted { token } if token > 0));
+        assert!(matches!(
+            take_leases(&leases, &pools, "b", ttl).await,
+            Leased::Wait
+        ));
+        assert_eq!(
+            leases.count(&campaign).await.unwrap(),
+            1,
+            "b's campaign lease given back"
+        );
+        release(&leases, &pools, "a").await;
+        let pools = [(campaign.clone(), 0), (PoolId::global(), 1)];
+        assert!(matches!(
+            take_leases(&leases, &pools, "c", ttl).await,
+            Leased::Wait
+        ));
+        assert_eq!(
+            leases.count(&PoolId::global()).await.unwrap(),
+            0,
+            "c's engine lease given back"
+        );
     }
 }
