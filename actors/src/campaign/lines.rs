@@ -16,7 +16,7 @@ use ractor::{ActorId, ActorRef};
 
 use super::{CampaignMessage, CampaignState, Leased, Line};
 use crate::ctx::Restarts as Counters;
-use crate::slot::{Job, Marks, listed_in};
+use crate::slot::{Job, Marks};
 use crate::supervision::jitter;
 
 impl CampaignState {
@@ -147,8 +147,7 @@ impl CampaignState {
             .unwrap_or(real_now)
             .max(self.line_freed)
             .min(real_now);
-        let number = call.phone_number.clone();
-        self.numbers.insert(number.clone(), call_id);
+        self.numbers.insert(call.phone_number.clone(), call_id);
         self.lines.insert(
             call_id,
             Line {
@@ -163,7 +162,6 @@ impl CampaignState {
             },
         );
         let leases = Arc::clone(&self.ctx.leases);
-        let store = Arc::clone(&self.ctx.store);
         let pools = self
             .ctx
             .pools(self.id(), self.campaign.settings.max_concurrent);
@@ -171,18 +169,10 @@ impl CampaignState {
         let me = me.clone();
         tokio::spawn(async move {
             let holder = call_id.to_string();
-            // The number's listing is read while the leases are taken, not after: the slot's
-            // last check gets it without a read of its own in the way of the dial.
-            let listed = async { store.check_dnc(&number).await.ok().map(|e| listed_in(&e)) };
-            let (answer, listed) =
-                tokio::join!(take_leases(leases.as_ref(), &pools, &holder, ttl), listed);
+            let answer = take_leases(leases.as_ref(), &pools, &holder, ttl).await;
             let granted = matches!(answer, Leased::Granted { .. });
             if me
-                .cast(CampaignMessage::Leased {
-                    call_id,
-                    answer,
-                    listed,
-                })
+                .cast(CampaignMessage::Leased { call_id, answer })
                 .is_err()
                 && granted
             {
@@ -197,7 +187,6 @@ impl CampaignState {
         me: &ActorRef<CampaignMessage>,
         call_id: CallId,
         answer: Leased,
-        listed: Option<Listed>,
     ) {
         let campaign_id = self.id();
         let Some(line) = self.lines.get_mut(&call_id) else {
@@ -267,7 +256,6 @@ impl CampaignState {
                 call,
                 token: granted,
                 marks,
-                listed,
             },
         )
         .await;

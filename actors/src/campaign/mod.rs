@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use dialer_engine::dispatch::{Board, Key, Lane, Lines, Listed};
+use dialer_engine::dispatch::{Board, Key, Lane, Lines};
 use dialer_engine::{
     Call, CallId, Campaign, CampaignCommand, CampaignId, CampaignState as Lifecycle, PhoneNumber,
     ProviderReport,
@@ -89,8 +89,6 @@ pub(crate) enum CampaignMessage {
     Leased {
         call_id: CallId,
         answer: Leased,
-        /// The number's listing, read while the leases were taken (`None`: the slot reads it).
-        listed: Option<Listed>,
     },
     SlotDone(SlotDone),
     Wake {
@@ -303,11 +301,9 @@ impl Actor for CampaignActor {
                 let result = state.on_cancel(call_id).await;
                 let _ = reply.send(result);
             }
-            CampaignMessage::Leased {
-                call_id,
-                answer,
-                listed,
-            } => state.on_leased(&me, call_id, answer, listed).await,
+            CampaignMessage::Leased { call_id, answer } => {
+                state.on_leased(&me, call_id, answer).await
+            }
             CampaignMessage::SlotDone(done) => state.on_slot_done(done.call).await,
             CampaignMessage::Wake { generation } => {
                 if state.timer.is_some_and(|(_, g)| g == generation) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dialer_engine::dispatch::{Gate, Listed, gate};
 use dialer_engine::{Call, CallStatus, Step, decide};
-use dialer_storage::{DncEntry, DncKind};
+use dialer_storage::DncKind;
 use ractor::ActorRef;
 
 use super::{Marks, SlotMessage, SlotState};
@@ -19,7 +19,6 @@ impl SlotState {
         call: Call,
         token: Option<u64>,
         marks: Marks,
-        listed: Option<Listed>,
     ) {
         use crate::metrics::{DispatchStep, dispatch_step};
         let started = tokio::time::Instant::now();
@@ -43,12 +42,8 @@ impl SlotState {
             true,
         );
         self.hold(me, call);
-        // The last checks, at the last moment: the listing read while the leases were taken
-        // (a millisecond or two ago), or read now.
-        let listed = match listed {
-            Some(listed) => Ok(listed),
-            None => self.listed().await,
-        };
+        // The last checks, at the last moment.
+        let listed = self.listed().await;
         let checked = tokio::time::Instant::now();
         dispatch_step(
             DispatchStep::Checks,
@@ -109,7 +104,10 @@ impl SlotState {
             return Ok(Listed::default());
         };
         let entries = self.ctx.store.check_dnc(&call.phone_number).await?;
-        Ok(listed_in(&entries))
+        Ok(Listed {
+            dnc: entries.iter().any(|e| e.kind == DncKind::Dnc),
+            opt_out: entries.iter().any(|e| e.kind == DncKind::OptOut),
+        })
     }
 
     /// Sends the dial request — once — and acts on what its answer proves. `ready`: when the
@@ -217,13 +215,5 @@ fn block_decision(reason: dialer_engine::BlockReason) -> &'static str {
         dialer_engine::BlockReason::OptOut => "blocked_opt_out",
         dialer_engine::BlockReason::CallingHours => "blocked_calling_hours",
         dialer_engine::BlockReason::Duplicate => "blocked_duplicate",
-    }
-}
-
-/// Whether a number's DNC entries put it on the do-not-call list, opted out, or both.
-pub(crate) fn listed_in(entries: &[DncEntry]) -> Listed {
-    Listed {
-        dnc: entries.iter().any(|e| e.kind == DncKind::Dnc),
-        opt_out: entries.iter().any(|e| e.kind == DncKind::OptOut),
     }
 }

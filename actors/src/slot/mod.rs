@@ -19,12 +19,9 @@
 mod dial;
 mod resolve;
 
-pub(crate) use dial::listed_in;
-
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use dialer_engine::dispatch::Listed;
 use dialer_engine::{Call, CallId, Campaign, Effect, Step};
 use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef};
 use tracing::Instrument;
@@ -43,8 +40,6 @@ pub(crate) enum Job {
         call: Call,
         token: Option<u64>,
         marks: Marks,
-        /// The number's listing as read while the leases were taken; `None`: read it now.
-        listed: Option<Listed>,
     },
     /// Take over a call already dialing and wait for (or ask for) its outcome.
     Adopt { call: Call },
@@ -155,14 +150,9 @@ impl Actor for DialerSlot {
                 };
                 let span = tracing::debug_span!("slot", %call_id, %campaign_id);
                 match job {
-                    Job::Dial {
-                        call,
-                        token,
-                        marks,
-                        listed,
-                    } => {
+                    Job::Dial { call, token, marks } => {
                         state
-                            .on_dial(&me, call, token, marks, listed)
+                            .on_dial(&me, call, token, marks)
                             .instrument(span)
                             .await
                     }
