@@ -91,6 +91,16 @@ impl KeeperHandle {
     }
 }
 
+/// The real time `d` lasts on the clock a lease store's TTLs and quarantines run on: Redis's
+/// own (real) clock, or the engine's, which a benchmark or a test may run faster.
+pub(crate) fn on_store_clock(leases: &dyn LeaseStore, clock: &dyn Clock, d: Duration) -> Duration {
+    if leases.ttl_in_real_time() {
+        d
+    } else {
+        clock.real_duration(d)
+    }
+}
+
 pub(crate) struct KeeperArgs {
     pub leases: Arc<dyn LeaseStore>,
     pub clock: Arc<dyn Clock>,
@@ -119,11 +129,7 @@ impl Actor for LeaseKeeperActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         // Every third of the TTL, on the clock the store's TTLs run on: Redis expires leases by
         // its own (real) clock, so a clock sped up 100× must not renew them 100× as often.
-        let every = if args.leases.ttl_in_real_time() {
-            args.ttl / 3
-        } else {
-            args.clock.real_duration(args.ttl / 3)
-        };
+        let every = on_store_clock(args.leases.as_ref(), args.clock.as_ref(), args.ttl / 3);
         me.send_interval(every, || LeaseKeeperMessage::Renew);
         me.send_interval(args.watch, || LeaseKeeperMessage::Watch);
         Ok(LeaseKeeperState {

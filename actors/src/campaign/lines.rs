@@ -16,6 +16,7 @@ use ractor::{ActorId, ActorRef};
 
 use super::{CampaignMessage, CampaignState, Leased, Line};
 use crate::ctx::Restarts as Counters;
+use crate::lease_keeper::on_store_clock;
 use crate::slot::{Job, Marks};
 use crate::supervision::jitter;
 
@@ -207,11 +208,11 @@ impl CampaignState {
             // every few milliseconds at 100×, a fresh pool took ~11,000 round trips to open.
             Leased::Quarantined => {
                 crate::metrics::lease_wait(campaign_id);
-                let poll = if self.ctx.leases.ttl_in_real_time() {
-                    QUARANTINE_POLL
-                } else {
-                    self.ctx.clock.real_duration(QUARANTINE_POLL)
-                };
+                let poll = on_store_clock(
+                    self.ctx.leases.as_ref(),
+                    self.ctx.clock.as_ref(),
+                    QUARANTINE_POLL,
+                );
                 (None, poll)
             }
             Leased::Failed(e) => {
@@ -405,13 +406,11 @@ async fn take_leases(
         .map(|(p, _)| p.clone())
         .collect();
     if granted.len() == pools.len() {
-        let token = answers.iter().rev().find_map(|a| match a {
-            Ok(Acquire::Granted { token }) => Some(*token),
-            _ => None,
-        });
-        return Leased::Granted {
-            token: token.unwrap_or(0),
+        let token = match answers.last() {
+            Some(Ok(Acquire::Granted { token })) => *token,
+            _ => 0,
         };
+        return Leased::Granted { token };
     }
     release(leases, &granted, holder).await;
     if let Some(Err(e)) = answers.iter().find(|a| a.is_err()) {

@@ -76,7 +76,8 @@ impl World {
     }
 
     /// As `CampaignState::top_up`: strictly after the horizon, skipping calls holding lines.
-    fn top_up(&mut self, after: Key, n: usize) {
+    fn top_up(&mut self, after: Key, n: usize) -> Result<(), TestCaseError> {
+        prop_assert!((1..=STEP).contains(&n), "a top-up of {} asked", n);
         let rows: Vec<(Key, CallId)> = self
             .storage
             .range((Bound::Excluded(after), Bound::Unbounded))
@@ -87,16 +88,22 @@ impl World {
         self.q.extend(rows, n, t(self.now), |c| {
             flights.iter().any(|f| f.call == c)
         });
+        prop_assert!(
+            self.q.len() <= self.q.limit(),
+            "a top-up overfilled the queue"
+        );
+        Ok(())
     }
 
     /// As `CampaignState::refill`.
-    fn refill(&mut self) {
+    fn refill(&mut self) -> Result<(), TestCaseError> {
         let now = t(self.now);
         match self.q.top_up(now, STEP) {
-            Some((after, n)) => self.top_up(after, n),
+            Some((after, n)) => self.top_up(after, n)?,
             None if self.q.wants_pull(now) => self.pull(),
             None => {}
         }
+        Ok(())
     }
 
     /// Gives the next ready call a line.
@@ -112,6 +119,15 @@ impl World {
             !self.flying(call),
             "a call holding a line was given another"
         );
+        // In due order: nothing still held was due before it.
+        for (held, _) in self.q.clone().drain() {
+            prop_assert!(
+                held.0 > t(self.now) || held > key,
+                "{:?} was due before {:?}",
+                held,
+                key
+            );
+        }
         self.flights.push(Flight {
             call,
             key,
@@ -183,7 +199,7 @@ impl World {
     fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
         let n = self.flights.len().max(1);
         match op {
-            Op::Refill => self.refill(),
+            Op::Refill => self.refill()?,
             Op::Pull => self.pull(),
             Op::New(s) | Op::Hint(s) => {
                 self.next_id += 1;
@@ -259,7 +275,7 @@ impl World {
                 return Ok(());
             }
             self.now += 1_000;
-            self.refill();
+            self.refill()?;
             while self.pop()? {}
             self.check()?;
         }
