@@ -32,11 +32,7 @@ pub(crate) struct Checkpointer {
 
 impl Checkpointer {
     pub(crate) fn start(path: &Path, every: Duration) -> Result<Self> {
-        let mut conn = super::open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        conn.busy_handler(Some(super::retry_every(
-            Duration::from_micros(50),
-            RESTART_PATIENCE,
-        )))?;
+        let conn = connect(path)?;
         let (stop, stopped) = mpsc::channel();
         let join = std::thread::Builder::new()
             .name("dialer-sqlite-checkpoint".into())
@@ -74,6 +70,16 @@ pub(crate) const RESTART_FRAMES: i64 = 4096;
 /// How long a RESTART waits for the write lock and for readers to leave the WAL before it
 /// gives up until the next interval (it holds the write lock meanwhile).
 pub(crate) const RESTART_PATIENCE: Duration = Duration::from_millis(2);
+
+/// The checkpoint thread's connection: it waits for locks [`RESTART_PATIENCE`] at most.
+fn connect(path: &Path) -> Result<Connection> {
+    let mut conn = super::open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    conn.busy_handler(Some(super::retry_every(
+        Duration::from_micros(50),
+        RESTART_PATIENCE,
+    )))?;
+    Ok(conn)
+}
 
 fn run(conn: Connection, stopped: &mpsc::Receiver<()>, every: Duration) {
     loop {
@@ -204,13 +210,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.sqlite");
         let writer = store_with_wal(&path);
-        let mut cp =
-            super::super::open_connection(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap();
-        cp.busy_handler(Some(super::super::retry_every(
-            Duration::from_micros(50),
-            RESTART_PATIENCE,
-        )))
-        .unwrap();
+        let cp = connect(&path).unwrap();
         writer.execute_batch("BEGIN").unwrap();
         for _ in 0..(RESTART_FRAMES + 10) {
             writer
@@ -225,7 +225,23 @@ mod tests {
         let _: i64 = reader
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
-        assert!(copy_back(&cp).unwrap(), "the RESTART was tried");
+        // The RESTART runs beside the reader, which does not move: it must give up rather than
+        // wait out the reader as long as any other connection would (5 s), holding the write
+        // lock all the while.
+        let (done, finished) = mpsc::channel();
+        let attempt = std::thread::spawn(move || {
+            let restarted = copy_back(&cp).unwrap();
+            let _ = done.send(());
+            (cp, restarted)
+        });
+        assert!(
+            finished
+                .recv_timeout(super::super::BUSY_TIMEOUT / 2)
+                .is_ok(),
+            "the RESTART waited for the reader like any connection"
+        );
+        let (cp, restarted) = attempt.join().unwrap();
+        assert!(restarted, "the RESTART was tried");
         // It gave up: the write lock is free (a writer that waits for nothing gets it) and the
         // WAL goes on where it was.
         writer.busy_timeout(Duration::ZERO).unwrap();
