@@ -18,7 +18,6 @@ use chrono::{DateTime, Utc};
 
 use crate::call::CallOrigin;
 use crate::campaign::CampaignSettings;
-use crate::hours::HoursCheck;
 use crate::ids::CallId;
 use crate::phone::PhoneNumber;
 use crate::status::BlockReason;
@@ -168,11 +167,13 @@ pub fn gate(
     if listed.opt_out {
         return Gate::Block(BlockReason::OptOut);
     }
+    // Not `CallingHours::check`: when the hours close is of no use here, and finding it is most
+    // of that call's work.
     let zones = settings.zones_for(number);
-    match settings.calling_hours.check(zones.as_slice(), now) {
-        HoursCheck::Open { .. } => Gate::Dial,
-        HoursCheck::Closed { opens_at } => Gate::Defer { until: opens_at },
-        HoursCheck::Never => Gate::Block(BlockReason::CallingHours),
+    match settings.calling_hours.next_open(zones.as_slice(), now) {
+        Some(at) if at <= now => Gate::Dial,
+        Some(at) => Gate::Defer { until: at },
+        None => Gate::Block(BlockReason::CallingHours),
     }
 }
 

@@ -134,18 +134,26 @@ impl RetryPolicy {
                 max_attempts: self.max_attempts,
             };
         }
-        self.rules
-            .iter()
-            .filter(|rule| rule.applies_to(outcome))
-            .filter_map(|rule| {
-                window::next_open(
-                    std::slice::from_ref(&rule.window),
-                    zones,
-                    at + rule.interval,
-                )
-            })
-            .min()
-            .map_or(RetryDecision::NoWindow, |at| RetryDecision::RetryAt { at })
+        // The earliest of the rules' next openings. A rule whose own interval already ends at
+        // or after the best found cannot beat it, and finding a closed window's next opening is
+        // a search days ahead (a weekend rule on a Monday): rules whose window is open when
+        // their interval ends go first, and the rest are searched only when they could win.
+        let rules = || self.rules.iter().filter(|rule| rule.applies_to(outcome));
+        let open_at = |rule: &RetryRule| {
+            let t = at + rule.interval;
+            window::is_open(std::slice::from_ref(&rule.window), zones, t).then_some(t)
+        };
+        let mut best = rules().filter_map(open_at).min();
+        for rule in rules() {
+            let from = at + rule.interval;
+            if best.is_some_and(|b| from >= b) {
+                continue;
+            }
+            if let Some(t) = window::next_open(std::slice::from_ref(&rule.window), zones, from) {
+                best = Some(best.map_or(t, |b| b.min(t)));
+            }
+        }
+        best.map_or(RetryDecision::NoWindow, |at| RetryDecision::RetryAt { at })
     }
 
     /// The rule whose window contains `t` with the smallest interval — for explanations.

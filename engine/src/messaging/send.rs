@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::errors::{ErrorClass, classify};
 use super::{Consent, NAME_RULE, valid_name};
-use crate::hours::{CallingHours, HoursCheck};
+use crate::hours::CallingHours;
 
 /// What an `sms` or `whatsapp` campaign sends, to whom, and how fast.
 ///
@@ -147,10 +147,10 @@ pub fn gate(
     if require_opt_in && consent != Consent::OptedIn {
         return Gate::Block(BlockReason::NoOptIn);
     }
-    match hours.check(zones, now) {
-        HoursCheck::Open { .. } => Gate::Send,
-        HoursCheck::Closed { opens_at } => Gate::Defer(opens_at),
-        HoursCheck::Never => Gate::Block(BlockReason::HoursNeverOpen),
+    match hours.next_open(zones, now) {
+        Some(at) if at <= now => Gate::Send,
+        Some(at) => Gate::Defer(at),
+        None => Gate::Block(BlockReason::HoursNeverOpen),
     }
 }
 
