@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{import, write_csv};
+use crate::harness::host::CpuTimes;
 use crate::harness::prom::Histogram;
 use crate::harness::{Stack, StackConfig};
 use crate::sim::{Mode, SimConfig};
@@ -75,6 +76,9 @@ pub struct CeilingReport {
     pub final_report_ms: crate::sim::witness::Latency,
     pub engine_cpu_seconds: f64,
     pub engine_peak_rss_bytes: u64,
+    /// How busy the machine was over the run, and how much of it the host took back.
+    #[serde(default)]
+    pub host: Option<crate::harness::host::HostShare>,
 }
 
 impl fmt::Display for CeilingReport {
@@ -107,12 +111,17 @@ impl fmt::Display for CeilingReport {
             "  dispatch lag p99 {:.2} ms; final report → stored p50 {:.2} ms, p99 {:.2} ms, max {:.0} ms",
             self.dispatch_lag_p99_ms, fr.p50, fr.p99, fr.max
         )?;
-        write!(
+        writeln!(
             f,
             "  engine: {:.0} CPU s ({:.0}% of one core over the run), peak RSS {:.0} MiB",
             self.engine_cpu_seconds,
             100.0 * self.engine_cpu_seconds / self.run_seconds.max(1.0),
             self.engine_peak_rss_bytes as f64 / (1024.0 * 1024.0)
+        )?;
+        write!(
+            f,
+            "  over the run, {}",
+            crate::harness::host::describe(self.host)
         )
     }
 }
@@ -156,6 +165,7 @@ pub async fn run(c: CeilingConfig) -> anyhow::Result<CeilingReport> {
     );
     stack.api.start_campaign(campaign).await?;
     let started = Stopwatch::start();
+    let host_before = CpuTimes::now();
     // (seconds, attempts final, dials)
     let mut samples: Vec<(f64, u64, u64)> = vec![(0.0, 0, 0)];
     loop {
@@ -186,6 +196,9 @@ pub async fn run(c: CeilingConfig) -> anyhow::Result<CeilingReport> {
     )
     .since(&lag_before);
     let usage = stack.dialer.usage().unwrap_or_default();
+    let host = host_before
+        .zip(CpuTimes::now())
+        .and_then(|(a, b)| a.until(&b));
     let witness = stack.sim.sim.stats();
     let Stack { mut dialer, .. } = stack;
     dialer.stop().await?;
@@ -205,6 +218,7 @@ pub async fn run(c: CeilingConfig) -> anyhow::Result<CeilingReport> {
         final_report_ms: witness.final_report_ms,
         engine_cpu_seconds: usage.cpu_seconds,
         engine_peak_rss_bytes: usage.peak_rss_bytes,
+        host,
     };
     std::fs::write(
         c.work_dir.join("ceiling.json"),

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::{DayConfig, Stored};
 use crate::harness::Usage;
+use crate::harness::host::HostShare;
 use crate::harness::prom::Histogram;
 use crate::sim::Stats;
 
@@ -120,6 +121,15 @@ pub struct Report {
     pub disk_bytes: u64,
     /// This process (the simulator and the harness).
     pub harness_peak_rss_bytes: u64,
+    /// CPU seconds of the whole run, import included, as the engine's are.
+    #[serde(default)]
+    pub harness_cpu_seconds: f64,
+    #[serde(default)]
+    pub redis_cpu_seconds: f64,
+    /// How busy the machine was while dialing, and how much of it the host took back: a run's
+    /// numbers on a shared box are read against these.
+    #[serde(default)]
+    pub host: Option<HostShare>,
 }
 
 pub(super) struct Inputs<'a> {
@@ -136,6 +146,8 @@ pub(super) struct Inputs<'a> {
     pub due: &'a Histogram,
     pub witness: &'a Stats,
     pub usage: Option<Usage>,
+    pub host: Option<HostShare>,
+    pub redis_usage: Option<Usage>,
     pub disk_bytes: u64,
     pub stored: Stored,
 }
@@ -211,6 +223,9 @@ impl Report {
             engine_peak_rss_bytes: usage.peak_rss_bytes,
             disk_bytes: i.disk_bytes,
             harness_peak_rss_bytes: crate::harness::own_peak_rss_bytes().unwrap_or(0),
+            harness_cpu_seconds: crate::harness::own_usage().map_or(0.0, |u| u.cpu_seconds),
+            redis_cpu_seconds: i.redis_usage.map_or(0.0, |u| u.cpu_seconds),
+            host: i.host,
         }
     }
 
@@ -336,13 +351,20 @@ impl fmt::Display for Report {
         for call in &self.pending_calls {
             writeln!(f, "  still pending: {call}")?;
         }
-        write!(
+        writeln!(
             f,
-            "  engine: {:.0} CPU s, peak RSS {:.0} MiB; {:.0} MiB on disk; harness peak RSS {:.0} MiB",
+            "  engine: {:.0} CPU s, peak RSS {:.0} MiB; {:.0} MiB on disk; harness {:.0} CPU s, peak RSS {:.0} MiB; Redis {:.0} CPU s",
             self.engine_cpu_seconds,
             mib(self.engine_peak_rss_bytes),
             mib(self.disk_bytes),
-            mib(self.harness_peak_rss_bytes)
+            self.harness_cpu_seconds,
+            mib(self.harness_peak_rss_bytes),
+            self.redis_cpu_seconds
+        )?;
+        write!(
+            f,
+            "  while dialing, {}",
+            crate::harness::host::describe(self.host)
         )
     }
 }

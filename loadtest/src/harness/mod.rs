@@ -3,6 +3,7 @@
 //! embedded store, with Redis leases and the `http` provider pointed at the simulator — and a
 //! client of the engine's API.
 
+pub mod host;
 mod process;
 pub mod prom;
 
@@ -16,7 +17,7 @@ use dialer_engine::Clock;
 use dialer_storage::testsuite::redis_server::{RedisServer, free_port};
 use serde_json::Value;
 
-pub use process::{Dialer, Usage, own_peak_rss_bytes};
+pub use process::{Dialer, Usage, own_peak_rss_bytes, own_usage, usage_of_pid};
 
 use crate::sim::{self, SimConfig};
 

@@ -56,6 +56,16 @@ pub fn own_peak_rss_bytes() -> Option<u64> {
     usage_of("self").map(|u| u.peak_rss_bytes)
 }
 
+/// What this process used so far (the simulator and the harness).
+pub fn own_usage() -> Option<Usage> {
+    usage_of("self")
+}
+
+/// What process `pid` used so far.
+pub fn usage_of_pid(pid: u32) -> Option<Usage> {
+    usage_of(&pid.to_string())
+}
+
 impl Dialer {
     /// Writes `dir/dialer.yaml` — `listen` on a free loopback port, `data_dir` in `dir`, then
     /// the YAML lines of `rest` — and starts `binary serve` with it, logging to
