@@ -27,4 +27,15 @@ async fn a_small_day_finishes_every_contact_with_no_duplicate_and_the_cap_held()
         report.peak_concurrency > 0 && report.peak_concurrency <= 200,
         "{report}"
     );
+    // What the machine and the other processes used is measured, for reading the figures.
+    let host = report.host.expect("the machine's share is measured");
+    assert!(host.cpus > 0 && host.busy > 0.0, "{report}");
+    assert!(
+        (host.busy + host.idle + host.steal - 1.0).abs() < 1e-6,
+        "{report}"
+    );
+    assert!(
+        report.redis_cpu_seconds > 0.0 && report.harness_cpu_seconds > 0.0,
+        "{report}"
+    );
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{import, write_csv};
-use crate::harness::host::CpuTimes;
+use crate::harness::host::HostMeter;
 use crate::harness::prom::Histogram;
 use crate::harness::{Stack, StackConfig};
 use crate::sim::{Mode, SimConfig};
@@ -165,7 +165,7 @@ pub async fn run(c: CeilingConfig) -> anyhow::Result<CeilingReport> {
     );
     stack.api.start_campaign(campaign).await?;
     let started = Stopwatch::start();
-    let host_before = CpuTimes::now();
+    let host = HostMeter::start();
     // (seconds, attempts final, dials)
     let mut samples: Vec<(f64, u64, u64)> = vec![(0.0, 0, 0)];
     loop {
@@ -196,9 +196,7 @@ pub async fn run(c: CeilingConfig) -> anyhow::Result<CeilingReport> {
     )
     .since(&lag_before);
     let usage = stack.dialer.usage().unwrap_or_default();
-    let host = host_before
-        .zip(CpuTimes::now())
-        .and_then(|(a, b)| a.until(&b));
+    let host = host.share();
     let witness = stack.sim.sim.stats();
     let Stack { mut dialer, .. } = stack;
     dialer.stop().await?;

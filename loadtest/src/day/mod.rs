@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 pub use contacts::write_csv;
 pub use report::{Latency, Rates, Report};
 
-use crate::harness::host::CpuTimes;
+use crate::harness::host::HostMeter;
 use crate::harness::prom::{self, Histogram};
 use crate::harness::{ADMIN, Stack, StackConfig, usage_of_pid};
 use crate::sim::{Mode, SimConfig};
@@ -162,7 +162,7 @@ pub async fn run(c: DayConfig) -> anyhow::Result<Report> {
     );
     stack.api.start_campaign(campaign).await?;
     let started = Stopwatch::start();
-    let host_before = CpuTimes::now();
+    let host = HostMeter::start();
     let day_end = c.start + chrono::Duration::hours(i64::from(c.hours));
     let give_up = day_end + chrono::Duration::hours(i64::from(c.until_done_hours));
     let mut samples = Vec::new();
@@ -204,9 +204,7 @@ pub async fn run(c: DayConfig) -> anyhow::Result<Report> {
     let lag = Histogram::parse(&metrics, dialer_actors::metrics::DISPATCH_LAG).since(&lag_before);
     let due = Histogram::parse(&metrics, dialer_actors::metrics::DUE_TO_DIAL);
     let usage = stack.dialer.usage();
-    let host = host_before
-        .zip(CpuTimes::now())
-        .and_then(|(a, b)| a.until(&b));
+    let host = host.share();
     let redis_usage = stack.redis.pid().and_then(usage_of_pid);
     let Stack {
         mut dialer,

@@ -59,6 +59,21 @@ impl CpuTimes {
     }
 }
 
+/// Measures the machine's share over a period: started at its beginning, read at its end.
+#[derive(Debug, Clone, Copy)]
+pub struct HostMeter(Option<CpuTimes>);
+
+impl HostMeter {
+    pub fn start() -> Self {
+        Self(CpuTimes::now())
+    }
+
+    /// The shares from the start until now; `None` where `/proc/stat` could not be read.
+    pub fn share(&self) -> Option<HostShare> {
+        self.0.zip(CpuTimes::now()).and_then(|(a, b)| a.until(&b))
+    }
+}
+
 /// Where the machine's CPU time went over a period, as shares of it (they add up to 1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostShare {
