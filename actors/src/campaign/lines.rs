@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dialer_engine::dispatch::{Gate, Lane, Listed, gate};
+use dialer_engine::dispatch::{Gate, Key, Lane, Listed, gate};
 use dialer_engine::{BlockReason, Call, CallId, CallStatus, Step, decide};
 use dialer_storage::WriteBatch;
 use dialer_storage::lease::{Acquire, LeaseStore, PoolId};
@@ -14,15 +14,57 @@ use dialer_storage::pending_key;
 use futures::future::join_all;
 use ractor::{ActorId, ActorRef};
 
-use super::{CampaignMessage, CampaignState, Leased, Line};
+use super::{CampaignMessage, CampaignState, Leased};
 use crate::ctx::Restarts as Counters;
 use crate::lease_keeper::on_store_clock;
-use crate::slot::{Job, Marks};
+use crate::slot::{Job, Marks, SlotMessage};
 use crate::supervision::jitter;
+
+/// A call holding one of the campaign's lines: waiting for its leases, or in a slot.
+pub(super) struct Line {
+    pub(super) lane: Lane,
+    pub(super) key: Key,
+    pub(super) call: Call,
+    /// When it could first have been dialed: due, with a line of its campaign free.
+    pub(super) ready: tokio::time::Instant,
+    /// When its leases were asked for.
+    pub(super) asked: tokio::time::Instant,
+    pub(super) slot: Option<ActorRef<SlotMessage>>,
+    /// Leases asked for and not answered yet.
+    pub(super) leasing: bool,
+    /// Changed (cancelled, reported on) while its leases were being taken: it is not dialed.
+    pub(super) void: Option<Call>,
+}
+
+/// Rounds of reading and deferring one message may take before the owner wakes itself.
+const PUMP_ROUNDS: usize = 4;
 
 impl CampaignState {
     /// Reads what is needed and gives lines to ready calls while lines, rates and leases allow.
+    ///
+    /// Deferring calls whose calling hours closed can leave a lane empty with storage holding
+    /// more that are due, and no line freed to make it read again (a campaign stalled at the
+    /// close of its window until its next message): it reads and defers again, a bounded number
+    /// of rounds, then wakes itself to go on.
     pub(super) async fn pump(&mut self, me: &ActorRef<CampaignMessage>) {
+        for _ in 0..PUMP_ROUNDS {
+            if !self.pump_once(me).await {
+                return;
+            }
+            let now = self.ctx.now();
+            if !Lane::ALL
+                .iter()
+                .any(|l| self.board.lane(*l).wants_pull(now))
+            {
+                return;
+            }
+        }
+        // Any wake will do: 0 is never a timer's generation.
+        let _ = me.cast(CampaignMessage::Wake { generation: 0 });
+    }
+
+    /// One round of [`pump`](Self::pump): true when it deferred calls.
+    async fn pump_once(&mut self, me: &ActorRef<CampaignMessage>) -> bool {
         self.refill().await;
         let now = self.ctx.now();
         self.board.advance(now);
@@ -30,7 +72,7 @@ impl CampaignState {
         if self.lease_wait.is_some_and(|t| t > real_now)
             || self.rate_wait.is_some_and(|t| t > real_now)
         {
-            return;
+            return false;
         }
         let open = [self.open(Lane::OneOff), self.open(Lane::List)];
         let mut closed = Vec::new();
@@ -69,7 +111,9 @@ impl CampaignState {
             }
             self.request_leases(me, lane, key, call);
         }
+        let deferred = !closed.is_empty();
         self.defer_closed(closed).await;
+        deferred
     }
 
     /// Writes the deferral of calls whose calling hours are closed, together, and holds them

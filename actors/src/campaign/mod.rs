@@ -16,6 +16,7 @@
 //! completion, reports and cancels of pending calls are in [`owner`].
 
 mod lines;
+use lines::Line;
 mod owner;
 mod pull;
 
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use dialer_engine::dispatch::{Board, Key, Lane, Lines};
+use dialer_engine::dispatch::{Board, Lane, Lines};
 use dialer_engine::{
     Call, CallId, Campaign, CampaignCommand, CampaignId, CampaignState as Lifecycle, PhoneNumber,
     ProviderReport,
@@ -35,7 +36,7 @@ use ractor::{
 use crate::ctx::Ctx;
 use crate::error::EngineError;
 use crate::live::ReportReply;
-use crate::slot::{SlotDone, SlotMessage};
+use crate::slot::SlotDone;
 use crate::supervision::Restarts;
 use crate::timers::Timers;
 
@@ -151,22 +152,6 @@ pub(crate) struct CampaignArgs {
 }
 
 pub(crate) struct CampaignActor;
-
-/// A call holding one of the campaign's lines: waiting for its leases, or in a slot.
-struct Line {
-    lane: Lane,
-    key: Key,
-    call: Call,
-    /// When it could first have been dialed: due, with a line of its campaign free.
-    ready: tokio::time::Instant,
-    /// When its leases were asked for.
-    asked: tokio::time::Instant,
-    slot: Option<ActorRef<SlotMessage>>,
-    /// Leases asked for and not answered yet.
-    leasing: bool,
-    /// Changed (cancelled, reported on) while its leases were being taken: it is not dialed.
-    void: Option<Call>,
-}
 
 pub(crate) struct CampaignState {
     ctx: Arc<Ctx>,

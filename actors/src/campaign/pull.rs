@@ -13,7 +13,8 @@ use dialer_engine::{Call, CallId, CallOrigin, NewCall, decide};
 use dialer_storage::{WriteBatch, pending_key};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::{CampaignMessage, CampaignState, Hint, Line};
+use super::lines::Line;
+use super::{CampaignMessage, CampaignState, Hint};
 use crate::slot::{DialerSlot, Job, SlotArgs, SlotMessage};
 
 /// Calls in flight adopted per storage read at start.
