@@ -50,6 +50,9 @@ pub struct MemoryStore {
     fail_commits: std::sync::atomic::AtomicBool,
     /// Fault injection: the next this-many campaign reads fail as unavailable.
     fail_campaign_reads: std::sync::atomic::AtomicU32,
+    /// Fault injection: commits that move a dial cursor wait while set (a slow write).
+    hold_cursors: std::sync::atomic::AtomicBool,
+    cursors_released: tokio::sync::Notify,
 }
 
 impl MemoryStore {
@@ -67,6 +70,26 @@ impl MemoryStore {
     pub fn fail_campaign_reads(&self, n: u32) {
         self.fail_campaign_reads
             .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Fault injection: commits that move a campaign's dial cursor (contacts made into calls)
+    /// wait until this is turned off.
+    pub fn hold_cursor_commits(&self, hold: bool) {
+        self.hold_cursors
+            .store(hold, std::sync::atomic::Ordering::SeqCst);
+        if !hold {
+            self.cursors_released.notify_waiters();
+        }
+    }
+
+    async fn held(&self) {
+        loop {
+            let released = self.cursors_released.notified();
+            if !self.hold_cursors.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            released.await;
+        }
     }
 
     fn injected(flag: bool) -> Result<()> {
@@ -421,6 +444,9 @@ impl CounterStore for MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
+        if !batch.cursors.is_empty() {
+            self.held().await;
+        }
         Self::injected(self.fail_commits.load(std::sync::atomic::Ordering::SeqCst))?;
         let mut s = self.state()?;
         // Check before changing anything: a batch applies whole or not at all.

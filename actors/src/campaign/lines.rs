@@ -65,7 +65,7 @@ impl CampaignState {
 
     /// One round of [`pump`](Self::pump): true when it deferred calls.
     async fn pump_once(&mut self, me: &ActorRef<CampaignMessage>) -> bool {
-        self.refill().await;
+        self.refill(me).await;
         let now = self.ctx.now();
         self.board.advance(now);
         let real_now = tokio::time::Instant::now();

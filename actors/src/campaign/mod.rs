@@ -99,6 +99,10 @@ pub(crate) enum CampaignMessage {
         call_id: CallId,
     },
     Snapshot(RpcReplyPort<DispatchSnapshot>),
+    /// The contacts' task numbered `seq` has answered.
+    ContactsMade {
+        seq: u64,
+    },
     /// The supervisor found no hint since the idle report numbered `activity`: stop, if
     /// nothing else happened since either.
     Retire {
@@ -163,6 +167,7 @@ pub(crate) struct CampaignState {
     /// Numbers with a call holding a line: the duplicate guard.
     numbers: HashMap<PhoneNumber, CallId>,
     list_exhausted: bool,
+    contacts: pull::Contacts,
     /// No new lease requests before this (a pool was full).
     lease_wait: Option<tokio::time::Instant>,
     /// When a line last became free (or the actor started).
@@ -228,6 +233,7 @@ impl Actor for CampaignActor {
             slots: HashMap::new(),
             numbers: HashMap::new(),
             list_exhausted: false,
+            contacts: pull::Contacts::default(),
             lease_wait: None,
             line_freed: tokio::time::Instant::now(),
             rate_wait: None,
@@ -297,6 +303,7 @@ impl Actor for CampaignActor {
             }
             CampaignMessage::RestartSlot { call_id } => state.on_restart_slot(&me, call_id).await,
             CampaignMessage::Snapshot(reply) => drop(reply.send(state.snapshot())),
+            CampaignMessage::ContactsMade { seq } => state.finish_contacts(Some(seq)).await,
         }
         state.settle(&me).await;
         Ok(())
@@ -332,6 +339,10 @@ impl Actor for CampaignActor {
             }
         }
         state.ctx.gauges.remove(state.campaign.id);
+        // A page being written finishes before a successor can read the cursor.
+        if let Some(making) = state.contacts.making.take() {
+            let _ = making.task.await;
+        }
         Ok(())
     }
 }
@@ -448,6 +459,9 @@ impl CampaignState {
             .board
             .next_wake(self.ctx.now())
             .map(|t| now + self.ctx.real_until(t));
+        let contacts = (self.contacts.closed_until)
+            .filter(|_| self.open(Lane::List) && !self.list_exhausted)
+            .map(|t| now + self.ctx.real_until(t));
         let rescan = self
             .deferred_scan
             .filter(|_| self.deferred_stale)
@@ -458,6 +472,7 @@ impl CampaignState {
             self.rate_wait,
             self.pull_wait,
             rescan,
+            contacts,
         ]
         .into_iter()
         .flatten()

@@ -44,8 +44,7 @@ impl CampaignState {
             Lifecycle::To(state) => {
                 self.set_state(state).await?;
                 if matches!(command, CampaignCommand::Start | CampaignCommand::Resume) {
-                    // Contacts may have come since the list was last found exhausted.
-                    self.list_exhausted = false;
+                    self.contacts_may_have_come();
                 }
                 if state == State::Stopped {
                     self.cancel_pending().await?
@@ -89,6 +88,8 @@ impl CampaignState {
 
     /// Cancels every pending call (calls in flight finish their attempt and are not retried).
     async fn cancel_pending(&mut self) -> Result<u32, EngineError> {
+        // Calls being made from contacts are pending once written: cancelled with the rest.
+        self.finish_contacts(None).await;
         let now = self.ctx.now();
         let mut cancelled = 0u32;
         // Calls waiting for their leases are cancelled and will not be dialed.
@@ -171,6 +172,7 @@ impl CampaignState {
         let active = matches!(self.lifecycle(), State::Running | State::Paused);
         !active
             && self.lines.is_empty()
+            && self.contacts.making.is_none()
             && self.board.held() == 0
             && Lane::ALL.iter().all(|l| self.board.lane(*l).drained())
     }
@@ -195,7 +197,17 @@ impl CampaignState {
                 return Ok(call);
             }
         }
-        self.ctx.call(call_id).await
+        let call = self.ctx.call(call_id).await?;
+        if !self.being_made(&call) {
+            return Ok(call);
+        }
+        // Written by the contacts' task, not yet the owner's: its answer first.
+        self.finish_contacts(None).await;
+        Ok(self
+            .board
+            .lane_mut(Lane::List)
+            .remove(call_id)
+            .unwrap_or(call))
     }
 
     pub(super) async fn on_report(

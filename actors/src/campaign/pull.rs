@@ -3,18 +3,24 @@
 //! made from the next page of contacts, calls in flight adopted at start, and hints.
 //!
 //! Reads are made inside the actor's handler, so that what it reads is never older than what it
-//! wrote: the calls it holds a line for are skipped, everything else pending is its own.
+//! wrote: the calls it holds a line for are skipped, everything else pending is its own. New
+//! list calls are written in a task (the owner dispatches on meanwhile); the list is not read
+//! until the task's answer hands them over.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use dialer_engine::dispatch::{Key, Lane};
-use dialer_engine::{Call, CallId, CallOrigin, NewCall, decide};
+use chrono::{DateTime, Utc};
+use dialer_engine::dispatch::{Gate, Key, Lane, Listed, gate};
+use dialer_engine::{
+    Call, CallId, CallOrigin, Campaign, CampaignSettings, ContactId, NewCall, decide,
+};
 use dialer_storage::{WriteBatch, pending_key};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::lines::Line;
 use super::{CampaignMessage, CampaignState, Hint};
+use crate::ctx::Ctx;
 use crate::slot::{DialerSlot, Job, SlotArgs, SlotMessage};
 
 /// Calls in flight adopted per storage read at start.
@@ -26,7 +32,7 @@ const STEP: usize = 256;
 
 impl CampaignState {
     /// Reads what the lanes need from storage (pending calls, then new contacts).
-    pub(super) async fn refill(&mut self) {
+    pub(super) async fn refill(&mut self, me: &ActorRef<CampaignMessage>) {
         if self
             .pull_wait
             .is_some_and(|t| t > tokio::time::Instant::now())
@@ -35,6 +41,11 @@ impl CampaignState {
         }
         let now = self.ctx.now();
         for lane in Lane::ALL {
+            // Storage may hold some of the calls being made from contacts: the list is read
+            // again once they are the owner's (their offer keeps its view whole).
+            if lane == Lane::List && self.contacts.making.is_some() {
+                continue;
+            }
             let read = match self.board.lane(lane).top_up(now, STEP) {
                 Some((after, n)) => self.top_up(lane, after, n).await,
                 None if self.board.lane(lane).wants_pull(now) => self.pull(lane).await,
@@ -46,8 +57,14 @@ impl CampaignState {
         }
         let list = self.board.lane(Lane::List);
         let low = list.ready() < list.limit().div_ceil(2);
-        if self.open(Lane::List) && !self.list_exhausted && low && !list.wants_pull(now) {
-            let _ = self.pull_contacts().await;
+        if self.open(Lane::List)
+            && !self.list_exhausted
+            && low
+            && !list.wants_pull(now)
+            && self.contacts.making.is_none()
+            && self.contacts.closed_until.is_none_or(|t| t <= now)
+        {
+            self.start_contacts(me);
         }
     }
 
@@ -142,73 +159,90 @@ impl CampaignState {
         Ok(())
     }
 
-    /// Makes list calls from the next page of contacts: the calls and the cursor past their
-    /// contacts are written together, so a contact gets exactly one call across crashes.
-    async fn pull_contacts(&mut self) -> Result<(), ()> {
+    /// Makes list calls from the next page of contacts, in a task: the calls and the cursor
+    /// past their contacts are written together, so a contact gets exactly one call across
+    /// crashes. The owner dispatches on meanwhile (the write waited in its handler held freed
+    /// lines idle); the task's answer comes as [`CampaignMessage::ContactsMade`].
+    fn start_contacts(&mut self, me: &ActorRef<CampaignMessage>) {
         let lane = self.board.lane(Lane::List);
         let want = lane.limit().saturating_sub(lane.ready()).clamp(1, STEP);
-        let id = self.id();
-        let page = match self
-            .ctx
-            .store
-            .contacts_page(
-                id,
-                self.campaign.dial_cursor,
-                u32::try_from(want).unwrap_or(u32::MAX),
-            )
-            .await
-        {
-            Ok(page) => page,
+        let ctx = Arc::clone(&self.ctx);
+        let campaign = Arc::clone(&self.campaign);
+        let me = me.clone();
+        self.contacts.started += 1;
+        let seq = self.contacts.started;
+        let task = tokio::spawn(async move {
+            let made = make_calls(&ctx, &campaign, want).await;
+            let _ = me.cast(CampaignMessage::ContactsMade { seq });
+            made
+        });
+        self.contacts.making = Some(Making {
+            seq,
+            after: self.campaign.dial_cursor,
+            hinted: false,
+            task,
+        });
+    }
+
+    /// Applies the answer of the contacts' task numbered `seq` (`None`: whichever is in
+    /// flight, waiting for it): the cursor moves past the page and its calls are offered to
+    /// the list.
+    pub(super) async fn finish_contacts(&mut self, seq: Option<u64>) {
+        if seq.is_some_and(|s| self.contacts.making.as_ref().is_none_or(|m| m.seq != s)) {
+            return;
+        }
+        let Some(making) = self.contacts.making.take() else {
+            return;
+        };
+        let made = match making.task.await {
+            Ok(made) => made,
             Err(e) => {
-                self.pull_failed("contacts", &e);
-                return Err(());
+                tracing::error!(campaign_id = %self.id(), error = %e, "making contacts into calls failed");
+                return;
             }
         };
-        let Some(last) = page.last().map(|c| c.id) else {
-            self.list_exhausted = true;
-            return Ok(());
-        };
-        let now = self.ctx.now();
-        let settings = &self.campaign.settings;
-        let mut batch = WriteBatch {
-            cursors: vec![(id, last)],
-            ..WriteBatch::default()
-        };
-        let mut calls = Vec::with_capacity(page.len());
-        for contact in page {
-            let call = Call::new(
-                NewCall {
-                    call_id: dialer_engine::CallId::generate(now),
-                    campaign_id: id,
-                    contact_id: Some(contact.id),
-                    phone_number: contact.phone_number,
-                    origin: CallOrigin::Campaign,
-                    max_attempts: settings.retry.max_attempts(),
-                    scheduled_at: None,
-                },
-                now,
-            );
-            batch.extend(crate::ctx::batch_of(&call, &decide::created(&call, now)));
-            calls.push(call);
-        }
-        if self.ctx.persist(batch).await.is_err() {
-            return Err(());
-        }
-        let mut campaign = (*self.campaign).clone();
-        campaign.dial_cursor = Some(last);
-        self.campaign = Arc::new(campaign);
-        for call in calls {
-            if let Some(key) = pending_key(&call) {
-                self.board.lane_mut(Lane::List).offer(key, call, now);
+        match made {
+            Made::Calls { calls, last } => {
+                let mut campaign = (*self.campaign).clone();
+                campaign.dial_cursor = Some(last);
+                self.campaign = Arc::new(campaign);
+                let now = self.ctx.now();
+                self.contacts.closed_until = closed_until(&self.campaign.settings, &calls, now);
+                for call in calls {
+                    if let Some(key) = pending_key(&call) {
+                        self.board.lane_mut(Lane::List).offer(key, call, now);
+                    }
+                }
             }
+            // Contacts imported while the page was read are read next time.
+            Made::Exhausted => self.list_exhausted = !making.hinted,
+            Made::Unread(e) => self.pull_failed("contacts", &e),
+            Made::Unwritten => {}
         }
-        Ok(())
+    }
+
+    /// Whether `call` is one of the calls being made from contacts: storage may hold it
+    /// already, but it is the owner's only once the task's answer is applied.
+    pub(super) fn being_made(&self, call: &Call) -> bool {
+        self.contacts.making.as_ref().is_some_and(|m| {
+            call.origin == CallOrigin::Campaign
+                && call.contact_id.is_some_and(|c| Some(c) > m.after)
+        })
+    }
+
+    /// Contacts may have come since the list was last found exhausted.
+    pub(super) fn contacts_may_have_come(&mut self) {
+        self.list_exhausted = false;
+        self.contacts.closed_until = None;
+        if let Some(making) = &mut self.contacts.making {
+            making.hinted = true;
+        }
     }
 
     pub(super) async fn on_nudge(&mut self, seq: u64, hint: Hint) {
         self.nudges_seen = self.nudges_seen.max(seq);
         match hint {
-            Hint::Contacts => self.list_exhausted = false,
+            Hint::Contacts => self.contacts_may_have_come(),
             Hint::Call(call_id) => self.take_hint(call_id).await,
             Hint::Request => {}
         }
@@ -225,7 +259,7 @@ impl CampaignState {
             return;
         }
         match self.ctx.store.get_call(call_id).await {
-            Ok(Some(call)) if call.campaign_id == self.id() => {
+            Ok(Some(call)) if call.campaign_id == self.id() && !self.being_made(&call) => {
                 let lane = Lane::of(call.origin);
                 let now = self.ctx.now();
                 if self.duplicate_due(&call, now) {
@@ -320,5 +354,101 @@ impl CampaignState {
                 self.schedule_slot_restart(me, call_id);
             }
         }
+    }
+}
+
+/// The owner's making of contacts into calls.
+#[derive(Default)]
+pub(super) struct Contacts {
+    /// The page being made, if any.
+    pub(super) making: Option<Making>,
+    /// Pages started.
+    started: u64,
+    /// Every call of the last page waits for its calling hours, the first of which open then:
+    /// no page is made before (a campaign started at night made its whole list into calls,
+    /// page after page, only to defer them).
+    pub(super) closed_until: Option<DateTime<Utc>>,
+}
+
+/// When the first of `calls`' calling hours open, if none is open at `now`.
+fn closed_until(
+    settings: &CampaignSettings,
+    calls: &[Call],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let mut first: Option<DateTime<Utc>> = None;
+    for call in calls {
+        match gate(settings, &call.phone_number, Listed::default(), now) {
+            Gate::Defer { until } => first = Some(first.map_or(until, |f| f.min(until))),
+            _ => return None,
+        }
+    }
+    first
+}
+
+/// A page of contacts being made into calls, in a task.
+pub(super) struct Making {
+    seq: u64,
+    /// The cursor the page is read after: list calls of later contacts are the page's.
+    after: Option<ContactId>,
+    /// Told of contacts imported since the task started.
+    hinted: bool,
+    pub(super) task: tokio::task::JoinHandle<Made>,
+}
+
+/// What a contacts' task did.
+pub(super) enum Made {
+    /// Written with the cursor past `last`.
+    Calls {
+        calls: Vec<Call>,
+        last: ContactId,
+    },
+    /// No contact after the cursor.
+    Exhausted,
+    Unread(dialer_storage::StorageError),
+    Unwritten,
+}
+
+/// Reads up to `want` contacts after the campaign's cursor and writes a call for each, with
+/// the cursor past them.
+async fn make_calls(ctx: &Ctx, campaign: &Campaign, want: usize) -> Made {
+    let id = campaign.id;
+    let want = u32::try_from(want).unwrap_or(u32::MAX);
+    let page = match ctx
+        .store
+        .contacts_page(id, campaign.dial_cursor, want)
+        .await
+    {
+        Ok(page) => page,
+        Err(e) => return Made::Unread(e),
+    };
+    let Some(last) = page.last().map(|c| c.id) else {
+        return Made::Exhausted;
+    };
+    let now = ctx.now();
+    let mut batch = WriteBatch {
+        cursors: vec![(id, last)],
+        ..WriteBatch::default()
+    };
+    let mut calls = Vec::with_capacity(page.len());
+    for contact in page {
+        let call = Call::new(
+            NewCall {
+                call_id: CallId::generate(now),
+                campaign_id: id,
+                contact_id: Some(contact.id),
+                phone_number: contact.phone_number,
+                origin: CallOrigin::Campaign,
+                max_attempts: campaign.settings.retry.max_attempts(),
+                scheduled_at: None,
+            },
+            now,
+        );
+        batch.extend(crate::ctx::batch_of(&call, &decide::created(&call, now)));
+        calls.push(call);
+    }
+    match ctx.persist(batch).await {
+        Ok(()) => Made::Calls { calls, last },
+        Err(_) => Made::Unwritten,
     }
 }

@@ -165,3 +165,61 @@ async fn silence_nobody_can_account_for_fails_the_attempt_at_its_deadline_and_fr
         "only the second call holds a line"
     );
 }
+
+/// Contacts are made into calls beside the campaign's owner, not in its handler: while a
+/// page's write is slow (storage's writer is one, so nothing else is written meanwhile either)
+/// the owner goes on answering; the page's calls are dialed once it lands, each contact once.
+#[tokio::test(start_paused = true)]
+async fn the_owner_answers_while_new_list_calls_are_being_written() {
+    let h = Harness::start(always_picked(), config()).await;
+    let campaign = h.campaign(settings(5, 1, 10), 20).await;
+    h.store.hold_cursor_commits(true);
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let snapshot = tokio::time::timeout(
+        Duration::from_secs(5),
+        h.engine.campaign_snapshot(campaign.id),
+    )
+    .await
+    .expect("the owner answers while the page is written")
+    .unwrap();
+    assert_eq!(snapshot.ready_list, 0, "no list call is written yet");
+    assert!(h.sim.record().dials.is_empty());
+
+    h.store.hold_cursor_commits(false);
+    wait_for(
+        &h,
+        campaign.id,
+        CampaignState::Completed,
+        Duration::from_secs(3600),
+    )
+    .await;
+    let record = h.sim.record();
+    assert_eq!(record.dials.len(), 20);
+    assert_eq!(record.duplicate_dials, 0);
+    let numbers: std::collections::HashSet<_> = record.dials.iter().map(|d| &d.to).collect();
+    assert_eq!(numbers.len(), 20, "each contact dialed once");
+}
+
+/// A stop that comes while a page of new list calls is being written waits for it and
+/// cancels its calls with the rest: none is left pending, none is dialed.
+#[tokio::test(start_paused = true)]
+async fn a_stop_during_a_write_of_new_list_calls_cancels_them() {
+    let h = Harness::start(always_picked(), config()).await;
+    let campaign = h.campaign(settings(5, 1, 10), 20).await;
+    h.store.hold_cursor_commits(true);
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let engine = std::sync::Arc::clone(&h.engine);
+    let stop = tokio::spawn(async move { engine.stop_campaign(campaign.id).await });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    h.store.hold_cursor_commits(false);
+    let (stopped, cancelled) = stop.await.unwrap().unwrap();
+    assert_eq!(stopped.state, CampaignState::Stopped);
+    let calls = h.calls(campaign.id).await;
+    assert!(!calls.is_empty(), "the page was written");
+    assert_eq!(cancelled as usize, calls.len());
+    assert!(calls.iter().all(|c| c.status == CallStatus::Cancelled));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(h.sim.record().dials.is_empty());
+}
