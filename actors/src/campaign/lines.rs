@@ -12,13 +12,11 @@ use dialer_storage::WriteBatch;
 use dialer_storage::lease::{Acquire, LeaseStore, PoolId};
 use dialer_storage::pending_key;
 use futures::future::join_all;
-use ractor::{ActorId, ActorRef};
+use ractor::ActorRef;
 
 use super::{CampaignMessage, CampaignState, Leased};
-use crate::ctx::Restarts as Counters;
 use crate::lease_keeper::on_store_clock;
 use crate::slot::{Job, Marks, SlotMessage};
-use crate::supervision::jitter;
 
 /// A call holding one of the campaign's lines: waiting for its leases, or in a slot.
 pub(super) struct Line {
@@ -344,7 +342,7 @@ impl CampaignState {
         }
     }
 
-    async fn take_back_pending(&mut self, mut call: Call) {
+    pub(super) async fn take_back_pending(&mut self, mut call: Call) {
         if !call.status.is_pending() {
             return;
         }
@@ -361,66 +359,6 @@ impl CampaignState {
                 .lane_mut(Lane::of(call.origin))
                 .offer(key, call, now);
         }
-    }
-
-    /// A slot failed (or ended without handing its call back): its call keeps its line, and a
-    /// new slot takes it over after the restart policy's backoff.
-    pub(super) fn slot_failed(&mut self, me: &ActorRef<CampaignMessage>, slot: ActorId) {
-        let Some(call_id) = self.slots.remove(&slot) else {
-            return;
-        };
-        if let Some(line) = self.lines.get_mut(&call_id) {
-            line.slot = None;
-        }
-        self.schedule_slot_restart(me, call_id);
-    }
-
-    pub(super) fn schedule_slot_restart(
-        &mut self,
-        me: &ActorRef<CampaignMessage>,
-        call_id: CallId,
-    ) {
-        let restart = self.restarts.failed(&call_id, jitter());
-        Counters::count(&self.ctx.restarts.slots);
-        me.send_after(restart.after, move || CampaignMessage::RestartSlot {
-            call_id,
-        });
-    }
-
-    /// Restarts the slot of a call whose slot failed, from what storage says of the call.
-    pub(super) async fn on_restart_slot(
-        &mut self,
-        me: &ActorRef<CampaignMessage>,
-        call_id: CallId,
-    ) {
-        if !self
-            .lines
-            .get(&call_id)
-            .is_some_and(|l| l.slot.is_none() && !l.leasing)
-        {
-            return;
-        }
-        let call = match self.ctx.store.get_call(call_id).await {
-            Ok(Some(call)) => call,
-            Ok(None) => {
-                self.free_line(call_id);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the call of a failed slot; trying again");
-                self.schedule_slot_restart(me, call_id);
-                return;
-            }
-        };
-        if call.status.is_live() {
-            // The dial was recorded: adopt it, never dial it again.
-            self.start_slot(me, call_id, Job::Adopt { call }).await;
-            return;
-        }
-        // Not dialed yet, or already ended: the line is free.
-        self.ctx.keeper.release(call_id);
-        self.free_line(call_id);
-        self.take_back_pending(call).await;
     }
 }
 

@@ -12,13 +12,14 @@
 //! is bounded per lane ([`pull`]).
 //!
 //! For each call it gives a line ([`lines`]) it takes the campaign's and the engine's leases
-//! (off its mailbox, in a task) and a rate token, then starts a slot. Lifecycle commands, stop,
-//! completion, reports and cancels of pending calls are in [`owner`].
+//! (off its mailbox, in a task) and a rate token, then starts a slot ([`slots`]). Lifecycle
+//! commands, stop, completion, reports and cancels of pending calls are in [`owner`].
 
 mod lines;
 use lines::Line;
 mod owner;
 mod pull;
+mod slots;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Where a campaign's calls come from: its lanes read from storage's pending index in due order
 //! (the calls the API accepted, retries, deferrals, list calls not dialed yet), new list calls
-//! made from the next page of contacts, calls in flight adopted at start, and hints.
+//! made from the next page of contacts, and hints.
 //!
 //! Reads are made inside the actor's handler, so that what it reads is never older than what it
 //! wrote: the calls it holds a line for are skipped, everything else pending is its own. New
@@ -16,18 +16,14 @@ use dialer_engine::{
     Call, CallId, CallOrigin, Campaign, CampaignSettings, ContactId, NewCall, decide,
 };
 use dialer_storage::{WriteBatch, pending_key};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::ActorRef;
 
-use super::lines::Line;
 use super::{CampaignMessage, CampaignState, Hint};
 use crate::ctx::Ctx;
-use crate::slot::{DialerSlot, Job, SlotArgs, SlotMessage};
 
-/// Calls in flight adopted per storage read at start.
-const ADOPT_PAGE: u32 = 500;
-/// The most a lane reads on after its horizon at once, and the most contacts made into calls
-/// at once: the owner dispatches nothing while it reads or writes, so it does so in short
-/// steps (a read of thousands of rows held freed lines idle for tens of milliseconds).
+/// The most a lane reads on after its horizon at once (the owner dispatches nothing while it
+/// reads, so it does so in short steps: a read of thousands of rows held freed lines idle for
+/// tens of milliseconds), and the most contacts made into calls at once.
 const STEP: usize = 256;
 
 impl CampaignState {
@@ -273,85 +269,6 @@ impl CampaignState {
                 for lane in Lane::ALL {
                     self.board.lane_mut(lane).mark_dirty();
                 }
-            }
-        }
-    }
-
-    /// Starts a slot for every call of the campaign that is in flight in storage (after a
-    /// restart): each is asked about and holds its line until its outcome is known.
-    pub(super) async fn adopt_live(
-        &mut self,
-        me: &ActorRef<CampaignMessage>,
-    ) -> Result<(), ActorProcessingErr> {
-        let mut after = None;
-        loop {
-            let page = self
-                .ctx
-                .store
-                .live_calls(self.id(), after, ADOPT_PAGE)
-                .await?;
-            let Some(last) = page.last().map(|c| c.call_id) else {
-                return Ok(());
-            };
-            after = Some(last);
-            for call in page {
-                self.adopt(me, call).await;
-            }
-        }
-    }
-
-    /// Gives a call in flight a line and a slot that adopts it.
-    pub(super) async fn adopt(&mut self, me: &ActorRef<CampaignMessage>, call: Call) {
-        if self.lines.contains_key(&call.call_id) {
-            return;
-        }
-        let lane = Lane::of(call.origin);
-        self.board.hold(lane);
-        self.numbers.insert(call.phone_number.clone(), call.call_id);
-        let key = (call.updated_at, call.call_id);
-        let call_id = call.call_id;
-        self.lines.insert(
-            call_id,
-            Line {
-                lane,
-                key,
-                call: call.clone(),
-                // Adopted: not dialed here, so no dispatch lag is measured.
-                ready: tokio::time::Instant::now(),
-                asked: tokio::time::Instant::now(),
-                slot: None,
-                leasing: false,
-                void: None,
-            },
-        );
-        self.start_slot(me, call_id, Job::Adopt { call }).await;
-    }
-
-    /// Starts a slot for the call on `call_id`'s line.
-    pub(super) async fn start_slot(
-        &mut self,
-        me: &ActorRef<CampaignMessage>,
-        call_id: CallId,
-        job: Job,
-    ) {
-        let args = SlotArgs {
-            ctx: Arc::clone(&self.ctx),
-            campaign: Arc::clone(&self.campaign),
-            parent: me.get_derived(),
-            stopped: Arc::clone(&self.stopped),
-        };
-        match Actor::spawn_linked(None, DialerSlot, args, me.get_cell()).await {
-            Ok((slot, _)) => {
-                self.slots.insert(slot.get_id(), call_id);
-                let _ = slot.cast(SlotMessage::Start(job));
-                if let Some(line) = self.lines.get_mut(&call_id) {
-                    line.slot = Some(slot);
-                }
-            }
-            Err(e) => {
-                // Treated as a failed slot: retried with backoff.
-                tracing::error!(error = %e, "could not start a dialer slot");
-                self.schedule_slot_restart(me, call_id);
             }
         }
     }
