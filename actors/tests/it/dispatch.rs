@@ -6,7 +6,7 @@ use std::time::Duration;
 use dialer_engine::{AuditKind, BlockReason, CallStatus, CampaignSettings, CampaignState, Outcome};
 use dialer_storage::{CallStore, DncEntry, DncKind, DncStore, EventStore};
 
-use crate::harness::{Harness, always_picked, config, number, settings, wait_for};
+use crate::harness::{Harness, WEEK, always_picked, config, number, settings, wait_for};
 
 #[tokio::test(start_paused = true)]
 async fn numbers_on_the_dnc_list_or_opted_out_are_never_dialed_and_the_decision_is_recorded() {
@@ -166,16 +166,22 @@ async fn silence_nobody_can_account_for_fails_the_attempt_at_its_deadline_and_fr
     );
 }
 
-/// Contacts are made into calls beside the campaign's owner, not in its handler: while a
-/// page's write is slow (storage's writer is one, so nothing else is written meanwhile either)
-/// the owner goes on answering; the page's calls are dialed once it lands, each contact once.
-#[tokio::test(start_paused = true)]
-async fn the_owner_answers_while_new_list_calls_are_being_written() {
+/// A running campaign of 20 contacts whose first page of list calls is being written, held.
+async fn started_with_its_first_page_held() -> (Harness, dialer_engine::Campaign) {
     let h = Harness::start(always_picked(), config()).await;
     let campaign = h.campaign(settings(5, 1, 10), 20).await;
     h.store.hold_cursor_commits(true);
     h.engine.start_campaign(campaign.id).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
+    (h, campaign)
+}
+
+/// Contacts are made into calls beside the campaign's owner, not in its handler: while a
+/// page's write is slow (storage's writer is one, so nothing else is written meanwhile either)
+/// the owner goes on answering; the page's calls are dialed once it lands, each contact once.
+#[tokio::test(start_paused = true)]
+async fn the_owner_answers_while_new_list_calls_are_being_written() {
+    let (h, campaign) = started_with_its_first_page_held().await;
     let snapshot = tokio::time::timeout(
         Duration::from_secs(5),
         h.engine.campaign_snapshot(campaign.id),
@@ -187,13 +193,7 @@ async fn the_owner_answers_while_new_list_calls_are_being_written() {
     assert!(h.sim.record().dials.is_empty());
 
     h.store.hold_cursor_commits(false);
-    wait_for(
-        &h,
-        campaign.id,
-        CampaignState::Completed,
-        Duration::from_secs(3600),
-    )
-    .await;
+    wait_for(&h, campaign.id, CampaignState::Completed, WEEK).await;
     let record = h.sim.record();
     assert_eq!(record.dials.len(), 20);
     assert_eq!(record.duplicate_dials, 0);
@@ -205,11 +205,7 @@ async fn the_owner_answers_while_new_list_calls_are_being_written() {
 /// cancels its calls with the rest: none is left pending, none is dialed.
 #[tokio::test(start_paused = true)]
 async fn a_stop_during_a_write_of_new_list_calls_cancels_them() {
-    let h = Harness::start(always_picked(), config()).await;
-    let campaign = h.campaign(settings(5, 1, 10), 20).await;
-    h.store.hold_cursor_commits(true);
-    h.engine.start_campaign(campaign.id).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (h, campaign) = started_with_its_first_page_held().await;
     let engine = std::sync::Arc::clone(&h.engine);
     let stop = tokio::spawn(async move { engine.stop_campaign(campaign.id).await });
     tokio::time::sleep(Duration::from_secs(1)).await;
