@@ -22,6 +22,8 @@ fn id(n: u32) -> CallId {
 
 /// The most a top-up reads at once (the owner's `STEP`, scaled down to the model's lanes).
 const STEP: usize = 3;
+/// Rounds of reading and deferring the owner takes per message before it wakes itself.
+const PUMP_ROUNDS: usize = 4;
 
 /// A call holding a line.
 #[derive(Debug, Clone)]
@@ -261,23 +263,70 @@ impl World {
         Ok(())
     }
 
-    /// Every line's call is dialed and ends (a retry already written stays), time moves on, and the owner reads and dials as
-    /// it does after every message, until nothing is pending — or it is stuck.
+    /// As the owner's `pump`: reads and gives lines; while calling hours are closed (until
+    /// `closed_until`) what it pops is deferred to their opening instead, written together
+    /// after the pops and offered back. Deferring can empty the lane with more due in storage
+    /// and no line freed to make it read again, so it reads and defers again, `PUMP_ROUNDS` at
+    /// most; true when it must wake itself to go on.
+    fn pump(&mut self, closed_until: Option<i64>) -> Result<bool, TestCaseError> {
+        for _ in 0..PUMP_ROUNDS {
+            self.refill()?;
+            let Some(until) = closed_until else {
+                while self.pop()? {}
+                return Ok(false);
+            };
+            self.q.advance(t(self.now));
+            let mut closed = Vec::new();
+            while let Some((key, _)) = self.q.pop() {
+                prop_assert!(self.storage.contains(&key), "deferred a call not pending");
+                closed.push(key);
+            }
+            if closed.is_empty() {
+                return Ok(false);
+            }
+            for key in closed {
+                let deferred = (t(until), key.1);
+                self.storage.remove(&key);
+                self.storage.insert(deferred);
+                self.q.offer(deferred, key.1, t(self.now));
+            }
+            if !self.q.wants_pull(t(self.now)) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Calling hours close, for 500 s, and the owner is left to itself: woken only by its
+    /// lines ending (a message each), by its timer (the queue's next wake) or by itself. Every
+    /// line's call is dialed and ends (a retry already written stays), and in the end every
+    /// pending call is dialed — or the owner is stuck.
     fn finish(&mut self) -> Result<(), TestCaseError> {
+        let opens = self.now + 500;
+        let mut woken = true;
         let rounds = 4 * (self.storage.len() + self.flights.len() + 4);
         for _ in 0..rounds {
             while !self.flights.is_empty() {
                 self.apply(Op::Dial(0))?;
                 self.apply(Op::End(0, None))?;
                 self.apply(Op::Done(0, false))?;
+                woken = true;
             }
-            if self.storage.is_empty() {
+            if woken {
+                woken = self.pump((self.now < opens).then_some(opens))?;
+                self.check()?;
+            }
+            if self.storage.is_empty() && self.flights.is_empty() {
                 return Ok(());
             }
-            self.now += 1_000;
-            self.refill()?;
-            while self.pop()? {}
-            self.check()?;
+            if !woken && self.flights.is_empty() {
+                // Asleep until its timer, if it has one.
+                let Some(at) = self.q.next_wake(t(self.now)) else {
+                    break;
+                };
+                self.now = (at - t(0)).num_seconds();
+                woken = true;
+            }
         }
         prop_assert!(
             self.storage.is_empty(),
@@ -293,7 +342,8 @@ proptest! {
 
     /// A call is dialed only while pending and holding no line, never before it is due; the
     /// queue never claims to hold every pending call while one is neither held nor on a line;
-    /// and once the owner's calls end, every pending call is dialed in the end.
+    /// and once the owner's calls end, every pending call is dialed in the end, even when
+    /// calling hours close first and the owner wakes only for its lines, its timer and itself.
     #[test]
     fn nothing_pending_is_lost_stuck_or_dialed_twice(
         limit in 1usize..6,
