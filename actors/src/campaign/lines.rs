@@ -61,7 +61,7 @@ impl CampaignState {
         let _ = me.cast(CampaignMessage::Wake { generation: 0 });
     }
 
-    /// One round of [`pump`](Self::pump): true when it deferred calls.
+    /// One round of [`pump`](Self::pump): true when it deferred calls (wrote their deferral).
     async fn pump_once(&mut self, me: &ActorRef<CampaignMessage>) -> bool {
         self.refill(me).await;
         let now = self.ctx.now();
@@ -109,16 +109,14 @@ impl CampaignState {
             }
             self.request_leases(me, lane, key, call);
         }
-        let deferred = !closed.is_empty();
-        self.defer_closed(closed).await;
-        deferred
+        self.defer_closed(closed).await
     }
 
     /// Writes the deferral of calls whose calling hours are closed, together, and holds them
     /// again at their new due time.
-    async fn defer_closed(&mut self, closed: Vec<(Call, chrono::DateTime<chrono::Utc>)>) {
+    async fn defer_closed(&mut self, closed: Vec<(Call, chrono::DateTime<chrono::Utc>)>) -> bool {
         if closed.is_empty() {
-            return;
+            return false;
         }
         let now = self.ctx.now();
         let mut batch = WriteBatch::default();
@@ -139,7 +137,7 @@ impl CampaignState {
             for lane in Lane::ALL {
                 self.board.lane_mut(lane).mark_dirty();
             }
-            return;
+            return false;
         }
         for call in calls {
             if let Some(key) = pending_key(&call) {
@@ -148,6 +146,7 @@ impl CampaignState {
                     .offer(key, call, now);
             }
         }
+        true
     }
 
     /// Whether `call` is due while another call to its number is being dialed or in flight:

@@ -77,9 +77,9 @@ impl CampaignState {
             .await
     }
 
-    /// Storage failed us: read again in a second.
+    /// Storage failed us: try again in a second.
     fn pull_failed(&mut self, what: &str, e: &dyn std::fmt::Display) {
-        tracing::warn!(campaign_id = %self.id(), error = %e, "could not read {what}; trying again shortly");
+        tracing::warn!(campaign_id = %self.id(), error = %e, "could not {what}; trying again shortly");
         self.pull_wait = Some(tokio::time::Instant::now() + Duration::from_secs(1));
     }
 
@@ -93,7 +93,7 @@ impl CampaignState {
         let rows = match self.pending(lane, None, ask).await {
             Ok(rows) => rows,
             Err(e) => {
-                self.pull_failed("pending calls", &e);
+                self.pull_failed("read pending calls", &e);
                 return Err(());
             }
         };
@@ -129,7 +129,7 @@ impl CampaignState {
         let rows = match self.pending(lane, Some(after), n).await {
             Ok(rows) => rows,
             Err(e) => {
-                self.pull_failed("pending calls", &e);
+                self.pull_failed("read pending calls", &e);
                 return Err(());
             }
         };
@@ -193,7 +193,7 @@ impl CampaignState {
         let made = match making.task.await {
             Ok(made) => made,
             Err(e) => {
-                tracing::error!(campaign_id = %self.id(), error = %e, "making contacts into calls failed");
+                self.pull_failed("make contacts into calls", &e);
                 return;
             }
         };
@@ -212,8 +212,10 @@ impl CampaignState {
             }
             // Contacts imported while the page was read are read next time.
             Made::Exhausted => self.list_exhausted = !making.hinted,
-            Made::Unread(e) => self.pull_failed("contacts", &e),
-            Made::Unwritten => {}
+            Made::Unread(e) => self.pull_failed("read contacts", &e),
+            // Its answer wakes the owner: without a pause, a store that refuses the page would
+            // be asked again at once, over and over.
+            Made::Unwritten(e) => self.pull_failed("write the calls of contacts", &e),
         }
     }
 
@@ -323,7 +325,7 @@ pub(super) enum Made {
     /// No contact after the cursor.
     Exhausted,
     Unread(dialer_storage::StorageError),
-    Unwritten,
+    Unwritten(crate::error::EngineError),
 }
 
 /// Reads up to `want` contacts after the campaign's cursor and writes a call for each, with
@@ -366,6 +368,6 @@ async fn make_calls(ctx: &Ctx, campaign: &Campaign, want: usize) -> Made {
     }
     match ctx.persist(batch).await {
         Ok(()) => Made::Calls { calls, last },
-        Err(_) => Made::Unwritten,
+        Err(e) => Made::Unwritten(e),
     }
 }

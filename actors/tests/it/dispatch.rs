@@ -202,7 +202,7 @@ async fn the_owner_answers_while_new_list_calls_are_being_written() {
 }
 
 /// A stop that comes while a page of new list calls is being written waits for it and
-/// cancels its calls with the rest: none is left pending, none is dialed.
+/// cancels its calls with the rest: none is left pending or held, none is dialed.
 #[tokio::test(start_paused = true)]
 async fn a_stop_during_a_write_of_new_list_calls_cancels_them() {
     let (h, campaign) = started_with_its_first_page_held().await;
@@ -218,4 +218,13 @@ async fn a_stop_during_a_write_of_new_list_calls_cancels_them() {
     assert!(calls.iter().all(|c| c.status == CallStatus::Cancelled));
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert!(h.sim.record().dials.is_empty());
+    // The owner holds no stale copy of them (one would be dialed if the campaign started
+    // again): it has nothing left and retires.
+    assert!(
+        h.engine
+            .campaign_snapshot(campaign.id)
+            .await
+            .is_none_or(|s| s.held == 0),
+        "the owner still holds calls of the stopped campaign"
+    );
 }

@@ -193,6 +193,8 @@ async fn calls_waiting_for_calling_hours_are_counted_with_the_opening_time() {
     // The owner holds its read-ahead (2 lines x 2 per line) of the list; the rest of the
     // contacts are not made into calls yet.
     assert_eq!(gauges.waiting_hours, 4, "{gauges:?}");
+    // One page, whose every call waits for the hours: no other is made before they open.
+    assert_eq!(h.calls(campaign.id).await.len(), 4);
     assert_eq!(gauges.waiting_lines, 0);
     let opens = gauges.hours_open_at.unwrap();
     assert_eq!((opens.hour(), opens.minute()), (9, 0), "{opens}");
