@@ -52,7 +52,7 @@ pub const DESCRIPTIONS: &[(&str, &str)] = &[
     ),
     (
         DISPATCH_STEP,
-        "Real seconds each step of the dispatch lag took (owner: to the lease request; leases; slot: to the slot's start; checks: the do-not-call read; record: the dial's write), by step.",
+        "Real seconds each step of the dispatch lag took (owner: to the lease request; leases: the lease store's answer; mailbox: the answer's wait for the owner; slot: to the slot's start; checks: the do-not-call read; record: the dial's write), by step.",
     ),
     (
         DUE_TO_DIAL,
@@ -141,6 +141,7 @@ pub(crate) fn dispatch_lag(lag: Duration) {
 pub(crate) enum DispatchStep {
     Owner,
     Leases,
+    Mailbox,
     Slot,
     Checks,
     Record,
@@ -150,6 +151,7 @@ pub(crate) fn dispatch_step(step: DispatchStep, took: Duration) {
     let step = match step {
         DispatchStep::Owner => "owner",
         DispatchStep::Leases => "leases",
+        DispatchStep::Mailbox => "mailbox",
         DispatchStep::Slot => "slot",
         DispatchStep::Checks => "checks",
         DispatchStep::Record => "record",

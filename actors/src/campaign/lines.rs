@@ -213,8 +213,13 @@ impl CampaignState {
             let holder = call_id.to_string();
             let answer = take_leases(leases.as_ref(), &pools, &holder, ttl).await;
             let granted = matches!(answer, Leased::Granted { .. });
+            let answered = tokio::time::Instant::now();
             if me
-                .cast(CampaignMessage::Leased { call_id, answer })
+                .cast(CampaignMessage::Leased {
+                    call_id,
+                    answer,
+                    answered,
+                })
                 .is_err()
                 && granted
             {
@@ -229,6 +234,7 @@ impl CampaignState {
         me: &ActorRef<CampaignMessage>,
         call_id: CallId,
         answer: Leased,
+        answered: tokio::time::Instant,
     ) {
         let campaign_id = self.id();
         let Some(line) = self.lines.get_mut(&call_id) else {
@@ -289,6 +295,7 @@ impl CampaignState {
         let marks = Marks {
             ready: line.ready,
             asked: line.asked,
+            answered,
             granted: tokio::time::Instant::now(),
         };
         self.start_slot(

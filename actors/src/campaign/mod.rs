@@ -91,6 +91,8 @@ pub(crate) enum CampaignMessage {
     Leased {
         call_id: CallId,
         answer: Leased,
+        /// When the lease store answered (real time): the wait for the owner counts from here.
+        answered: tokio::time::Instant,
     },
     SlotDone(SlotDone),
     Wake {
@@ -293,9 +295,11 @@ impl Actor for CampaignActor {
                 let result = state.on_cancel(call_id).await;
                 let _ = reply.send(result);
             }
-            CampaignMessage::Leased { call_id, answer } => {
-                state.on_leased(&me, call_id, answer).await
-            }
+            CampaignMessage::Leased {
+                call_id,
+                answer,
+                answered,
+            } => state.on_leased(&me, call_id, answer, answered).await,
             CampaignMessage::SlotDone(done) => state.on_slot_done(done.call).await,
             CampaignMessage::Wake { generation } => {
                 if state.timer.is_some_and(|(_, g)| g == generation) {

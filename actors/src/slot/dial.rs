@@ -28,7 +28,11 @@ impl SlotState {
         );
         dispatch_step(
             DispatchStep::Leases,
-            marks.granted.saturating_duration_since(marks.asked),
+            marks.answered.saturating_duration_since(marks.asked),
+        );
+        dispatch_step(
+            DispatchStep::Mailbox,
+            marks.granted.saturating_duration_since(marks.answered),
         );
         dispatch_step(
             DispatchStep::Slot,

@@ -52,7 +52,9 @@ pub(crate) struct Marks {
     pub ready: tokio::time::Instant,
     /// Its leases were asked for.
     pub asked: tokio::time::Instant,
-    /// Its campaign had the answer: granted.
+    /// The lease store answered: granted.
+    pub answered: tokio::time::Instant,
+    /// Its campaign had the answer.
     pub granted: tokio::time::Instant,
 }
 
