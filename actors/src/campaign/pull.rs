@@ -351,7 +351,7 @@ async fn make_calls(ctx: &Ctx, campaign: &Campaign, want: usize) -> Made {
     };
     let mut calls = Vec::with_capacity(page.len());
     for contact in page {
-        let call = Call::new(
+        let mut call = Call::new(
             NewCall {
                 call_id: CallId::generate(now),
                 campaign_id: id,
@@ -363,7 +363,20 @@ async fn make_calls(ctx: &Ctx, campaign: &Campaign, want: usize) -> Made {
             },
             now,
         );
-        batch.extend(crate::ctx::batch_of(&call, &decide::created(&call, now)));
+        let mut step = decide::created(&call, now);
+        // Outside its calling hours: due at their opening from the start. Made due now, it
+        // would be taken from the lane only to be deferred then, a write awaited in the owner's
+        // handler for each (at a zone's closed hours, most of the owner's time).
+        if let Gate::Defer { until } = gate(
+            &campaign.settings,
+            &call.phone_number,
+            Listed::default(),
+            now,
+        ) {
+            crate::metrics::decision(id, "deferred_calling_hours");
+            step = step.then(decide::deferred(&mut call, until, now));
+        }
+        batch.extend(crate::ctx::batch_of(&call, &step));
         calls.push(call);
     }
     match ctx.persist(batch).await {

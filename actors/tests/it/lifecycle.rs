@@ -201,3 +201,63 @@ async fn calls_waiting_for_calling_hours_are_counted_with_the_opening_time() {
     assert!(opens > h.clock.now());
     assert!(h.sim.record().dials.is_empty());
 }
+
+/// A contact whose calling hours are closed when it is made into a call is stored due at their
+/// opening, in the write that makes it. (Made due now, it waited in the lane to be taken and
+/// deferred by a second write the owner waited for: at 100x, with the Pacific zone still
+/// closed, 13 of the owner's 20 busy seconds in a 3-hour slice.)
+#[tokio::test(start_paused = true)]
+async fn a_contact_made_into_a_call_outside_its_hours_is_due_at_their_opening() {
+    use dialer_engine::ZonePolicy;
+    use dialer_storage::{ContactStore, NewContact};
+    let h = Harness::start(always_picked(), config()).await;
+    let hours = serde_json::from_str(
+        r#"[{"day_of_week": "daily", "start_time": "09:00", "end_time": "21:00"}]"#,
+    )
+    .unwrap();
+    let settings = CampaignSettings {
+        zone_policy: ZonePolicy::Recipient,
+        calling_hours: hours,
+        ..settings(1, 1, 10)
+    };
+    let campaign = h.campaign(settings.clone(), 0).await;
+    // New York first, then Los Angeles.
+    let numbers = [
+        "+12125550100",
+        "+13105550101",
+        "+13105550102",
+        "+13105550103",
+    ];
+    let contacts = numbers
+        .iter()
+        .map(|n| NewContact {
+            phone_number: dialer_engine::PhoneNumber::from_stored(n).unwrap(),
+            attributes: Default::default(),
+        })
+        .collect();
+    h.store
+        .add_contacts(campaign.id, contacts, h.clock.now())
+        .await
+        .unwrap();
+    // 15:00 UTC: past 09:00 in New York, before it in Los Angeles.
+    tokio::time::sleep(Duration::from_secs(15 * 3600)).await;
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    // The one line carries New York's call (5 s of ringing, 30 of talk).
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let now = h.clock.now();
+    assert_eq!(h.sim.record().dials.len(), 1);
+    let calls = h.calls(campaign.id).await;
+    let west: Vec<_> = calls
+        .iter()
+        .filter(|c| c.phone_number.as_str().starts_with("+1310"))
+        .collect();
+    assert!(!west.is_empty(), "{calls:?}");
+    for call in west {
+        assert_eq!(call.status, CallStatus::Initiated);
+        let due = call.due_at.unwrap();
+        assert!(due > now, "due at {due}, now {now}");
+        assert_eq!(Some(due), settings.dial_time(&call.phone_number, now));
+        let local = due.with_timezone(&chrono_tz::America::Los_Angeles);
+        assert_eq!((local.hour(), local.minute()), (9, 0), "{local}");
+    }
+}
