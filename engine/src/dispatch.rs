@@ -332,10 +332,28 @@ impl<T> LaneQueue<T> {
             return true;
         }
         if inside {
-            // No room: the view now ends at this call, which is not held.
+            // No room: the view now ends before this call, which is not held — at the last
+            // call held before it, so that a top-up reads on from there (everything up to it
+            // is held or taken). With none held before it, only a pull will do.
             self.drained = false;
-            self.horizon = Some(self.horizon.map_or(key, |h| h.min(key)));
-            self.horizon_read = false;
+            let before = self
+                .ready
+                .range(..key)
+                .next_back()
+                .into_iter()
+                .chain(self.waiting.range(..key).next_back())
+                .map(|(k, _)| *k)
+                .max();
+            match before {
+                Some(before) => {
+                    self.horizon = Some(before);
+                    self.horizon_read = true;
+                }
+                None => {
+                    self.horizon = Some(key);
+                    self.horizon_read = false;
+                }
+            }
         }
         false
     }
