@@ -1,8 +1,7 @@
 //! A CampaignActor owns one campaign: it is the only writer of the campaign's state and dial
 //! cursor, and of its calls while they are pending; a [`DialerSlot`](crate::slot) owns a call
 //! while it is in flight. One actor runs per campaign that is running or paused, or that has
-//! calls not yet final (one-off calls of any campaign); an idle one asks its supervisor to stop
-//! it.
+//! calls not yet final (one-off calls of any campaign); an idle one asks its supervisor to end it.
 //!
 //! It dials from two lanes ([`dialer_engine::dispatch`]): the contact list, pulled in pages as
 //! lines free up (the calls of a page and the cursor past it are written together), and one-off

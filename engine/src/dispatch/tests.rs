@@ -4,6 +4,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::campaign::CampaignSettings;
 use crate::hours::ZonePolicy;
+use crate::ids::CallId;
 
 fn t(s: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 6, 14, 0, 0).unwrap() + chrono::Duration::seconds(s)
