@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "messages",
         include_str!("../../migrations/sqlite/0005_messages.sql"),
     ),
+    (
+        6,
+        "status_index",
+        include_str!("../../migrations/sqlite/0006_status_index.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -57,6 +57,7 @@ contract_tests!(
     contacts_page_in_id_order,
     calls_round_trip_every_field,
     calls_list_newest_first_with_filters_and_cursor,
+    calls_list_by_each_status_with_or_without_a_campaign,
     calls_in_flight_and_open_calls_are_found_per_campaign,
     latest_call_to_finds_the_duplicate_window,
     audits_append_in_order_per_call,

@@ -15,10 +15,12 @@ mod audience;
 mod calls;
 mod lifecycle;
 mod messages;
+mod status;
 pub use audience::*;
 pub use calls::*;
 pub use lifecycle::*;
 pub use messages::*;
+pub use status::*;
 
 fn attrs(pairs: &[(&str, &str)]) -> Attributes {
     pairs
