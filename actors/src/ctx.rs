@@ -153,6 +153,13 @@ pub fn daily_counter(at: DateTime<Utc>, name: &str) -> String {
     format!("day.{}.{name}", at.date_naive())
 }
 
+/// The call waits for its calling hours to open at `until`: decided, and counted as the
+/// `deferred_calling_hours` decision.
+pub(crate) fn defer_to_opening(call: &mut Call, until: DateTime<Utc>, now: DateTime<Utc>) -> Step {
+    crate::metrics::decision(call.campaign_id, "deferred_calling_hours");
+    dialer_engine::decide::deferred(call, until, now)
+}
+
 /// The batch a step writes for a call.
 pub(crate) fn batch_of(call: &Call, step: &Step) -> WriteBatch {
     let mut batch = WriteBatch {

@@ -139,6 +139,18 @@ pub fn due(call: &mut Call, now: DateTime<Utc>) -> Step {
     step
 }
 
+/// What is decided for a call taken for dialing (`next`), folded after its due time's arrival
+/// when it was waiting for one (a scheduled call, a retry).
+pub fn when_due(call: &mut Call, now: DateTime<Utc>, next: impl FnOnce(&mut Call) -> Step) -> Step {
+    let arrived = if matches!(call.status, CallStatus::Scheduled | CallStatus::Retrying) {
+        due(call, now)
+    } else {
+        Step::unchanged(call)
+    };
+    let next = next(call);
+    arrived.then(next)
+}
+
 /// The call is dialed now: recorded before the provider request.
 pub fn dial_started(
     call: &mut Call,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dialer_engine::dispatch::{Gate, Key, Lane, Listed, gate};
-use dialer_engine::{BlockReason, Call, CallId, CallStatus, Step, decide};
+use dialer_engine::{BlockReason, Call, CallId, decide};
 use dialer_storage::WriteBatch;
 use dialer_storage::lease::{Acquire, LeaseStore, PoolId};
 use dialer_storage::pending_key;
@@ -122,13 +122,9 @@ impl CampaignState {
         let mut batch = WriteBatch::default();
         let mut calls = Vec::with_capacity(closed.len());
         for (mut call, until) in closed {
-            let due = if matches!(call.status, CallStatus::Scheduled | CallStatus::Retrying) {
-                decide::due(&mut call, now)
-            } else {
-                Step::unchanged(&call)
-            };
-            let step = due.then(decide::deferred(&mut call, until, now));
-            crate::metrics::decision(call.campaign_id, "deferred_calling_hours");
+            let step = decide::when_due(&mut call, now, |call| {
+                crate::ctx::defer_to_opening(call, until, now)
+            });
             batch.extend(crate::ctx::batch_of(&call, &step));
             calls.push(call);
         }

@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dialer_engine::dispatch::{Gate, Key, Lane, Listed, gate};
-use dialer_engine::{
-    Call, CallId, CallOrigin, Campaign, CampaignSettings, ContactId, NewCall, decide,
-};
+use dialer_engine::{Call, CallId, CallOrigin, Campaign, ContactId, NewCall, decide};
 use dialer_storage::{WriteBatch, pending_key};
 use ractor::ActorRef;
 
@@ -203,7 +201,7 @@ impl CampaignState {
                 campaign.dial_cursor = Some(last);
                 self.campaign = Arc::new(campaign);
                 let now = self.ctx.now();
-                self.contacts.closed_until = closed_until(&self.campaign.settings, &calls, now);
+                self.contacts.closed_until = closed_until(&calls, now);
                 for call in calls {
                     if let Some(key) = pending_key(&call) {
                         self.board.lane_mut(Lane::List).offer(key, call, now);
@@ -289,16 +287,13 @@ pub(super) struct Contacts {
     pub(super) closed_until: Option<DateTime<Utc>>,
 }
 
-/// When the first of `calls`' calling hours open, if none is open at `now`.
-fn closed_until(
-    settings: &CampaignSettings,
-    calls: &[Call],
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
+/// When the first of `calls` is due, if none is due at `now` (all wait for their calling hours).
+fn closed_until(calls: &[Call], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let mut first: Option<DateTime<Utc>> = None;
     for call in calls {
-        match gate(settings, &call.phone_number, Listed::default(), now) {
-            Gate::Defer { until } => first = Some(first.map_or(until, |f| f.min(until))),
+        // Made due now, or at their hours' opening when closed (`make_calls`).
+        match call.due_at {
+            Some(due) if due > now => first = Some(first.map_or(due, |f| f.min(due))),
             _ => return None,
         }
     }
@@ -373,8 +368,7 @@ async fn make_calls(ctx: &Ctx, campaign: &Campaign, want: usize) -> Made {
             Listed::default(),
             now,
         ) {
-            crate::metrics::decision(id, "deferred_calling_hours");
-            step = step.then(decide::deferred(&mut call, until, now));
+            step = step.then(crate::ctx::defer_to_opening(&mut call, until, now));
         }
         batch.extend(crate::ctx::batch_of(&call, &step));
         calls.push(call);

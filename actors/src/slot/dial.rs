@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dialer_engine::dispatch::{Gate, Listed, gate};
-use dialer_engine::{Call, CallStatus, Step, decide};
+use dialer_engine::{Call, CallStatus, decide};
 use dialer_storage::DncKind;
 use ractor::ActorRef;
 
@@ -67,25 +67,18 @@ impl SlotState {
         };
         let now = ctx.now();
         let due_since = call.due_at.unwrap_or(call.scheduled_at).min(now);
-        let due = if matches!(call.status, CallStatus::Scheduled | CallStatus::Retrying) {
-            decide::due(call, now)
-        } else {
-            Step::unchanged(call)
-        };
-        let step = match gate(&settings, &call.phone_number, listed, now) {
-            Gate::Block(reason) => {
-                crate::metrics::decision(call.campaign_id, block_decision(reason));
-                due.then(decide::blocked(call, reason, now))
+        let stopped = self.stopped.load(std::sync::atomic::Ordering::Relaxed);
+        let step = decide::when_due(call, now, |call| {
+            match gate(&settings, &call.phone_number, listed, now) {
+                Gate::Block(reason) => {
+                    crate::metrics::decision(call.campaign_id, block_decision(reason));
+                    decide::blocked(call, reason, now)
+                }
+                Gate::Defer { until } => crate::ctx::defer_to_opening(call, until, now),
+                Gate::Dial if stopped => decide::cancelled(call, "campaign stopped", now),
+                Gate::Dial => decide::dial_started(call, &settings.provider, token, now),
             }
-            Gate::Defer { until } => {
-                crate::metrics::decision(call.campaign_id, "deferred_calling_hours");
-                due.then(decide::deferred(call, until, now))
-            }
-            Gate::Dial if self.stopped.load(std::sync::atomic::Ordering::Relaxed) => {
-                due.then(decide::cancelled(call, "campaign stopped", now))
-            }
-            Gate::Dial => due.then(decide::dial_started(call, &settings.provider, token, now)),
-        };
+        });
         let dialing = call.status == CallStatus::Dialing && step.applied();
         let recorded = self.apply(&step).await;
         dispatch_step(DispatchStep::Record, checked.elapsed());
