@@ -57,7 +57,7 @@ fn documented_label_values(doc: &str) -> std::collections::HashMap<String, Vec<S
 }
 
 #[tokio::test]
-async fn every_exported_label_value_is_one_docs_metrics_md_lists() {
+async fn every_exported_label_value_is_documented_and_every_dispatch_step_timed() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md"))
         .unwrap();
     let documented = documented_label_values(&doc);
@@ -119,5 +119,18 @@ async fn every_exported_label_value_is_one_docs_metrics_md_lists() {
         assert!(text.contains(family), "{family} is exported after calls");
     }
     assert!(checked > 0);
+    // Every step of the dispatch lag is timed for every dial: six here (other tests may add).
+    for step in &documented["step"] {
+        let prefix = format!("dialer_dispatch_step_seconds_count{{step=\"{step}\"}} ");
+        let count: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        assert!(
+            count >= 6.0,
+            "step {step:?} timed {count} times for 6 dials"
+        );
+    }
     s.stop().await;
 }
