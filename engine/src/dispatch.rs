@@ -175,7 +175,9 @@ pub fn gate(
 }
 
 mod lane;
+mod zones;
 pub use lane::{Key, LaneQueue};
+pub use zones::{ListZone, ZonePick, pick_zone, zone_key, zones_of_key};
 
 /// A campaign's two lanes and the lines they share.
 #[derive(Debug, Clone)]

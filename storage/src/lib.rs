@@ -25,7 +25,8 @@ pub use error::{Result, StorageError};
 pub use messages::MessageStore;
 pub use model::{
     AddContact, Attributes, CallFilter, CampaignDetails, Contact, CounterDelta, DncEntry, DncKind,
-    NewContact, PENDING_STATUSES, StateChange, WriteBatch, pending_in, pending_key,
+    ListCursor, ListZone, NewContact, PENDING_STATUSES, StateChange, WriteBatch, pending_in,
+    pending_key,
 };
 pub use traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,

@@ -12,14 +12,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use dialer_engine::dispatch::zone_key;
 use dialer_engine::{
     Call, CallAudit, CallId, Campaign, CampaignId, ContactId, Lane, NewCampaign, PhoneNumber,
 };
 
 use crate::error::{Result, StorageError};
 use crate::model::{
-    AddContact, CallFilter, CampaignDetails, Contact, DncEntry, DncKind, NewContact, WriteBatch,
-    pending_in, pending_key,
+    AddContact, CallFilter, CampaignDetails, Contact, DncEntry, DncKind, ListCursor, ListZone,
+    NewContact, WriteBatch, pending_in, pending_key,
 };
 use crate::traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
@@ -32,6 +33,8 @@ struct State {
     next_campaign: i64,
     contacts: BTreeMap<ContactId, Contact>,
     contact_by_phone: HashMap<(CampaignId, PhoneNumber), ContactId>,
+    /// Each campaign's list zones and how far each was made into calls.
+    zones: BTreeMap<(CampaignId, String), Option<ContactId>>,
     next_contact: i64,
     calls: BTreeMap<CallId, Call>,
     events: HashMap<CallId, Vec<CallAudit>>,
@@ -202,6 +205,7 @@ impl CampaignStore for MemoryStore {
         }
         s.contacts.retain(|_, c| c.campaign_id != id);
         s.contact_by_phone.retain(|(c, _), _| *c != id);
+        s.zones.retain(|(c, _), _| *c != id);
         s.counters.retain(|(c, _), _| *c != id);
         s.campaigns.remove(&id);
         Ok(true)
@@ -237,6 +241,9 @@ impl ContactStore for MemoryStore {
             let id =
                 ContactId::new(s.next_contact).map_err(|e| StorageError::Corrupt(e.to_string()))?;
             s.contact_by_phone.insert(key, id);
+            s.zones
+                .entry((campaign, zone_key(&new.phone_number)))
+                .or_insert(None);
             s.contacts.insert(
                 id,
                 Contact {
@@ -263,6 +270,35 @@ impl ContactStore for MemoryStore {
             .contacts
             .values()
             .filter(|c| c.campaign_id == campaign && after.is_none_or(|a| c.id > a))
+            .cloned();
+        Ok(page(items, limit))
+    }
+
+    async fn list_zones(&self, campaign: CampaignId) -> Result<Vec<ListZone>> {
+        let s = self.state()?;
+        Ok(s.zones
+            .range((campaign, String::new())..)
+            .take_while(|((c, _), _)| *c == campaign)
+            .map(|((_, key), after)| ListZone {
+                key: key.clone(),
+                after: *after,
+            })
+            .collect())
+    }
+
+    async fn zone_page(
+        &self,
+        campaign: CampaignId,
+        zone: &str,
+        after: Option<ContactId>,
+        limit: u32,
+    ) -> Result<Vec<Contact>> {
+        let s = self.state()?;
+        let items = s
+            .contacts
+            .values()
+            .filter(|c| c.campaign_id == campaign && after.is_none_or(|a| c.id > a))
+            .filter(|c| zone_key(&c.phone_number) == zone)
             .cloned();
         Ok(page(items, limit))
     }
@@ -462,10 +498,17 @@ impl Store for MemoryStore {
                 c.updated_at = change.at;
             }
         }
-        for (campaign, cursor) in batch.cursors {
-            if let Some(c) = s.campaigns.get_mut(&campaign) {
-                c.dial_cursor = Some(c.dial_cursor.map_or(cursor, |old| old.max(cursor)));
+        for ListCursor {
+            campaign_id,
+            zone,
+            contact,
+        } in batch.cursors
+        {
+            if let Some(c) = s.campaigns.get_mut(&campaign_id) {
+                c.dial_cursor = Some(c.dial_cursor.map_or(contact, |old| old.max(contact)));
             }
+            let at = s.zones.entry((campaign_id, zone)).or_insert(None);
+            *at = Some(at.map_or(contact, |old| old.max(contact)));
         }
         for call in batch.calls {
             s.calls.insert(call.call_id, call);

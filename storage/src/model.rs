@@ -145,15 +145,39 @@ impl CampaignDetails {
     }
 }
 
+/// How far one zone of a campaign's list has been made into calls: every contact of the zone
+/// up to `contact` has its call. A cursor only moves forward; the campaign's `dial_cursor`
+/// follows the highest of its zones' (whether the list was ever pulled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub campaign_id: CampaignId,
+    /// The zone key ([`dialer_engine::dispatch::zone_key`]) of the contacts made.
+    pub zone: String,
+    pub contact: ContactId,
+}
+
+impl ListCursor {
+    pub fn new(campaign_id: CampaignId, zone: impl Into<String>, contact: ContactId) -> Self {
+        Self {
+            campaign_id,
+            zone: zone.into(),
+            contact,
+        }
+    }
+}
+
+/// One zone of a campaign's list, as [`crate::ContactStore::list_zones`] reads it.
+pub use dialer_engine::dispatch::ListZone;
+
 /// Everything one decision writes, applied atomically: call states (upserted whole), their
-/// audit lines (appended), counter deltas, campaigns' dial cursors (which only move forward)
-/// and lifecycle states.
+/// audit lines (appended), counter deltas, the list's cursors (which only move forward) and
+/// lifecycle states.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteBatch {
     pub calls: Vec<Call>,
     pub audits: Vec<CallAudit>,
     pub counters: Vec<CounterDelta>,
-    pub cursors: Vec<(CampaignId, ContactId)>,
+    pub cursors: Vec<ListCursor>,
     pub states: Vec<StateChange>,
 }
 
@@ -180,7 +204,7 @@ impl WriteBatch {
     pub fn campaigns(&self) -> impl Iterator<Item = CampaignId> + '_ {
         self.cursors
             .iter()
-            .map(|(c, _)| *c)
+            .map(|c| c.campaign_id)
             .chain(self.states.iter().map(|s| s.campaign_id))
     }
 

@@ -15,7 +15,8 @@ use dialer_engine::{
 
 use crate::error::Result;
 use crate::model::{
-    AddContact, CallFilter, CampaignDetails, Contact, DncEntry, DncKind, NewContact, WriteBatch,
+    AddContact, CallFilter, CampaignDetails, Contact, DncEntry, DncKind, ListZone, NewContact,
+    WriteBatch,
 };
 
 #[async_trait]
@@ -49,10 +50,23 @@ pub trait ContactStore: Send + Sync {
         contacts: Vec<NewContact>,
         now: DateTime<Utc>,
     ) -> Result<Vec<AddContact>>;
-    /// Ascending by id, strictly after `after`: how a campaign pulls its list in pages.
+    /// Ascending by id, strictly after `after`.
     async fn contacts_page(
         &self,
         campaign: CampaignId,
+        after: Option<ContactId>,
+        limit: u32,
+    ) -> Result<Vec<Contact>>;
+    /// The zones the campaign's contacts are listed under (each contact under
+    /// [`dialer_engine::dispatch::zone_key`] of its number), each with how far it has been made
+    /// into calls (its [`crate::model::ListCursor`]), by key.
+    async fn list_zones(&self, campaign: CampaignId) -> Result<Vec<ListZone>>;
+    /// One zone's contacts, ascending by id, strictly after `after`: how a campaign pulls its
+    /// list in pages.
+    async fn zone_page(
+        &self,
+        campaign: CampaignId,
+        zone: &str,
         after: Option<ContactId>,
         limit: u32,
     ) -> Result<Vec<Contact>>;

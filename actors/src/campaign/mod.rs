@@ -3,12 +3,11 @@
 //! while it is in flight. One actor runs per campaign that is running or paused, or that has
 //! calls not yet final (one-off calls of any campaign); an idle one asks its supervisor to end it.
 //!
-//! It dials from two lanes ([`dialer_engine::dispatch`]): the contact list, pulled in pages as
-//! lines free up (the calls of a page and the cursor past it are written together), and one-off
-//! calls, which go first and keep a share of the lines. Both are read from storage's pending
-//! index in due order — the calls accepted by the API are found there, never only through a
-//! message, so none is lost to a crash between acceptance and dispatch. What it holds in memory
-//! is bounded per lane ([`pull`]).
+//! It dials from two lanes ([`dialer_engine::dispatch`]): the contact list, made into calls a
+//! page at a time as lines free up, from the zone whose calling hours close first (a page's
+//! calls and its zone's cursor are written together), and one-off calls, which go first and
+//! keep a share of the lines. Both are read from storage's pending index in due order, so no
+//! accepted call is lost to a crash before dispatch. Memory held is bounded per lane ([`pull`]).
 //!
 //! For each call it gives a line ([`lines`]) it takes the campaign's and the engine's leases
 //! (off its mailbox, in a task) and a rate token, then starts a slot ([`slots`]). Lifecycle
@@ -416,9 +415,8 @@ impl CampaignState {
         self.arm(me);
     }
 
-    /// What this owner holds now, for the scrape ([`crate::gauges`]).
-    /// Counts are read from the lanes after every message; the calls calling hours deferred
-    /// take a scan of the held calls, made at most once a second.
+    /// What this owner holds now, for the scrape ([`crate::gauges`]): counts from the lanes
+    /// after every message; the calls calling hours deferred by a scan at most once a second.
     fn publish_gauges(&mut self) {
         let now = self.ctx.now();
         let real_now = tokio::time::Instant::now();
@@ -442,6 +440,7 @@ impl CampaignState {
                 found
             }
         };
+        let hours_open_at = hours_open_at.into_iter().chain(self.list_opens(now)).min();
         self.ctx.gauges.set(
             self.id(),
             crate::gauges::CampaignGauges {

@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dialer_engine::dispatch::{Gate, Key, Lane, Listed, gate};
+use dialer_engine::dispatch::{
+    Gate, Key, Lane, ListZone, Listed, ZonePick, gate, pick_zone, zone_key,
+};
 use dialer_engine::{Call, CallId, CallOrigin, Campaign, ContactId, NewCall, decide};
-use dialer_storage::{WriteBatch, pending_key};
+use dialer_storage::{ListCursor, WriteBatch, pending_key};
 use ractor::ActorRef;
 
 use super::{CampaignMessage, CampaignState, Hint};
@@ -155,32 +157,57 @@ impl CampaignState {
 
     /// Makes list calls from the next page of contacts, in a task: the calls and the cursor
     /// past their contacts are written together, so a contact gets exactly one call across
-    /// crashes. The owner dispatches on meanwhile (the write waited in its handler held freed
-    /// lines idle); the task's answer comes as [`CampaignMessage::ContactsMade`].
+    /// crashes. The page comes from the zone whose calling hours close first among those open
+    /// ([`pick_zone`]); the list's zones are read first, in a task of their own. The owner
+    /// dispatches on meanwhile (the write waited in its handler held freed lines idle); the
+    /// task's answer comes as [`CampaignMessage::ContactsMade`].
     fn start_contacts(&mut self, me: &ActorRef<CampaignMessage>) {
         let lane = self.board.lane(Lane::List);
         let want = lane.limit().saturating_sub(lane.ready()).clamp(1, STEP);
         let ctx = Arc::clone(&self.ctx);
         let campaign = Arc::clone(&self.campaign);
         let me = me.clone();
+        let page = match &self.contacts.zones {
+            None => None,
+            Some(zones) => match pick_zone(&self.campaign.settings, zones, self.ctx.now()) {
+                ZonePick::Make(zone) => Some(zone.clone()),
+                ZonePick::ClosedUntil(at) => {
+                    self.contacts.closed_until = Some(at);
+                    return;
+                }
+                ZonePick::Nothing => {
+                    self.list_exhausted = true;
+                    return;
+                }
+            },
+        };
         self.contacts.started += 1;
         let seq = self.contacts.started;
+        let job = page.clone();
         let task = tokio::spawn(async move {
-            let made = make_calls(&ctx, &campaign, want).await;
+            let made = match job {
+                None => match ctx.store.list_zones(campaign.id).await {
+                    Ok(zones) => Made::Zones(zones),
+                    Err(e) => Made::Unread(e),
+                },
+                Some(ListZone { key, after }) => {
+                    make_calls(&ctx, &campaign, key, after, want).await
+                }
+            };
             let _ = me.cast(CampaignMessage::ContactsMade { seq });
             made
         });
         self.contacts.making = Some(Making {
             seq,
-            after: self.campaign.dial_cursor,
+            page,
             hinted: false,
             task,
         });
     }
 
     /// Applies the answer of the contacts' task numbered `seq` (`None`: whichever is in
-    /// flight, waiting for it): the cursor moves past the page and its calls are offered to
-    /// the list.
+    /// flight, waiting for it): the zone's cursor moves past the page and its calls are offered
+    /// to the list.
     pub(super) async fn finish_contacts(&mut self, seq: Option<u64>) {
         if seq.is_some_and(|s| self.contacts.making.as_ref().is_none_or(|m| m.seq != s)) {
             return;
@@ -195,11 +222,19 @@ impl CampaignState {
                 return;
             }
         };
+        let zone = making.page.map(|z| z.key);
         match made {
+            // Contacts imported while the zones were read are read with them next time.
+            Made::Zones(zones) if !making.hinted => self.contacts.zones = Some(zones),
+            Made::Zones(_) => {}
             Made::Calls { calls, last } => {
                 let mut campaign = (*self.campaign).clone();
-                campaign.dial_cursor = Some(last);
+                campaign.dial_cursor = Some(campaign.dial_cursor.map_or(last, |c| c.max(last)));
                 self.campaign = Arc::new(campaign);
+                let listed = self.contacts.zones.iter_mut().flatten();
+                if let Some(z) = listed.into_iter().find(|z| Some(&z.key) == zone.as_ref()) {
+                    z.after = Some(last);
+                }
                 let now = self.ctx.now();
                 self.contacts.closed_until = closed_until(&calls, now);
                 for call in calls {
@@ -208,8 +243,12 @@ impl CampaignState {
                     }
                 }
             }
-            // Contacts imported while the page was read are read next time.
-            Made::Exhausted => self.list_exhausted = !making.hinted,
+            // The zone is made to its end; contacts imported since are read with the zones.
+            Made::Exhausted => {
+                if let Some(zones) = &mut self.contacts.zones {
+                    zones.retain(|z| Some(&z.key) != zone.as_ref());
+                }
+            }
             Made::Unread(e) => self.pull_failed("read contacts", &e),
             // Its answer wakes the owner: without a pause, a store that refuses the page would
             // be asked again at once, over and over.
@@ -220,16 +259,25 @@ impl CampaignState {
     /// Whether `call` is one of the calls being made from contacts: storage may hold it
     /// already, but it is the owner's only once the task's answer is applied.
     pub(super) fn being_made(&self, call: &Call) -> bool {
-        self.contacts.making.as_ref().is_some_and(|m| {
+        let page = self.contacts.making.as_ref().and_then(|m| m.page.as_ref());
+        page.is_some_and(|zone| {
             call.origin == CallOrigin::Campaign
-                && call.contact_id.is_some_and(|c| Some(c) > m.after)
+                && call.contact_id.is_some_and(|c| Some(c) > zone.after)
+                && zone_key(&call.phone_number) == zone.key
         })
+    }
+
+    /// When the list's next zone opens, if its contacts wait for their hours.
+    pub(super) fn list_opens(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        (self.contacts.closed_until).filter(|t| *t > now && !self.list_exhausted)
     }
 
     /// Contacts may have come since the list was last found exhausted.
     pub(super) fn contacts_may_have_come(&mut self) {
         self.list_exhausted = false;
         self.contacts.closed_until = None;
+        // New zones, or more contacts in a zone made to its end: the zones are read again.
+        self.contacts.zones = None;
         if let Some(making) = &mut self.contacts.making {
             making.hinted = true;
         }
@@ -281,6 +329,9 @@ pub(super) struct Contacts {
     pub(super) making: Option<Making>,
     /// Pages started.
     started: u64,
+    /// The list's zones and how far each is made, once read (`None`: to be read); a zone made
+    /// to its end leaves until contacts are imported again.
+    pub(super) zones: Option<Vec<ListZone>>,
     /// Every call of the last page waits for its calling hours, the first of which open then:
     /// no page is made before (a campaign started at night made its whole list into calls,
     /// page after page, only to defer them).
@@ -300,11 +351,12 @@ fn closed_until(calls: &[Call], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     first
 }
 
-/// A page of contacts being made into calls, in a task.
+/// A page of contacts being made into calls, or the list's zones being read, in a task.
 pub(super) struct Making {
     seq: u64,
-    /// The cursor the page is read after: list calls of later contacts are the page's.
-    after: Option<ContactId>,
+    /// The zone the page is made from and the cursor it is read after: list calls of the
+    /// zone's later contacts are the page's. `None` while the zones are read.
+    page: Option<ListZone>,
     /// Told of contacts imported since the task started.
     hinted: bool,
     pub(super) task: tokio::task::JoinHandle<Made>,
@@ -317,22 +369,26 @@ pub(super) enum Made {
         calls: Vec<Call>,
         last: ContactId,
     },
-    /// No contact after the cursor.
+    /// No contact of the zone after its cursor.
     Exhausted,
+    /// The list's zones, read.
+    Zones(Vec<ListZone>),
     Unread(dialer_storage::StorageError),
     Unwritten(crate::error::EngineError),
 }
 
-/// Reads up to `want` contacts after the campaign's cursor and writes a call for each, with
-/// the cursor past them.
-async fn make_calls(ctx: &Ctx, campaign: &Campaign, want: usize) -> Made {
+/// Reads up to `want` contacts of `zone` after its cursor and writes a call for each, with
+/// the zone's cursor past them.
+async fn make_calls(
+    ctx: &Ctx,
+    campaign: &Campaign,
+    zone: String,
+    after: Option<ContactId>,
+    want: usize,
+) -> Made {
     let id = campaign.id;
     let want = u32::try_from(want).unwrap_or(u32::MAX);
-    let page = match ctx
-        .store
-        .contacts_page(id, campaign.dial_cursor, want)
-        .await
-    {
+    let page = match ctx.store.zone_page(id, &zone, after, want).await {
         Ok(page) => page,
         Err(e) => return Made::Unread(e),
     };
@@ -341,7 +397,7 @@ async fn make_calls(ctx: &Ctx, campaign: &Campaign, want: usize) -> Made {
     };
     let now = ctx.now();
     let mut batch = WriteBatch {
-        cursors: vec![(id, last)],
+        cursors: vec![ListCursor::new(id, zone, last)],
         ..WriteBatch::default()
     };
     let mut calls = Vec::with_capacity(page.len());

@@ -181,33 +181,36 @@ impl CampaignStateOf for dialer_storage::memory::MemoryStore {
     }
 }
 
-/// Outside its calling hours a campaign is not dead: its owner says how many calls wait for the
-/// hours and when they open (the campaign's stats show it).
+/// Outside its calling hours a campaign is not dead: its owner says when they open (the
+/// campaign's stats show it), and makes no contact into a call before then.
 #[tokio::test(start_paused = true)]
-async fn calls_waiting_for_calling_hours_are_counted_with_the_opening_time() {
+async fn a_campaign_outside_its_hours_says_when_they_open_and_makes_no_call_before() {
     let h = Harness::start(always_picked(), config()).await;
     let campaign = h.campaign(half_hour_at_nine(), 20).await;
     h.engine.start_campaign(campaign.id).await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
     let gauges = h.engine.campaign_gauges(campaign.id).unwrap();
-    // The owner holds its read-ahead (2 lines x 2 per line) of the list; the rest of the
-    // contacts are not made into calls yet.
-    assert_eq!(gauges.waiting_hours, 4, "{gauges:?}");
-    // One page, whose every call waits for the hours: no other is made before they open.
-    assert_eq!(h.calls(campaign.id).await.len(), 4);
-    assert_eq!(gauges.waiting_lines, 0);
     let opens = gauges.hours_open_at.unwrap();
     assert_eq!((opens.hour(), opens.minute()), (9, 0), "{opens}");
     assert!(opens > h.clock.now());
+    assert_eq!((gauges.waiting_hours, gauges.waiting_lines), (0, 0));
+    assert!(h.calls(campaign.id).await.is_empty());
     assert!(h.sim.record().dials.is_empty());
 }
 
-/// A contact whose calling hours are closed when it is made into a call is stored due at their
-/// opening, in the write that makes it. (Made due now, it waited in the lane to be taken and
-/// deferred by a second write the owner waited for: at 100x, with the Pacific zone still
-/// closed, 13 of the owner's 20 busy seconds in a 3-hour slice.)
-#[tokio::test(start_paused = true)]
-async fn a_contact_made_into_a_call_outside_its_hours_is_due_at_their_opening() {
+/// Numbers in New York, Chicago and Los Angeles, the list's order mixing them.
+const MIXED: [&str; 6] = [
+    "+13105550101",
+    "+12125550100",
+    "+13125550100",
+    "+13105550102",
+    "+12125550101",
+    "+13125550101",
+];
+
+/// Starts a campaign of one line, hours 09:00–21:00 read in each recipient's zone, over
+/// [`MIXED`], at `utc_hour` on the first day.
+async fn mixed_list_at(utc_hour: u64) -> (Harness, dialer_engine::CampaignId) {
     use dialer_engine::ZonePolicy;
     use dialer_storage::{ContactStore, NewContact};
     let h = Harness::start(always_picked(), config()).await;
@@ -220,15 +223,8 @@ async fn a_contact_made_into_a_call_outside_its_hours_is_due_at_their_opening() 
         calling_hours: hours,
         ..settings(1, 1, 10)
     };
-    let campaign = h.campaign(settings.clone(), 0).await;
-    // New York first, then Los Angeles.
-    let numbers = [
-        "+12125550100",
-        "+13105550101",
-        "+13105550102",
-        "+13105550103",
-    ];
-    let contacts = numbers
+    let campaign = h.campaign(settings, 0).await;
+    let contacts = MIXED
         .iter()
         .map(|n| NewContact {
             phone_number: dialer_engine::PhoneNumber::from_stored(n).unwrap(),
@@ -239,25 +235,58 @@ async fn a_contact_made_into_a_call_outside_its_hours_is_due_at_their_opening() 
         .add_contacts(campaign.id, contacts, h.clock.now())
         .await
         .unwrap();
-    // 15:00 UTC: past 09:00 in New York, before it in Los Angeles.
-    tokio::time::sleep(Duration::from_secs(15 * 3600)).await;
+    tokio::time::sleep(Duration::from_secs(utc_hour * 3600)).await;
     h.engine.start_campaign(campaign.id).await.unwrap();
-    // The one line carries New York's call (5 s of ringing, 30 of talk).
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let now = h.clock.now();
-    assert_eq!(h.sim.record().dials.len(), 1);
-    let calls = h.calls(campaign.id).await;
-    let west: Vec<_> = calls
-        .iter()
-        .filter(|c| c.phone_number.as_str().starts_with("+1310"))
+    (h, campaign.id)
+}
+
+/// A list is made into calls zone by zone, the zone whose calling hours close first first,
+/// each in the list's order: New York's numbers are dialed before Chicago's, Chicago's before
+/// Los Angeles' (the list's order, zones mixed, would leave New York's last contacts to be made
+/// after New York's evening).
+#[tokio::test(start_paused = true)]
+async fn the_list_is_made_zone_by_zone_the_one_closing_first_first() {
+    // 18:00 UTC: all three are open (13:00, 12:00 and 10:00 local).
+    let (h, campaign) = mixed_list_at(18).await;
+    // The one line carries each call for 35 s.
+    tokio::time::sleep(Duration::from_secs(6 * 40)).await;
+    let dialed: Vec<String> = (h.sim.record().dials.iter())
+        .map(|d| d.to.as_str().to_owned())
         .collect();
-    assert!(!west.is_empty(), "{calls:?}");
-    for call in west {
-        assert_eq!(call.status, CallStatus::Initiated);
-        let due = call.due_at.unwrap();
-        assert!(due > now, "due at {due}, now {now}");
-        assert_eq!(Some(due), settings.dial_time(&call.phone_number, now));
-        let local = due.with_timezone(&chrono_tz::America::Los_Angeles);
-        assert_eq!((local.hour(), local.minute()), (9, 0), "{local}");
+    let order = [MIXED[1], MIXED[4], MIXED[2], MIXED[5], MIXED[0], MIXED[3]];
+    assert_eq!(dialed, order);
+    assert_eq!(h.calls(campaign).await.len(), 6);
+}
+
+/// A zone whose hours are closed waits unmade while the open ones are dialed, and is made and
+/// dialed once they open.
+#[tokio::test(start_paused = true)]
+async fn a_zone_is_made_into_calls_when_its_hours_open() {
+    // 15:00 UTC: past 09:00 in New York and Chicago, before it in Los Angeles (17:00 UTC).
+    let (h, campaign) = mixed_list_at(15).await;
+    tokio::time::sleep(Duration::from_secs(10 * 60)).await;
+    let west = |calls: &[dialer_engine::Call]| {
+        calls
+            .iter()
+            .filter(|c| c.phone_number.as_str().starts_with("+1310"))
+            .count()
+    };
+    assert_eq!(h.sim.record().dials.len(), 4);
+    assert_eq!(west(&h.calls(campaign).await), 0);
+    let gauges = h.engine.campaign_gauges(campaign).unwrap();
+    let opens = gauges.hours_open_at.unwrap();
+    let local = opens.with_timezone(&chrono_tz::America::Los_Angeles);
+    assert_eq!((local.hour(), local.minute()), (9, 0), "{local}");
+    // Past the opening: Los Angeles' contacts are made and dialed, inside their hours.
+    tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
+    let record = h.sim.record();
+    assert_eq!(record.dials.len(), 6);
+    assert_eq!(west(&h.calls(campaign).await), 2);
+    for d in record
+        .dials
+        .iter()
+        .filter(|d| d.to.as_str().starts_with("+1310"))
+    {
+        assert!(d.at >= opens, "dialed at {}", d.at);
     }
 }

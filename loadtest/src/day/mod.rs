@@ -15,6 +15,7 @@ pub mod ceiling;
 mod contacts;
 mod report;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use chrono::{DateTime, Utc};
 use dialer_actors::clock::Stopwatch;
 use dialer_engine::{CampaignId, Clock, SimProfile};
 use dialer_storage::embedded::{EmbeddedConfig, EmbeddedStore};
-use dialer_storage::{CampaignStore, ContactStore, Store};
+use dialer_storage::{ContactStore, Store};
 use serde_json::{Value, json};
 
 pub use contacts::write_csv;
@@ -289,8 +290,8 @@ fn pending(stats: &Value) -> u64 {
 #[derive(Debug, Clone, Default)]
 pub struct Stored {
     pub contacts: u64,
-    /// Contacts the campaign handed to dialing (up to its cursor), and those of them with
-    /// no call: lost.
+    /// Contacts the campaign handed to dialing (up to their zone's cursor), and those of them
+    /// with no call: lost.
     pub handed_out: u64,
     pub lost: u64,
     /// Contacts dialed at least once, and attempts recorded in all.
@@ -307,11 +308,10 @@ async fn read_store(data: &Path, campaign: i64) -> anyhow::Result<Stored> {
     let now = dialer_actors::clock::SystemClock.now();
     let store = EmbeddedStore::open(&EmbeddedConfig::new(data), now)?;
     let id = CampaignId::new(campaign)?;
-    let cursor = store
-        .get_campaign(id)
-        .await?
-        .and_then(|c| c.dial_cursor)
-        .map_or(0, |c| c.get());
+    // How far each zone of the list was made into calls.
+    let cursors: HashMap<String, i64> = (store.list_zones(id).await?.into_iter())
+        .map(|z| (z.key, z.after.map_or(0, |c| c.get())))
+        .collect();
     let mut with_call = std::collections::HashSet::new();
     let mut stored = Stored::default();
     crate::harness::each_call(&store, id, |call| {
@@ -347,7 +347,8 @@ async fn read_store(data: &Path, campaign: i64) -> anyhow::Result<Stored> {
         after = Some(last);
         for contact in page {
             stored.contacts += 1;
-            if contact.id.get() <= cursor {
+            let zone = dialer_engine::dispatch::zone_key(&contact.phone_number);
+            if contact.id.get() <= cursors.get(&zone).copied().unwrap_or(0) {
                 stored.handed_out += 1;
                 if !with_call.contains(&contact.id.get()) {
                     stored.lost += 1;

@@ -28,7 +28,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, StorageError};
 use crate::model::{
-    AddContact, CallFilter, CampaignDetails, Contact, DncEntry, DncKind, NewContact, WriteBatch,
+    AddContact, CallFilter, CampaignDetails, Contact, DncEntry, DncKind, ListZone, NewContact,
+    WriteBatch,
 };
 use crate::traits::{
     CallStore, CampaignStore, ContactStore, CounterStore, DncStore, EventStore, ScheduleStore,
@@ -300,6 +301,22 @@ impl ContactStore for EmbeddedStore {
         limit: u32,
     ) -> Result<Vec<Contact>> {
         self.read(move |c| read::contacts_page(c, campaign, after, limit))
+            .await
+    }
+
+    async fn list_zones(&self, campaign: CampaignId) -> Result<Vec<ListZone>> {
+        self.read(move |c| read::list_zones(c, campaign)).await
+    }
+
+    async fn zone_page(
+        &self,
+        campaign: CampaignId,
+        zone: &str,
+        after: Option<ContactId>,
+        limit: u32,
+    ) -> Result<Vec<Contact>> {
+        let zone = zone.to_owned();
+        self.read(move |c| read::zone_page(c, campaign, &zone, after, limit))
             .await
     }
 

@@ -18,14 +18,21 @@ use super::codec::{
     CALL_COLUMNS, CAMPAIGN_COLUMNS, CONTACT_COLUMNS, DNC_COLUMNS, EVENT_COLUMNS, call_from_row,
     campaign_from_row, contact_from_row, dnc_from_row, event_from_row, id_bytes, ms,
 };
+use crate::decode::contact_id;
 use crate::error::Result;
-use crate::model::{CallFilter, Contact, DncEntry, DncKind};
+use crate::model::{CallFilter, Contact, DncEntry, DncKind, ListZone};
 
 // The queries of the hot read path, named so that their plans can be tested.
 
 fn contacts_page_sql() -> String {
     format!(
         "SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign_id = +?1 AND id > ?2 ORDER BY id LIMIT +?3"
+    )
+}
+
+fn zone_page_sql() -> String {
+    format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign_id = +?1 AND zone = +?2 AND id > ?3 ORDER BY id LIMIT +?4"
     )
 }
 
@@ -128,6 +135,38 @@ pub(crate) fn contacts_page(
         &contacts_page_sql(),
         params![campaign.get(), after.map_or(0, |a| a.get()), limit],
         contact_from_row,
+    )
+}
+
+pub(crate) fn zone_page(
+    conn: &Connection,
+    campaign: CampaignId,
+    zone: &str,
+    after: Option<ContactId>,
+    limit: u32,
+) -> Result<Vec<Contact>> {
+    collect(
+        conn,
+        &zone_page_sql(),
+        params![campaign.get(), zone, after.map_or(0, |a| a.get()), limit],
+        contact_from_row,
+    )
+}
+
+pub(crate) fn list_zones(conn: &Connection, campaign: CampaignId) -> Result<Vec<ListZone>> {
+    collect(
+        conn,
+        "SELECT zone, cursor FROM list_zones WHERE campaign_id = ?1 ORDER BY zone",
+        params![campaign.get()],
+        |r| {
+            Ok(ListZone {
+                key: r.get(0)?,
+                after: r
+                    .get::<_, Option<i64>>(1)?
+                    .map(|v| contact_id("list_zones.cursor", v))
+                    .transpose()?,
+            })
+        },
     )
 }
 
@@ -414,6 +453,17 @@ mod tests {
             (
                 contacts_page_sql(),
                 Box::new(|i| vec![Value::Integer(i), Value::Integer(0), Value::Integer(10)]),
+            ),
+            (
+                zone_page_sql(),
+                Box::new(|i| {
+                    vec![
+                        Value::Integer(i),
+                        Value::Text("America/New_York".into()),
+                        Value::Integer(0),
+                        Value::Integer(10),
+                    ]
+                }),
             ),
             (
                 latest_call_to_sql(),

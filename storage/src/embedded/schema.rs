@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "status_index",
         include_str!("../../migrations/sqlite/0006_status_index.sql"),
     ),
+    (
+        7,
+        "list_zones",
+        include_str!("../../migrations/sqlite/0007_list_zones.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

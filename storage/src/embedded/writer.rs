@@ -231,13 +231,18 @@ fn apply_batch(tx: &Connection, b: &WriteBatch) -> Result<()> {
     let mut cursor = tx.prepare_cached(
         "UPDATE campaigns SET dial_cursor = MAX(COALESCE(dial_cursor, 0), ?2) WHERE id = ?1",
     )?;
-    for (campaign, contact) in &b.cursors {
-        if cursor.execute(params![campaign.get(), contact.get()])? == 0 {
+    let mut zone_cursor = tx.prepare_cached(
+        "INSERT INTO list_zones (campaign_id, zone, cursor) VALUES (?1, ?2, ?3)
+         ON CONFLICT (campaign_id, zone) DO UPDATE SET cursor = MAX(COALESCE(cursor, 0), excluded.cursor)",
+    )?;
+    for c in &b.cursors {
+        if cursor.execute(params![c.campaign_id.get(), c.contact.get()])? == 0 {
             return Err(StorageError::NotFound {
                 what: "campaign",
-                id: campaign.to_string(),
+                id: c.campaign_id.to_string(),
             });
         }
+        zone_cursor.execute(params![c.campaign_id.get(), c.zone, c.contact.get()])?;
     }
     let mut state =
         tx.prepare_cached("UPDATE campaigns SET state = ?2, updated_at = ?3 WHERE id = ?1")?;
@@ -302,6 +307,7 @@ fn delete_draft(tx: &Connection, id: CampaignId) -> Result<bool> {
         )));
     }
     tx.execute("DELETE FROM contacts WHERE campaign_id = ?1", [id.get()])?;
+    tx.execute("DELETE FROM list_zones WHERE campaign_id = ?1", [id.get()])?;
     tx.execute("DELETE FROM counters WHERE campaign_id = ?1", [id.get()])?;
     tx.execute("DELETE FROM campaigns WHERE id = ?1", [id.get()])?;
     Ok(true)
@@ -362,8 +368,12 @@ fn add_contacts(
         "SELECT id, attributes FROM contacts WHERE campaign_id = ?1 AND phone = ?2",
     )?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO contacts (campaign_id, phone, attributes, added_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO contacts (campaign_id, phone, attributes, added_at, zone) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    let mut zone = tx.prepare_cached(
+        "INSERT INTO list_zones (campaign_id, zone) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    let mut zones_seen = std::collections::HashSet::new();
     let mut merge = tx.prepare_cached("UPDATE contacts SET attributes = ?2 WHERE id = ?1")?;
     let mut out = Vec::with_capacity(contacts.len());
     for c in contacts {
@@ -386,12 +396,18 @@ fn add_contacts(
                 out.push(AddContact::Merged(contact_id(id)?));
             }
             None => {
+                let key = dialer_engine::dispatch::zone_key(&c.phone_number);
                 insert.execute(params![
                     campaign.get(),
                     c.phone_number.as_str(),
                     attributes_json(&c.attributes)?,
-                    ms(now)
+                    ms(now),
+                    key
                 ])?;
+                if !zones_seen.contains(&key) {
+                    zone.execute(params![campaign.get(), key])?;
+                    zones_seen.insert(key);
+                }
                 out.push(AddContact::Added(contact_id(tx.last_insert_rowid())?));
             }
         }

@@ -1,8 +1,10 @@
-//! Contacts on ScyllaDB: blocks of ids per campaign, paged by id.
+//! Contacts on ScyllaDB: blocks of ids per campaign, paged by id, and listed by zone key.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use dialer_engine::dispatch::zone_key;
 use dialer_engine::{CampaignId, ContactId, PhoneNumber};
+use futures::future::try_join_all;
 use scylla::value::CqlValue;
 
 use super::rows::{CONTACT_BUCKET, ContactRow, big, contact_id_of, contact_seq, text};
@@ -10,7 +12,7 @@ use super::store::{CONTACT_BLOCK, lim, lwt, rows_of, values};
 use super::{ScyllaStore, unavailable};
 use crate::decode::{attributes_json, ms};
 use crate::error::{Result, StorageError};
-use crate::model::{AddContact, Contact, NewContact};
+use crate::model::{AddContact, Contact, ListZone, NewContact};
 use crate::traits::ContactStore;
 
 #[async_trait]
@@ -32,6 +34,7 @@ impl ContactStore for ScyllaStore {
         let sequence = format!("contacts:{c}");
         let (mut next, mut end) = (0i64, 0i64);
         let mut out = Vec::with_capacity(contacts.len());
+        let mut zones_seen = std::collections::HashSet::new();
         for new in contacts {
             if next == end {
                 next = self.allocate(&sequence, CONTACT_BLOCK).await?;
@@ -56,6 +59,19 @@ impl ContactStore for ScyllaStore {
                     ("added_at", big(ms(now))),
                 ]);
                 self.exec(&self.st.contact_put, v).await?;
+                let zone = zone_key(&new.phone_number);
+                let listed = values([
+                    ("campaign_id", big(c)),
+                    ("zone", text(&zone)),
+                    ("bucket", big(contact_seq(id) / CONTACT_BUCKET)),
+                    ("id", big(id)),
+                ]);
+                self.exec(&self.st.zone_contact_put, listed).await?;
+                if !zones_seen.contains(&zone) {
+                    let v = values([("campaign_id", big(c)), ("zone", text(&zone))]);
+                    self.exec(&self.st.zone_add, v).await?;
+                    zones_seen.insert(zone);
+                }
                 out.push(AddContact::Added(
                     ContactId::new(id).map_err(|e| StorageError::Corrupt(e.to_string()))?,
                 ));
@@ -116,6 +132,67 @@ impl ContactStore for ScyllaStore {
             }
             bucket += 1;
             after = contact_id_of(c, 0);
+        }
+        Ok(out)
+    }
+
+    async fn list_zones(&self, campaign: CampaignId) -> Result<Vec<ListZone>> {
+        let rows = self
+            .run(
+                &self.st.zone_list,
+                values([("campaign_id", big(campaign.get()))]),
+            )
+            .await?;
+        let mut out = Vec::new();
+        for (key, cursor) in rows_of::<(String, Option<i64>)>(&rows)? {
+            let after = cursor
+                .map(|v| ContactId::new(v).map_err(|e| StorageError::Corrupt(e.to_string())))
+                .transpose()?;
+            out.push(ListZone { key, after });
+        }
+        Ok(out)
+    }
+
+    async fn zone_page(
+        &self,
+        campaign: CampaignId,
+        zone: &str,
+        after: Option<ContactId>,
+        limit: u32,
+    ) -> Result<Vec<Contact>> {
+        let c = campaign.get();
+        let high = self.sequence_high(&format!("contacts:{c}")).await?;
+        let mut after = after.map_or(contact_id_of(c, 0), |a| a.get());
+        let mut bucket = contact_seq(after) / CONTACT_BUCKET;
+        let mut ids = Vec::new();
+        while ids.len() < limit as usize && bucket <= high / CONTACT_BUCKET {
+            let v = values([
+                ("campaign_id", big(c)),
+                ("zone", text(zone)),
+                ("bucket", big(bucket)),
+                ("after", big(after)),
+                ("lim", lim(limit as usize - ids.len())),
+            ]);
+            for (id,) in rows_of::<(i64,)>(&self.run(&self.st.zone_contact_page, v).await?)? {
+                ids.push(id);
+            }
+            bucket += 1;
+            after = contact_id_of(c, 0);
+        }
+        let rows = try_join_all(ids.into_iter().map(|id| {
+            let key = values([
+                ("campaign_id", big(c)),
+                ("bucket", big(contact_seq(id) / CONTACT_BUCKET)),
+                ("id", big(id)),
+            ]);
+            self.run(&self.st.contact_get, key)
+        }))
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(row) = row.maybe_first_row::<ContactRow>().map_err(unavailable)? {
+                out.push(row.into_contact()?);
+            }
         }
         Ok(out)
     }

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (4, "archive", include_str!("../../cql/0004_archive.cql")),
     (5, "audience", include_str!("../../cql/0005_audience.cql")),
     (6, "messages", include_str!("../../cql/0006_messages.cql")),
+    (
+        7,
+        "list_zones",
+        include_str!("../../cql/0007_list_zones.cql"),
+    ),
 ];
 
 /// Copies every open call of version 1's `calls_open` shards into version 2's per-campaign
@@ -91,6 +96,63 @@ async fn backfill_pending(session: &Session, keyspace: &str) -> Result<()> {
                     .await
                     .map_err(unavailable)?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Lists every contact of version 6 under the empty zone key, whose cursor is its campaign's
+/// single cursor: every contact up to it has its call, and none after it is lost.
+async fn backfill_list_zones(session: &Session, keyspace: &str) -> Result<()> {
+    let zone_put = session
+        .prepare(format!(
+            "INSERT INTO {keyspace}.contacts_by_zone (campaign_id, zone, bucket, id) VALUES (?, '', ?, ?)"
+        ))
+        .await
+        .map_err(unavailable)?;
+    let cursor_put = session
+        .prepare(format!(
+            "INSERT INTO {keyspace}.list_zones (campaign_id, zone, cursor) VALUES (?, '', ?)"
+        ))
+        .await
+        .map_err(unavailable)?;
+    let mut cursors = std::collections::HashMap::new();
+    let mut campaigns = session
+        .query_iter(
+            format!("SELECT id, dial_cursor FROM {keyspace}.campaigns"),
+            (),
+        )
+        .await
+        .map_err(unavailable)?
+        .rows_stream::<(i64, Option<i64>)>()
+        .map_err(unavailable)?;
+    while let Some(row) = campaigns.next().await {
+        let (id, cursor) = row.map_err(unavailable)?;
+        cursors.insert(id, cursor);
+    }
+    let mut listed = std::collections::HashSet::new();
+    let mut contacts = session
+        .query_iter(
+            format!("SELECT campaign_id, id FROM {keyspace}.contacts"),
+            (),
+        )
+        .await
+        .map_err(unavailable)?
+        .rows_stream::<(i64, i64)>()
+        .map_err(unavailable)?;
+    while let Some(row) = contacts.next().await {
+        let (campaign, id) = row.map_err(unavailable)?;
+        let bucket = super::rows::contact_seq(id) / super::rows::CONTACT_BUCKET;
+        session
+            .execute_unpaged(&zone_put, (campaign, bucket, id))
+            .await
+            .map_err(unavailable)?;
+        if listed.insert(campaign) {
+            let cursor = cursors.get(&campaign).copied().flatten();
+            session
+                .execute_unpaged(&cursor_put, (campaign, cursor))
+                .await
+                .map_err(unavailable)?;
         }
     }
     Ok(())
@@ -230,6 +292,9 @@ pub(crate) async fn migrate(
             .map_err(unavailable)?;
         if *version == 2 {
             backfill_pending(session, keyspace).await?;
+        }
+        if *version == 7 {
+            backfill_list_zones(session, keyspace).await?;
         }
         session
             .query_unpaged(

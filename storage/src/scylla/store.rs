@@ -334,10 +334,21 @@ impl CampaignStore for ScyllaStore {
         let high = self
             .sequence_high(&format!("contacts:{}", id.get()))
             .await?;
+        let zones = self.list_zones(id).await?;
         for bucket in 0..=(high / super::rows::CONTACT_BUCKET) {
             let v = values([("campaign_id", c.clone()), ("bucket", big(bucket))]);
             self.exec(&self.st.contact_bucket_delete, v).await?;
+            for zone in &zones {
+                let v = values([
+                    ("campaign_id", c.clone()),
+                    ("zone", text(&zone.key)),
+                    ("bucket", big(bucket)),
+                ]);
+                self.exec(&self.st.zone_bucket_delete, v).await?;
+            }
         }
+        self.exec(&self.st.zone_delete, values([("campaign_id", c.clone())]))
+            .await?;
         let v = values([("campaign_id", c)]);
         self.exec(&self.st.counters_delete, v).await?;
         Ok(true)

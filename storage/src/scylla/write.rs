@@ -19,7 +19,9 @@ use super::rows::{
 use super::{ScyllaStore, unavailable};
 use crate::decode::{audit_detail, ms};
 use crate::error::{Result, StorageError};
+use crate::model::ListCursor;
 use crate::model::{PENDING_STATUSES, WriteBatch};
+use crate::traits::ContactStore;
 
 /// Where a call's copies were before this write: its place in the pending index, and whether it
 /// was in flight. Read before writing (one writer per call: its campaign's owner), so that a
@@ -61,6 +63,13 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// What [`ScyllaStore::resolve_cursors`] found: campaigns' cursors, zones' cursors.
+#[derive(Default)]
+struct Cursors {
+    campaigns: Vec<(i64, i64)>,
+    zones: Vec<(i64, String, i64)>,
+}
+
 fn values<const N: usize>(pairs: [(&'static str, Option<CqlValue>); N]) -> Values {
     HashMap::from(pairs)
 }
@@ -99,15 +108,25 @@ impl ScyllaStore {
                 group.push((&st.event_put, self.event_values(a)?));
             }
         }
-        if !cursors.is_empty() || !batch.states.is_empty() {
+        if !cursors.campaigns.is_empty() || !batch.states.is_empty() {
             let group = plan.group();
-            for (campaign, cursor) in cursors {
+            for (campaign, cursor) in cursors.campaigns {
                 group.push((
                     &st.campaign_cursor,
                     values([
                         ("dial_cursor", big(cursor)),
                         ("bucket", big(campaign / CAMPAIGN_BUCKET)),
                         ("id", big(campaign)),
+                    ]),
+                ));
+            }
+            for (campaign, zone, cursor) in cursors.zones {
+                group.push((
+                    &st.zone_cursor,
+                    values([
+                        ("cursor", big(cursor)),
+                        ("campaign_id", big(campaign)),
+                        ("zone", text(&zone)),
                     ]),
                 ));
             }
@@ -199,17 +218,18 @@ impl ScyllaStore {
         })
     }
 
-    async fn resolve_cursors(
-        &self,
-        cursors: &[(CampaignId, ContactId)],
-    ) -> Result<Vec<(i64, i64)>> {
-        let mut wanted: HashMap<CampaignId, ContactId> = HashMap::new();
-        for (campaign, cursor) in cursors {
-            let e = wanted.entry(*campaign).or_insert(*cursor);
-            *e = (*e).max(*cursor);
+    /// The campaigns' and zones' cursors a batch moves, each at least where it already is.
+    async fn resolve_cursors(&self, cursors: &[ListCursor]) -> Result<Cursors> {
+        let mut campaigns: HashMap<CampaignId, ContactId> = HashMap::new();
+        let mut zones: HashMap<(CampaignId, &str), ContactId> = HashMap::new();
+        for c in cursors {
+            let e = campaigns.entry(c.campaign_id).or_insert(c.contact);
+            *e = (*e).max(c.contact);
+            let e = zones.entry((c.campaign_id, &c.zone)).or_insert(c.contact);
+            *e = (*e).max(c.contact);
         }
-        let mut out = Vec::new();
-        for (campaign, cursor) in wanted {
+        let mut out = Cursors::default();
+        for (campaign, cursor) in campaigns {
             let existing =
                 self.fetch_campaign(campaign)
                     .await?
@@ -218,7 +238,14 @@ impl ScyllaStore {
                         id: campaign.to_string(),
                     })?;
             let at_least = existing.dial_cursor.map_or(cursor, |old| old.max(cursor));
-            out.push((campaign.get(), at_least.get()));
+            out.campaigns.push((campaign.get(), at_least.get()));
+            let listed = self.list_zones(campaign).await?;
+            for ((c, zone), cursor) in zones.iter().filter(|((c, _), _)| *c == campaign) {
+                let old = listed.iter().find(|z| z.key == *zone).and_then(|z| z.after);
+                let at_least = old.map_or(*cursor, |old| old.max(*cursor));
+                out.zones
+                    .push((c.get(), (*zone).to_owned(), at_least.get()));
+            }
         }
         Ok(out)
     }

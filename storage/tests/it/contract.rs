@@ -55,6 +55,7 @@ contract_tests!(
     only_a_draft_without_calls_is_deleted_and_its_contacts_go_with_it,
     contacts_are_unique_per_campaign_and_merge_attributes,
     contacts_page_in_id_order,
+    a_list_is_paged_by_zone_with_a_cursor_each,
     calls_round_trip_every_field,
     calls_list_newest_first_with_filters_and_cursor,
     calls_list_by_each_status_with_or_without_a_campaign,

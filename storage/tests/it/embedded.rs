@@ -175,3 +175,70 @@ async fn kill_9_child_writer() {
         out.flush().unwrap();
     }
 }
+
+/// A database from before the list was kept by zone: its contacts are listed under the empty
+/// key, from the campaign's single cursor on — none made twice, none left out.
+#[tokio::test]
+async fn contacts_from_before_zones_keep_their_cursor() {
+    use dialer_engine::PhoneNumber;
+    use dialer_storage::{ContactStore, ListCursor, ListZone, NewContact};
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig::new(dir.path());
+    let store = EmbeddedStore::open(&config, t0()).unwrap();
+    let campaign = store
+        .create_campaign(new_campaign("old list"), t0())
+        .await
+        .unwrap();
+    let contact = |n: u32| NewContact {
+        phone_number: PhoneNumber::from_stored(&format!("+1212555{n:04}")).unwrap(),
+        attributes: Default::default(),
+    };
+    let ids: Vec<_> = store
+        .add_contacts(campaign.id, (0..5).map(contact).collect(), t0())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(dialer_storage::AddContact::id)
+        .collect();
+    store
+        .commit(WriteBatch {
+            cursors: vec![ListCursor::new(campaign.id, "America/New_York", ids[1])],
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    // Back to schema 6: one cursor per campaign, no zones.
+    let conn = rusqlite::Connection::open(dir.path().join("dialer.sqlite")).unwrap();
+    conn.execute_batch(
+        "DROP INDEX contacts_by_zone; DROP TABLE list_zones; ALTER TABLE contacts DROP COLUMN zone;
+         DELETE FROM schema_migrations WHERE version = 7;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = EmbeddedStore::open(&config, t0()).unwrap();
+    let zones = store.list_zones(campaign.id).await.unwrap();
+    assert_eq!(
+        zones,
+        vec![ListZone {
+            key: String::new(),
+            after: Some(ids[1])
+        }]
+    );
+    let rest: Vec<_> = (store.zone_page(campaign.id, "", zones[0].after, 10).await)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(rest, ids[2..]);
+    // Contacts imported after the upgrade are listed under their zone.
+    store
+        .add_contacts(campaign.id, vec![contact(9)], t0())
+        .await
+        .unwrap();
+    let keys: Vec<String> = (store.list_zones(campaign.id).await.unwrap().into_iter())
+        .map(|z| z.key)
+        .collect();
+    assert_eq!(keys, ["", "America/New_York"]);
+}

@@ -290,8 +290,9 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Cursor { campaign, contact } => {
                 let b = WriteBatch {
-                    cursors: vec![(
+                    cursors: vec![dialer_storage::ListCursor::new(
                         campaigns[campaign],
+                        "",
                         dialer_engine::ContactId::new(contact).unwrap(),
                     )],
                     ..WriteBatch::default()

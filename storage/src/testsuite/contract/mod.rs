@@ -7,7 +7,8 @@ use dialer_engine::{AuditKind, CallOrigin, CampaignState, PhoneNumber};
 
 use super::fixtures::{at, audit, call, new_campaign, phone, t0};
 use crate::model::{
-    AddContact, Attributes, CampaignDetails, DncEntry, DncKind, NewContact, StateChange, WriteBatch,
+    AddContact, Attributes, CampaignDetails, DncEntry, DncKind, ListCursor, NewContact,
+    StateChange, WriteBatch,
 };
 use crate::{StorageError, Store};
 
@@ -16,11 +17,13 @@ mod calls;
 mod lifecycle;
 mod messages;
 mod status;
+mod zones;
 pub use audience::*;
 pub use calls::*;
 pub use lifecycle::*;
 pub use messages::*;
 pub use status::*;
+pub use zones::*;
 
 fn attrs(pairs: &[(&str, &str)]) -> Attributes {
     pairs
@@ -72,7 +75,11 @@ pub async fn campaign_details_change_but_never_the_owners_state_or_cursor<S: Sto
             state: CampaignState::Running,
             at: at(1_000),
         }],
-        cursors: vec![(c.id, dialer_engine::ContactId::new(7).unwrap())],
+        cursors: vec![ListCursor::new(
+            c.id,
+            "",
+            dialer_engine::ContactId::new(7).unwrap(),
+        )],
         ..WriteBatch::default()
     })
     .await
@@ -319,13 +326,13 @@ pub async fn dial_cursors_only_move_forward<S: Store>(s: &S) {
         .unwrap();
     let id = |v| dialer_engine::ContactId::new(v).unwrap();
     s.commit(WriteBatch {
-        cursors: vec![(c.id, id(10))],
+        cursors: vec![ListCursor::new(c.id, "America/New_York", id(10))],
         ..WriteBatch::default()
     })
     .await
     .unwrap();
     s.commit(WriteBatch {
-        cursors: vec![(c.id, id(7))],
+        cursors: vec![ListCursor::new(c.id, "America/New_York", id(7))],
         ..WriteBatch::default()
     })
     .await
@@ -335,7 +342,7 @@ pub async fn dial_cursors_only_move_forward<S: Store>(s: &S) {
         Some(id(10))
     );
     s.commit(WriteBatch {
-        cursors: vec![(c.id, id(12))],
+        cursors: vec![ListCursor::new(c.id, "America/New_York", id(12))],
         ..WriteBatch::default()
     })
     .await
@@ -363,9 +370,11 @@ pub async fn a_failed_batch_writes_nothing<S: Store>(s: &S) {
     ));
     batch.counter(c.id, "attempts", 1);
     let mut with_cursor = batch.clone();
-    with_cursor
-        .cursors
-        .push((missing, dialer_engine::ContactId::new(1).unwrap()));
+    with_cursor.cursors.push(ListCursor::new(
+        missing,
+        "",
+        dialer_engine::ContactId::new(1).unwrap(),
+    ));
     let mut with_state = batch;
     with_state.states.push(StateChange {
         campaign_id: missing,
