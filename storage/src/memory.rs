@@ -35,6 +35,8 @@ struct State {
     contact_by_phone: HashMap<(CampaignId, PhoneNumber), ContactId>,
     /// Each campaign's list zones and how far each was made into calls.
     zones: BTreeMap<(CampaignId, String), Option<ContactId>>,
+    /// Each contact under its campaign and zone key, in id order.
+    by_zone: std::collections::BTreeSet<(CampaignId, String, ContactId)>,
     next_contact: i64,
     calls: BTreeMap<CallId, Call>,
     events: HashMap<CallId, Vec<CallAudit>>,
@@ -206,6 +208,7 @@ impl CampaignStore for MemoryStore {
         s.contacts.retain(|_, c| c.campaign_id != id);
         s.contact_by_phone.retain(|(c, _), _| *c != id);
         s.zones.retain(|(c, _), _| *c != id);
+        s.by_zone.retain(|(c, ..)| *c != id);
         s.counters.retain(|(c, _), _| *c != id);
         s.campaigns.remove(&id);
         Ok(true)
@@ -241,9 +244,9 @@ impl ContactStore for MemoryStore {
             let id =
                 ContactId::new(s.next_contact).map_err(|e| StorageError::Corrupt(e.to_string()))?;
             s.contact_by_phone.insert(key, id);
-            s.zones
-                .entry((campaign, zone_key(&new.phone_number)))
-                .or_insert(None);
+            let zone = zone_key(&new.phone_number);
+            s.by_zone.insert((campaign, zone.clone(), id));
+            s.zones.entry((campaign, zone)).or_insert(None);
             s.contacts.insert(
                 id,
                 Contact {
@@ -294,11 +297,13 @@ impl ContactStore for MemoryStore {
         limit: u32,
     ) -> Result<Vec<Contact>> {
         let s = self.state()?;
-        let items = s
-            .contacts
-            .values()
-            .filter(|c| c.campaign_id == campaign && after.is_none_or(|a| c.id > a))
-            .filter(|c| zone_key(&c.phone_number) == zone)
+        let zone = zone.to_owned();
+        let first = ContactId::new(1).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let from = (campaign, zone.clone(), after.unwrap_or(first));
+        let items = (s.by_zone.range(from..))
+            .take_while(|(c, z, _)| *c == campaign && *z == zone)
+            .filter(|(.., id)| after.is_none_or(|a| *id > a))
+            .filter_map(|(.., id)| s.contacts.get(id))
             .cloned();
         Ok(page(items, limit))
     }
