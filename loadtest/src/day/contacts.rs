@@ -99,6 +99,15 @@ pub fn write_csv(path: &Path, n: u32, seed: u64) -> std::io::Result<Spread> {
     Ok(spread)
 }
 
+/// The zone of a number [`write_csv`] wrote, by its area code.
+pub fn zone_of(e164: &str) -> Option<&'static str> {
+    let area: u32 = e164.strip_prefix("+1")?.get(..3)?.parse().ok()?;
+    ZONES
+        .iter()
+        .find(|z| z.areas.contains(&area))
+        .map(|z| z.name)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -127,6 +136,9 @@ mod tests {
                 / 20_000.0
         };
         assert!((share("Eastern") - 0.47).abs() < 0.02);
+        let zoned = |name| numbers.iter().filter(|n| zone_of(n) == Some(name)).count() as f64;
+        assert!((zoned("Eastern") / 20_000.0 - share("Eastern")).abs() < 1e-9);
+        assert_eq!(zone_of("+44207946000"), None);
         assert!((share("Pacific") - 0.16).abs() < 0.02);
         assert!(share("Alaska") > 0.0 && share("Hawaii") > 0.0);
     }

@@ -300,6 +300,8 @@ pub struct Stored {
     /// Calls in flight when the engine stopped (a run that ends mid-day): their last
     /// attempt is recorded, and may not have reached the provider.
     pub in_flight: u64,
+    /// Contacts still pending, by zone (of those [`contacts::write_csv`] spread them over).
+    pub pending_by_zone: Vec<(&'static str, u64)>,
     /// The first calls still pending (waiting for a retry or never dialed), described.
     pub pending: Vec<String>,
 }
@@ -313,6 +315,7 @@ async fn read_store(data: &Path, campaign: i64) -> anyhow::Result<Stored> {
         .map(|z| (z.key, z.after.map_or(0, |c| c.get())))
         .collect();
     let mut with_call = std::collections::HashSet::new();
+    let mut pending = std::collections::HashSet::new();
     let mut stored = Stored::default();
     crate::harness::each_call(&store, id, |call| {
         if let Some(contact) = call.contact_id {
@@ -322,6 +325,9 @@ async fn read_store(data: &Path, campaign: i64) -> anyhow::Result<Stored> {
         stored.in_flight += u64::from(call.status.is_live());
         if call.attempt_count > 0 {
             stored.dialed += 1;
+        }
+        if let Some(contact) = call.contact_id.filter(|_| call.status.is_pending()) {
+            pending.insert(contact.get());
         }
         if call.status.is_pending() && stored.pending.len() < 5 {
             stored.pending.push(format!(
@@ -347,6 +353,13 @@ async fn read_store(data: &Path, campaign: i64) -> anyhow::Result<Stored> {
         after = Some(last);
         for contact in page {
             stored.contacts += 1;
+            if pending.contains(&contact.id.get()) {
+                let zone = contacts::zone_of(contact.phone_number.as_str()).unwrap_or("other");
+                match stored.pending_by_zone.iter_mut().find(|(z, _)| *z == zone) {
+                    Some((_, n)) => *n += 1,
+                    None => stored.pending_by_zone.push((zone, 1)),
+                }
+            }
             let zone = dialer_engine::dispatch::zone_key(&contact.phone_number);
             if contact.id.get() <= cursors.get(&zone).copied().unwrap_or(0) {
                 stored.handed_out += 1;

@@ -114,6 +114,9 @@ pub struct Report {
     pub lost: u64,
     /// The first calls still pending at the end, described (a run that did not finish).
     pub pending_calls: Vec<String>,
+    /// Contacts still pending at the end, by zone.
+    #[serde(default)]
+    pub pending_by_zone: Vec<(String, u64)>,
     /// Mean share of the lines in use while calls were due and waiting for one.
     pub line_utilization_while_waiting: f64,
     pub engine_cpu_seconds: f64,
@@ -218,6 +221,9 @@ impl Report {
             max_calls_to_one_number: i.witness.max_calls_to_one_number,
             lost: i.stored.lost,
             pending_calls: i.stored.pending.clone(),
+            pending_by_zone: (i.stored.pending_by_zone.iter())
+                .map(|(z, n)| ((*z).to_owned(), *n))
+                .collect(),
             line_utilization_while_waiting: utilization,
             engine_cpu_seconds: usage.cpu_seconds,
             engine_peak_rss_bytes: usage.peak_rss_bytes,
@@ -348,6 +354,12 @@ impl fmt::Display for Report {
             "  line utilization while calls waited: {:.1}%",
             self.line_utilization_while_waiting * 100.0
         )?;
+        if !self.pending_by_zone.is_empty() {
+            let zones: Vec<String> = (self.pending_by_zone.iter())
+                .map(|(z, n)| format!("{z} {n}"))
+                .collect();
+            writeln!(f, "  still pending by zone: {}", zones.join(", "))?;
+        }
         for call in &self.pending_calls {
             writeln!(f, "  still pending: {call}")?;
         }
