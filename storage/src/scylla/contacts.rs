@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use dialer_engine::dispatch::zone_key;
 use dialer_engine::{CampaignId, ContactId, PhoneNumber};
 use futures::future::try_join_all;
+use scylla::deserialize::row::DeserializeRow;
+use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlValue;
 
 use super::rows::{CONTACT_BUCKET, ContactRow, big, contact_id_of, contact_seq, text};
@@ -115,25 +117,10 @@ impl ContactStore for ScyllaStore {
         after: Option<ContactId>,
         limit: u32,
     ) -> Result<Vec<Contact>> {
-        let c = campaign.get();
-        let high = self.sequence_high(&format!("contacts:{c}")).await?;
-        let mut after = after.map_or(contact_id_of(c, 0), |a| a.get());
-        let mut bucket = contact_seq(after) / CONTACT_BUCKET;
-        let mut out = Vec::new();
-        while out.len() < limit as usize && bucket <= high / CONTACT_BUCKET {
-            let v = values([
-                ("campaign_id", big(c)),
-                ("bucket", big(bucket)),
-                ("after", big(after)),
-                ("lim", lim(limit as usize - out.len())),
-            ]);
-            for row in rows_of::<ContactRow>(&self.run(&self.st.contact_page, v).await?)? {
-                out.push(row.into_contact()?);
-            }
-            bucket += 1;
-            after = contact_id_of(c, 0);
-        }
-        Ok(out)
+        let rows: Vec<ContactRow> = (self.bucket_pages(&self.st.contact_page, campaign, None))
+            .walk(after, limit)
+            .await?;
+        rows.into_iter().map(ContactRow::into_contact).collect()
     }
 
     async fn list_zones(&self, campaign: CampaignId) -> Result<Vec<ListZone>> {
@@ -161,25 +148,11 @@ impl ContactStore for ScyllaStore {
         limit: u32,
     ) -> Result<Vec<Contact>> {
         let c = campaign.get();
-        let high = self.sequence_high(&format!("contacts:{c}")).await?;
-        let mut after = after.map_or(contact_id_of(c, 0), |a| a.get());
-        let mut bucket = contact_seq(after) / CONTACT_BUCKET;
-        let mut ids = Vec::new();
-        while ids.len() < limit as usize && bucket <= high / CONTACT_BUCKET {
-            let v = values([
-                ("campaign_id", big(c)),
-                ("zone", text(zone)),
-                ("bucket", big(bucket)),
-                ("after", big(after)),
-                ("lim", lim(limit as usize - ids.len())),
-            ]);
-            for (id,) in rows_of::<(i64,)>(&self.run(&self.st.zone_contact_page, v).await?)? {
-                ids.push(id);
-            }
-            bucket += 1;
-            after = contact_id_of(c, 0);
-        }
-        let rows = try_join_all(ids.into_iter().map(|id| {
+        let ids: Vec<(i64,)> =
+            (self.bucket_pages(&self.st.zone_contact_page, campaign, Some(zone)))
+                .walk(after, limit)
+                .await?;
+        let rows = try_join_all(ids.into_iter().map(|(id,)| {
             let key = values([
                 ("campaign_id", big(c)),
                 ("bucket", big(contact_seq(id) / CONTACT_BUCKET)),
@@ -239,5 +212,59 @@ impl ContactStore for ScyllaStore {
             total += u64::try_from(n).unwrap_or(0);
         }
         Ok(total)
+    }
+}
+
+/// A walk through a campaign's contact buckets in id order, with one statement that reads a
+/// bucket after an id (`campaign_id`, `bucket`, `after`, `lim`, and `zone` when given).
+struct BucketPages<'a> {
+    store: &'a ScyllaStore,
+    statement: &'a PreparedStatement,
+    campaign: i64,
+    zone: Option<&'a str>,
+}
+
+impl ScyllaStore {
+    fn bucket_pages<'a>(
+        &'a self,
+        statement: &'a PreparedStatement,
+        campaign: CampaignId,
+        zone: Option<&'a str>,
+    ) -> BucketPages<'a> {
+        BucketPages {
+            store: self,
+            statement,
+            campaign: campaign.get(),
+            zone,
+        }
+    }
+}
+
+impl BucketPages<'_> {
+    /// Up to `limit` rows strictly after `after`, from as many buckets as it takes.
+    async fn walk<R>(&self, after: Option<ContactId>, limit: u32) -> Result<Vec<R>>
+    where
+        R: for<'f, 'm> DeserializeRow<'f, 'm>,
+    {
+        let c = self.campaign;
+        let high = self.store.sequence_high(&format!("contacts:{c}")).await?;
+        let mut after = after.map_or(contact_id_of(c, 0), |a| a.get());
+        let mut bucket = contact_seq(after) / CONTACT_BUCKET;
+        let mut out = Vec::new();
+        while out.len() < limit as usize && bucket <= high / CONTACT_BUCKET {
+            let mut v = values([
+                ("campaign_id", big(c)),
+                ("bucket", big(bucket)),
+                ("after", big(after)),
+                ("lim", lim(limit as usize - out.len())),
+            ]);
+            if let Some(zone) = self.zone {
+                v.insert("zone", text(zone));
+            }
+            out.extend(rows_of::<R>(&self.store.run(self.statement, v).await?)?);
+            bucket += 1;
+            after = contact_id_of(c, 0);
+        }
+        Ok(out)
     }
 }
