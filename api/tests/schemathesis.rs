@@ -54,13 +54,16 @@ async fn schemathesis_finds_the_server_and_its_document_in_agreement() {
         .expect("dialer serve starts");
     let mut run = Command::new(schemathesis());
     let config_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis.toml");
+    // One worker: with two, hypothesis describes strategies' lambdas by parsing source with
+    // `ast` in both threads at once, and CPython 3.11 (Debian 12's) can then fail with
+    // "AST constructor recursion depth mismatch" (a CI run failed so; the API was fine).
     run.current_dir(work.path())
         .arg("--config-file")
         .arg(config_file)
         .arg("run")
         .arg(format!("{}/api/v1/openapi.json", dialer.base_url()))
         .args(["-H", &format!("X-Auth-Token: {TOKEN}")])
-        .args(["--max-examples", "5", "--workers", "2", "--seed", "1"])
+        .args(["--max-examples", "5", "--workers", "1", "--seed", "1"])
         .args(["--suppress-health-check", "filter_too_much"])
         .env("NO_COLOR", "1");
     let out = tokio::task::spawn_blocking(move || run.output())
