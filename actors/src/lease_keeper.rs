@@ -35,6 +35,12 @@ pub(crate) enum LeaseKeeperMessage {
     },
     Renew,
     Watch,
+    /// A round of releases ended: the next one may start.
+    Released,
+    /// A round of renewals ended; `lost`: the leases the store no longer had.
+    Renewed {
+        lost: Vec<(CallId, PoolId, u32)>,
+    },
 }
 
 /// How calls reach the lease keeper, whichever generation of it is running.
@@ -112,9 +118,29 @@ pub(crate) struct KeeperArgs {
 pub(crate) struct LeaseKeeperActor;
 
 pub(crate) struct LeaseKeeperState {
+    me: ActorRef<LeaseKeeperMessage>,
     leases: Arc<dyn LeaseStore>,
     ttl: Duration,
     held: HashMap<CallId, Vec<(PoolId, u32)>>,
+    /// Releases asked for while a round of them was in flight: the next round.
+    releasing: Option<Releases>,
+    /// A round of releases is in flight.
+    release_in_flight: bool,
+    /// A round of renewals is in flight.
+    renewing: bool,
+}
+
+/// Leases to give back in one round: per pool, its holders, and who waits for the round.
+#[derive(Default)]
+struct Releases {
+    by_pool: HashMap<PoolId, Vec<(CallId, String)>>,
+    waiting: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Releases {
+    fn is_empty(&self) -> bool {
+        self.by_pool.is_empty() && self.waiting.is_empty()
+    }
 }
 
 impl Actor for LeaseKeeperActor {
@@ -133,9 +159,13 @@ impl Actor for LeaseKeeperActor {
         me.send_interval(every, || LeaseKeeperMessage::Renew);
         me.send_interval(args.watch, || LeaseKeeperMessage::Watch);
         Ok(LeaseKeeperState {
+            me,
             leases: args.leases,
             ttl: args.ttl,
             held: HashMap::new(),
+            releasing: None,
+            release_in_flight: false,
+            renewing: false,
         })
     }
 
@@ -151,13 +181,10 @@ impl Actor for LeaseKeeperActor {
                 pools,
                 held,
             } => state.on_track(call_id, pools, held).await,
-            LeaseKeeperMessage::Release { call_id, done } => {
-                state.on_release(call_id).await;
-                if let Some(done) = done {
-                    let _ = done.send(());
-                }
-            }
-            LeaseKeeperMessage::Renew => state.on_renew().await,
+            LeaseKeeperMessage::Release { call_id, done } => state.on_release(call_id, done),
+            LeaseKeeperMessage::Released => state.on_released(),
+            LeaseKeeperMessage::Renew => state.on_renew(),
+            LeaseKeeperMessage::Renewed { lost } => state.on_renewed(lost).await,
             LeaseKeeperMessage::Watch => state.on_watch().await,
         }
         crate::metrics::leases_held(state.held.len());
@@ -196,20 +223,59 @@ impl LeaseKeeperState {
         }
     }
 
-    async fn on_release(&mut self, call_id: CallId) {
-        let Some(pools) = self.held.remove(&call_id) else {
-            return;
-        };
-        let holder = call_id.to_string();
-        // The pools' leases are independent: given back together, one round trip, not one each.
-        let leases = &self.leases;
-        let released = join_all(pools.iter().map(|(pool, _)| leases.release(pool, &holder))).await;
-        for ((pool, _), result) in pools.iter().zip(released) {
-            if let Err(e) = result {
-                crate::metrics::lease_error();
-                tracing::warn!(%call_id, pool = %pool, error = %e, "lease release failed; it will expire by itself");
+    /// Stops renewing the call's leases and gives them back in the next round of releases.
+    /// Rounds run one at a time beside the keeper, each one script call per pool: releases
+    /// asked for meanwhile wait for the next, so a busy node gives back many leases a round
+    /// trip rather than one (and the keeper never waits on the store for them).
+    fn on_release(&mut self, call_id: CallId, done: Option<tokio::sync::oneshot::Sender<()>>) {
+        let next = self.releasing.get_or_insert_with(Releases::default);
+        if let Some(pools) = self.held.remove(&call_id) {
+            let holder = call_id.to_string();
+            for (pool, _) in pools {
+                next.by_pool
+                    .entry(pool)
+                    .or_default()
+                    .push((call_id, holder.clone()));
             }
         }
+        next.waiting.extend(done);
+        if !self.release_in_flight {
+            self.release_round();
+        }
+    }
+
+    fn on_released(&mut self) {
+        self.release_in_flight = false;
+        if self.releasing.as_ref().is_some_and(|r| !r.is_empty()) {
+            self.release_round();
+        }
+    }
+
+    fn release_round(&mut self) {
+        let Some(round) = self.releasing.take().filter(|r| !r.is_empty()) else {
+            return;
+        };
+        self.release_in_flight = true;
+        let leases = Arc::clone(&self.leases);
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let Releases { by_pool, waiting } = round;
+            join_all(by_pool.into_iter().map(|(pool, holders)| {
+                let leases = &leases;
+                async move {
+                    let names: Vec<String> = holders.iter().map(|(_, h)| h.clone()).collect();
+                    if let Err(e) = leases.release_many(&pool, &names).await {
+                        crate::metrics::lease_error();
+                        tracing::warn!(pool = %pool, calls = holders.len(), error = %e, "lease release failed; the leases will expire by themselves");
+                    }
+                }
+            }))
+            .await;
+            for done in waiting {
+                let _ = done.send(());
+            }
+            let _ = me.cast(LeaseKeeperMessage::Released);
+        });
     }
 
     /// Re-asserts every lease in the pools whose state the store lost (a pool this node holds
@@ -253,132 +319,66 @@ impl LeaseKeeperState {
         }
     }
 
-    async fn on_renew(&mut self) {
-        let this = &*self;
-        let ttl = this.ttl;
-        let leases = &this.leases;
-        let all: Vec<(&CallId, &PoolId, u32)> = this
+    /// Renews every lease held, in a round beside the keeper (one at a time); the leases the
+    /// store no longer has come back to be taken again if their calls still hold them.
+    fn on_renew(&mut self) {
+        if self.renewing {
+            return;
+        }
+        self.renewing = true;
+        let all: Vec<(CallId, PoolId, u32)> = self
             .held
             .iter()
-            .flat_map(|(call_id, pools)| pools.iter().map(move |(p, limit)| (call_id, p, *limit)))
+            .flat_map(|(call_id, pools)| {
+                pools
+                    .iter()
+                    .map(move |(p, limit)| (*call_id, p.clone(), *limit))
+            })
             .collect();
-        // In chunks, yielding between them: tens of thousands of renewals that complete without
-        // waiting (the in-process store) would otherwise hold a runtime thread for the whole
-        // round and stall the requests queued behind it.
-        for chunk in all.chunks(RENEW_CHUNK) {
-            join_all(chunk.iter().map(|&(call_id, pool, limit)| async move {
-                let holder = call_id.to_string();
-                match leases.renew(pool, &holder, ttl).await {
-                    Ok(true) => {}
-                    // Lost (expired during an outage): take it again.
-                    Ok(false) => this.reassert(*call_id, &holder, pool, limit).await,
-                    Err(_) => crate::metrics::lease_error(),
+        let leases = Arc::clone(&self.leases);
+        let ttl = self.ttl;
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let mut lost = Vec::new();
+            // In chunks, yielding between them: tens of thousands of renewals that complete
+            // without waiting (the in-process store) would otherwise hold a runtime thread for
+            // the whole round and stall the requests queued behind it.
+            for chunk in all.chunks(RENEW_CHUNK) {
+                let answers = join_all(chunk.iter().map(|(call_id, pool, _)| {
+                    let leases = &leases;
+                    async move { leases.renew(pool, &call_id.to_string(), ttl).await }
+                }))
+                .await;
+                for (lease, answer) in chunk.iter().zip(answers) {
+                    match answer {
+                        Ok(true) => {}
+                        // Lost (expired during an outage, or released meanwhile).
+                        Ok(false) => lost.push(lease.clone()),
+                        Err(_) => crate::metrics::lease_error(),
+                    }
                 }
-            }))
-            .await;
-            tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+            }
+            let _ = me.cast(LeaseKeeperMessage::Renewed { lost });
+        });
+    }
+
+    /// Takes again the leases a renewal found lost whose calls still hold them (a call
+    /// released during the round is not taken again).
+    async fn on_renewed(&mut self, lost: Vec<(CallId, PoolId, u32)>) {
+        self.renewing = false;
+        for (call_id, pool, limit) in lost {
+            let still_held = self
+                .held
+                .get(&call_id)
+                .is_some_and(|pools| pools.iter().any(|(p, _)| *p == pool));
+            if still_held {
+                self.reassert(call_id, &call_id.to_string(), &pool, limit)
+                    .await;
+            }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    use chrono::TimeZone;
-    use dialer_storage::lease::{InProcessLeases, LeaseError};
-
-    use super::*;
-    use crate::clock::ScaledClock;
-
-    /// The in-process store, counting renewals, with the clock its TTLs run on chosen.
-    #[derive(Debug)]
-    struct Counting {
-        inner: InProcessLeases,
-        real_time: bool,
-        renewals: AtomicU32,
-    }
-
-    #[async_trait::async_trait]
-    impl LeaseStore for Counting {
-        async fn acquire(
-            &self,
-            pool: &PoolId,
-            holder: &str,
-            ttl: Duration,
-            limit: u32,
-        ) -> Result<Acquire, LeaseError> {
-            self.inner.acquire(pool, holder, ttl, limit).await
-        }
-        async fn renew(
-            &self,
-            pool: &PoolId,
-            holder: &str,
-            ttl: Duration,
-        ) -> Result<bool, LeaseError> {
-            self.renewals.fetch_add(1, Ordering::SeqCst);
-            self.inner.renew(pool, holder, ttl).await
-        }
-        async fn release(&self, pool: &PoolId, holder: &str) -> Result<bool, LeaseError> {
-            self.inner.release(pool, holder).await
-        }
-        async fn count(&self, pool: &PoolId) -> Result<u32, LeaseError> {
-            self.inner.count(pool).await
-        }
-        async fn ping(&self) -> Result<(), LeaseError> {
-            Ok(())
-        }
-        fn backend(&self) -> &'static str {
-            "counting"
-        }
-        fn ttl_in_real_time(&self) -> bool {
-            self.real_time
-        }
-    }
-
-    /// Renewals of one call's lease over 35 real seconds, the engine's clock at 100×.
-    async fn renewals_in_35_real_seconds(real_time: bool) -> u32 {
-        let epoch = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap();
-        let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(epoch, 100));
-        let store = Arc::new(Counting {
-            inner: InProcessLeases::new(Arc::clone(&clock)),
-            real_time,
-            renewals: AtomicU32::new(0),
-        });
-        let args = KeeperArgs {
-            leases: store.clone(),
-            clock,
-            ttl: Duration::from_secs(30),
-            watch: Duration::from_secs(3600),
-        };
-        let (keeper, task) = Actor::spawn(None, LeaseKeeperActor, args).await.unwrap();
-        let call_id = CallId::generate(epoch);
-        let pool = PoolId::global();
-        store
-            .acquire(&pool, &call_id.to_string(), Duration::from_secs(30), 10)
-            .await
-            .unwrap();
-        keeper
-            .cast(LeaseKeeperMessage::Track {
-                call_id,
-                pools: vec![(pool, 10)],
-                held: true,
-            })
-            .unwrap();
-        for _ in 0..350 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        keeper.stop(None);
-        task.await.unwrap();
-        store.renewals.load(Ordering::SeqCst)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn renewals_are_paced_on_the_clock_the_store_expires_leases_by() {
-        // Redis expires by its own clock: every 10 real seconds, whatever the engine's speed.
-        assert_eq!(renewals_in_35_real_seconds(true).await, 3);
-        // The in-process store expires by the engine's clock: every 10 of its seconds, 0.1 s here.
-        let scaled = renewals_in_35_real_seconds(false).await;
-        assert!((345..=350).contains(&scaled), "{scaled}");
-    }
-}
+mod tests;

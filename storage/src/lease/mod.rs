@@ -133,6 +133,19 @@ pub trait LeaseStore: Send + Sync + fmt::Debug {
     async fn renew(&self, pool: &PoolId, holder: &str, ttl: Duration) -> Result<bool, LeaseError>;
     /// Gives a lease back; `false` when the holder did not hold it.
     async fn release(&self, pool: &PoolId, holder: &str) -> Result<bool, LeaseError>;
+    /// Gives several holders' leases of one pool back at once (one round trip to a remote
+    /// store); answers, in `holders`' order, whether each held it.
+    async fn release_many(
+        &self,
+        pool: &PoolId,
+        holders: &[String],
+    ) -> Result<Vec<bool>, LeaseError> {
+        let mut released = Vec::with_capacity(holders.len());
+        for holder in holders {
+            released.push(self.release(pool, holder).await?);
+        }
+        Ok(released)
+    }
     /// Live holders of a pool.
     async fn count(&self, pool: &PoolId) -> Result<u32, LeaseError>;
     /// Whether the store answers (for `/readyz`).

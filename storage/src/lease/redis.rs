@@ -23,6 +23,7 @@ use super::{Acquire, LeaseError, LeaseStore, PoolId, check_ttl};
 const ACQUIRE: &str = include_str!("lua/acquire.lua");
 const RENEW: &str = include_str!("lua/renew.lua");
 const RELEASE: &str = include_str!("lua/release.lua");
+const RELEASE_MANY: &str = include_str!("lua/release_many.lua");
 const COUNT: &str = include_str!("lua/count.lua");
 const EPOCH: &str = include_str!("lua/epoch.lua");
 
@@ -33,6 +34,7 @@ pub fn script_sha(name: &str) -> String {
         "acquire" => ACQUIRE,
         "renew" => RENEW,
         "release" => RELEASE,
+        "release_many" => RELEASE_MANY,
         "epoch" => EPOCH,
         _ => COUNT,
     };
@@ -75,6 +77,7 @@ pub struct RedisLeases {
     acquire: Script,
     renew: Script,
     release: Script,
+    release_many: Script,
     count: Script,
     epoch: Script,
     quarantine_ms: i64,
@@ -133,6 +136,7 @@ impl RedisLeases {
             acquire: Script::from_lua(ACQUIRE),
             renew: Script::from_lua(RENEW),
             release: Script::from_lua(RELEASE),
+            release_many: Script::from_lua(RELEASE_MANY),
             count: Script::from_lua(COUNT),
             epoch: Script::from_lua(EPOCH),
             quarantine_ms: i64::try_from(config.quarantine.as_millis()).unwrap_or(i64::MAX),
@@ -143,6 +147,7 @@ impl RedisLeases {
             &leases.acquire,
             &leases.renew,
             &leases.release,
+            &leases.release_many,
             &leases.count,
             &leases.epoch,
         ] {
@@ -239,6 +244,9 @@ impl RedisLeases {
     }
 }
 
+/// Holders given back by one `release_many` script call.
+const RELEASE_CHUNK: usize = 512;
+
 fn u32_of(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
@@ -303,6 +311,21 @@ impl LeaseStore for RedisLeases {
             .call(&self.release, pool, vec![Value::from(holder)])
             .await?;
         Ok(released == 1)
+    }
+
+    async fn release_many(
+        &self,
+        pool: &PoolId,
+        holders: &[String],
+    ) -> Result<Vec<bool>, LeaseError> {
+        let mut released = Vec::with_capacity(holders.len());
+        // Lua's `unpack` and a script's arguments stay well inside their limits per call.
+        for chunk in holders.chunks(RELEASE_CHUNK) {
+            let args = chunk.iter().map(|h| Value::from(h.as_str())).collect();
+            let answers: Vec<i64> = self.call(&self.release_many, pool, args).await?;
+            released.extend(answers.into_iter().map(|a| a == 1));
+        }
+        Ok(released)
     }
 
     async fn count(&self, pool: &PoolId) -> Result<u32, LeaseError> {

@@ -82,6 +82,29 @@ async fn grants_renewals_and_releases(store: &dyn LeaseStore) {
     assert!(c > b);
     // Pools are independent.
     assert_eq!(store.count(&PoolId::named("other")).await.unwrap(), 0);
+    // Several holders given back at once: each answered in order, the pool emptied, and a
+    // released holder's renewal refused.
+    let many = PoolId::named("many");
+    let holders: Vec<String> = (0..1200).map(|i| format!("h{i}")).collect();
+    for h in holders.iter().step_by(2) {
+        assert!(
+            store
+                .acquire(&many, h, TTL, 2000)
+                .await
+                .unwrap()
+                .token()
+                .is_some()
+        );
+    }
+    let released = store.release_many(&many, &holders).await.unwrap();
+    assert_eq!(released.len(), holders.len());
+    assert!(
+        released.iter().enumerate().all(|(i, r)| *r == (i % 2 == 0)),
+        "{released:?}"
+    );
+    assert_eq!(store.count(&many).await.unwrap(), 0);
+    assert!(!store.renew(&many, "h0", TTL).await.unwrap());
+    assert!(store.release_many(&many, &[]).await.unwrap().is_empty());
     assert!(matches!(
         store.acquire(&pool, "d", Duration::ZERO, 2).await,
         Err(LeaseError::Invalid(_))
