@@ -75,10 +75,19 @@ impl LeaseStore for Counting {
     }
 }
 
-/// Renewals of one call's lease over 35 real seconds, the engine's clock at 100×.
-async fn renewals_in_35_real_seconds(real_time: bool) -> u32 {
+/// A keeper (30 s TTL) on a counting store, the engine's clock at `speed`× from Monday
+/// 2026-12-07 15:00 UTC.
+async fn keeper_on(
+    speed: u32,
+    real_time: bool,
+) -> (
+    chrono::DateTime<chrono::Utc>,
+    Arc<Counting>,
+    ActorRef<LeaseKeeperMessage>,
+    tokio::task::JoinHandle<()>,
+) {
     let epoch = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(epoch, 100));
+    let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(epoch, speed));
     let store = Arc::new(Counting::new(Arc::clone(&clock), real_time));
     let args = KeeperArgs {
         leases: store.clone(),
@@ -87,6 +96,12 @@ async fn renewals_in_35_real_seconds(real_time: bool) -> u32 {
         watch: Duration::from_secs(3600),
     };
     let (keeper, task) = Actor::spawn(None, LeaseKeeperActor, args).await.unwrap();
+    (epoch, store, keeper, task)
+}
+
+/// Renewals of one call's lease over 35 real seconds, the engine's clock at 100×.
+async fn renewals_in_35_real_seconds(real_time: bool) -> u32 {
+    let (epoch, store, keeper, task) = keeper_on(100, real_time).await;
     let call_id = CallId::generate(epoch);
     let pool = PoolId::global();
     store
@@ -126,16 +141,7 @@ async fn keeper_with_calls(
     tokio::task::JoinHandle<()>,
     Vec<CallId>,
 ) {
-    let epoch = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(epoch, 1));
-    let store = Arc::new(Counting::new(Arc::clone(&clock), true));
-    let args = KeeperArgs {
-        leases: store.clone(),
-        clock,
-        ttl: Duration::from_secs(30),
-        watch: Duration::from_secs(3600),
-    };
-    let (keeper, task) = Actor::spawn(None, LeaseKeeperActor, args).await.unwrap();
+    let (epoch, store, keeper, task) = keeper_on(1, true).await;
     let pools = vec![
         (PoolId::global(), 10_000),
         (PoolId::named("campaign"), 10_000),
