@@ -5,5 +5,6 @@
 
 mod contract;
 mod embedded;
+mod lease_model;
 mod leases;
 mod model;
