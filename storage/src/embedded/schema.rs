@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "list_zones",
         include_str!("../../migrations/sqlite/0007_list_zones.sql"),
     ),
+    (
+        8,
+        "status_predicates",
+        include_str!("../../migrations/sqlite/0008_status_predicates.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

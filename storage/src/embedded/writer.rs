@@ -165,10 +165,8 @@ fn execute(tx: &Connection, work: &Work) -> Result<Answer> {
     }
 }
 
-fn apply_batch(tx: &Connection, b: &WriteBatch) -> Result<()> {
-    {
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO calls (call_id, campaign_id, contact_id, phone, origin, status, attempt_count, max_attempts,
+/// The writes every call's progress makes: its row, its audit events, its campaign's counters.
+const UPSERT_CALL_SQL: &str = "INSERT INTO calls (call_id, campaign_id, contact_id, phone, origin, status, attempt_count, max_attempts,
                 created_at, updated_at, scheduled_at, due_at, last_attempt_at, last_outcome, total_call_time,
                 external_call_id, error_message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
@@ -177,8 +175,15 @@ fn apply_batch(tx: &Connection, b: &WriteBatch) -> Result<()> {
                 max_attempts = excluded.max_attempts, updated_at = excluded.updated_at,
                 due_at = excluded.due_at, last_attempt_at = excluded.last_attempt_at,
                 last_outcome = excluded.last_outcome, total_call_time = excluded.total_call_time,
-                external_call_id = excluded.external_call_id, error_message = excluded.error_message",
-        )?;
+                external_call_id = excluded.external_call_id, error_message = excluded.error_message";
+const INSERT_EVENT_SQL: &str = "INSERT INTO call_events (call_id, campaign_id, at, attempt, kind, from_status, to_status, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const ADD_COUNTER_SQL: &str = "INSERT INTO counters (campaign_id, name, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (campaign_id, name) DO UPDATE SET value = value + excluded.value";
+
+fn apply_batch(tx: &Connection, b: &WriteBatch) -> Result<()> {
+    {
+        let mut upsert = tx.prepare_cached(UPSERT_CALL_SQL)?;
         for c in &b.calls {
             upsert.execute(params![
                 id_bytes(c.call_id),
@@ -202,10 +207,7 @@ fn apply_batch(tx: &Connection, b: &WriteBatch) -> Result<()> {
         }
     }
     {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO call_events (call_id, campaign_id, at, attempt, kind, from_status, to_status, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
+        let mut insert = tx.prepare_cached(INSERT_EVENT_SQL)?;
         for a in &b.audits {
             insert.execute(params![
                 id_bytes(a.call_id),
@@ -220,10 +222,7 @@ fn apply_batch(tx: &Connection, b: &WriteBatch) -> Result<()> {
         }
     }
     {
-        let mut add = tx.prepare_cached(
-            "INSERT INTO counters (campaign_id, name, value) VALUES (?1, ?2, ?3)
-             ON CONFLICT (campaign_id, name) DO UPDATE SET value = value + excluded.value",
-        )?;
+        let mut add = tx.prepare_cached(ADD_COUNTER_SQL)?;
         for d in &b.counters {
             add.execute(params![d.campaign_id.get(), d.name, d.delta])?;
         }
@@ -437,3 +436,6 @@ fn remove_dnc(tx: &Connection, phone: &PhoneNumber, kind: DncKind) -> Result<boo
         params![phone.as_str(), kind.as_str()],
     )? > 0)
 }
+
+#[cfg(test)]
+mod tests;

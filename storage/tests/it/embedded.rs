@@ -213,7 +213,7 @@ async fn contacts_from_before_zones_keep_their_cursor() {
     let conn = rusqlite::Connection::open(dir.path().join("dialer.sqlite")).unwrap();
     conn.execute_batch(
         "DROP INDEX contacts_by_zone; DROP TABLE list_zones; ALTER TABLE contacts DROP COLUMN zone;
-         DELETE FROM schema_migrations WHERE version = 7;",
+         DELETE FROM schema_migrations WHERE version >= 7;",
     )
     .unwrap();
     drop(conn);
@@ -241,4 +241,79 @@ async fn contacts_from_before_zones_keep_their_cursor() {
         .map(|z| z.key)
         .collect();
     assert_eq!(keys, ["", "America/New_York"]);
+}
+
+/// A database whose partial indexes on `calls` name their statuses in IN lists (schema 7): the
+/// upgrade rebuilds them with comparisons, and every call is still found where it was.
+#[tokio::test]
+async fn calls_indexed_by_status_lists_are_found_after_the_upgrade() {
+    use dialer_engine::{CallStatus, Lane};
+    use dialer_storage::{CallFilter, ScheduleStore};
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig::new(dir.path());
+    let store = EmbeddedStore::open(&config, t0()).unwrap();
+    let campaign = store
+        .create_campaign(new_campaign("indexes"), t0())
+        .await
+        .unwrap();
+    let with = |n: u32, status: CallStatus| {
+        let mut c = call(campaign.id, n, t0(), CallOrigin::Campaign);
+        c.status = status;
+        c
+    };
+    let (pending, live, done) = (
+        with(1, CallStatus::Scheduled),
+        with(2, CallStatus::Dialing),
+        with(3, CallStatus::Picked),
+    );
+    store
+        .commit(WriteBatch {
+            calls: vec![pending.clone(), live.clone(), done.clone()],
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    // Back to schema 7's indexes.
+    let conn = rusqlite::Connection::open(dir.path().join("dialer.sqlite")).unwrap();
+    conn.execute_batch(
+        "DROP INDEX calls_pending; DROP INDEX calls_live; DROP INDEX calls_by_status;
+         CREATE INDEX calls_pending ON calls (campaign_id, origin = 'campaign', due_at, call_id)
+             WHERE status IN ('SCHEDULED', 'INITIATED', 'RETRYING');
+         CREATE INDEX calls_live ON calls (campaign_id, call_id)
+             WHERE status IN ('DIALING', 'RINGING', 'IN_PROGRESS');
+         CREATE INDEX calls_by_status ON calls (status, call_id)
+             WHERE status NOT IN ('DIALING', 'RINGING', 'IN_PROGRESS');
+         DELETE FROM schema_migrations WHERE version >= 8;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = EmbeddedStore::open(&config, t0()).unwrap();
+    let ids =
+        |calls: Vec<dialer_engine::Call>| calls.into_iter().map(|c| c.call_id).collect::<Vec<_>>();
+    let found = store
+        .pending_calls(campaign.id, Lane::List, None, 10, t0())
+        .await
+        .unwrap();
+    assert_eq!(ids(found), vec![pending.call_id]);
+    let found = store.live_calls(campaign.id, None, 10).await.unwrap();
+    assert_eq!(ids(found), vec![live.call_id]);
+    let filter = CallFilter {
+        status: Some(CallStatus::Picked),
+        ..CallFilter::default()
+    };
+    let found = store.list_calls(&filter, None, 10).await.unwrap();
+    assert_eq!(ids(found), vec![done.call_id]);
+    store.close().await.unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("dialer.sqlite")).unwrap();
+    let lists: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls'
+             AND sql LIKE '% IN (%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(lists, 0);
 }
