@@ -1,21 +1,23 @@
 //! The embedded backend, dialer's default: SQLite (bundled) in WAL mode in one data directory.
 //!
 //! All writes go through one writer thread that commits them in groups (see `writer`);
-//! reads run on a small pool of connections (see `read`). An acknowledged write is durable at
-//! the configured `synchronous` level: `NORMAL` (the default) survives a process crash or
-//! `kill -9`; `FULL` also survives a power loss, at the cost of an fsync per commit.
+//! reads run on a small pool of connections, point reads on the dial path on the caller's
+//! thread (see `read` and `readers`). An acknowledged write is durable at the configured
+//! `synchronous` level: `NORMAL` (the default) survives a process crash or `kill -9`; `FULL`
+//! also survives a power loss, at the cost of an fsync per commit.
 
 mod audience;
 mod checkpoint;
 mod codec;
 mod messages;
 mod read;
+mod readers;
 mod schema;
 mod writer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -80,11 +82,7 @@ pub struct EmbeddedStore {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
-    /// Idle read connections; at most `max_readers` exist, each kept for the store's life (a
-    /// connection's prepared statements and schema are worth keeping).
-    readers: Arc<Mutex<Vec<Connection>>>,
-    /// A permit per read connection: reads beyond `max_readers` wait for one to come back.
-    read_permits: Arc<tokio::sync::Semaphore>,
+    readers: readers::Readers,
     checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
 }
 
@@ -170,11 +168,10 @@ impl EmbeddedStore {
                 StorageError::Unavailable(format!("cannot start the writer thread: {e}"))
             })?;
         Ok(Self {
+            readers: readers::Readers::new(path.clone(), config.readers),
             path,
             writer: Mutex::new(Some(tx)),
             writer_done: Mutex::new(Some(done_rx)),
-            readers: Arc::new(Mutex::new(Vec::new())),
-            read_permits: Arc::new(tokio::sync::Semaphore::new(config.readers.max(1))),
             checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
@@ -207,28 +204,7 @@ impl EmbeddedStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let permit = Arc::clone(&self.read_permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| StorageError::Closed)?;
-        let pool = Arc::clone(&self.readers);
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => open_connection(
-                    &path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?,
-            };
-            let result = f(&conn);
-            pool.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
-            drop(permit);
-            result
-        })
-        .await
-        .map_err(|e| StorageError::Unavailable(format!("read task failed: {e}")))?
+        self.readers.read(f).await
     }
 }
 
@@ -337,7 +313,7 @@ impl ContactStore for EmbeddedStore {
 #[async_trait]
 impl CallStore for EmbeddedStore {
     async fn get_call(&self, id: CallId) -> Result<Option<Call>> {
-        self.read(move |c| read::call(c, id)).await
+        self.readers.read_point(move |c| read::call(c, id)).await
     }
 
     async fn list_calls(
@@ -372,7 +348,8 @@ impl CallStore for EmbeddedStore {
         since: DateTime<Utc>,
     ) -> Result<Option<Call>> {
         let phone = phone.clone();
-        self.read(move |c| read::latest_call_to(c, campaign, &phone, since))
+        self.readers
+            .read_point(move |c| read::latest_call_to(c, campaign, &phone, since))
             .await
     }
 }
@@ -418,7 +395,9 @@ impl DncStore for EmbeddedStore {
 
     async fn check_dnc(&self, phone: &PhoneNumber) -> Result<Vec<DncEntry>> {
         let phone = phone.clone();
-        self.read(move |c| read::dnc_for(c, &phone)).await
+        self.readers
+            .read_point(move |c| read::dnc_for(c, &phone))
+            .await
     }
 
     async fn list_dnc(
@@ -484,11 +463,7 @@ impl Store for EmbeddedStore {
                 .await
                 .map_err(|e| StorageError::Unavailable(format!("checkpoint did not stop: {e}")))?;
         }
-        self.read_permits.close();
-        self.readers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.readers.close();
         Ok(())
     }
 
