@@ -224,6 +224,33 @@ async fn an_idempotency_key_places_one_call_however_often_it_is_sent() {
 }
 
 #[tokio::test]
+async fn a_number_is_one_number_however_it_is_spelled_and_a_non_number_is_refused() {
+    let sim = Sim::start(&["--mode", "accept"]);
+    let http = reqwest::Client::new();
+    let create = |n: u32, to: &'static str| {
+        http.post(format!("{}/api/call", sim.base))
+            .json(&json!({"phone_number": to, "call_id": format!("call-{n}"), "attempt": 1}))
+            .send()
+    };
+    // E.164, as dialer sends it, is read as written; other spellings through the parser.
+    for (n, to) in [(1, "+14155552671"), (2, "+1 (415) 555-2671"), (3, "tel:+1-415-555-2671")] {
+        let placed = create(n, to).await.unwrap();
+        assert_eq!(placed.status(), 201, "{to}");
+    }
+    for (n, to) in [(4, "not a number"), (5, "+1415"), (6, "")] {
+        let refused = create(n, to).await.unwrap();
+        assert_eq!(refused.status(), 400, "{to:?}");
+        assert_eq!(refused.json::<Value>().await.unwrap()["code"], 21211, "{to:?}");
+    }
+    let stats = stats_of(&http, &sim).await;
+    assert_eq!(
+        (&stats["calls_placed"], &stats["max_calls_to_one_number"]),
+        (&json!(3), &json!(3)),
+        "{stats}"
+    );
+}
+
+#[tokio::test]
 async fn faults_switched_on_at_run_time_answer_late_or_with_a_5xx_and_are_journaled() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal.jsonl");

@@ -16,6 +16,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dialer_loadtest::day::ceiling::{self, CeilingConfig};
 use dialer_loadtest::day::{self, DayConfig};
 
+/// mimalloc, as the engine: the simulator allocates and frees small objects for every request
+/// and callback from many threads, and glibc malloc took a tenth of the harness's CPU at the
+/// throughput ceiling (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dialer-bench",

@@ -10,6 +10,12 @@ use clap::Parser;
 use dialer_loadtest::chaos::{self, ChaosConfig};
 use dialer_loadtest::sim::Faults;
 
+/// mimalloc, as the engine: the simulator allocates and frees small objects for every request
+/// and callback from many threads, and glibc malloc took a tenth of the harness's CPU at the
+/// throughput ceiling (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dialer-chaos",

@@ -27,6 +27,12 @@ use goose::metrics::GooseMetrics;
 use goose::prelude::*;
 use serde_json::{Value, json};
 
+/// mimalloc, as the engine: the simulator allocates and frees small objects for every request
+/// and callback from many threads, and glibc malloc took a tenth of the harness's CPU at the
+/// throughput ceiling (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Kind {
     Initiate,

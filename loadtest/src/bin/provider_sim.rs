@@ -9,6 +9,12 @@ use clap::Parser;
 use dialer_engine::SimProfile;
 use dialer_loadtest::sim::{self, Faults, Mode, SimConfig};
 
+/// mimalloc, as the engine: the simulator allocates and frees small objects for every request
+/// and callback from many threads, and glibc malloc took a tenth of the harness's CPU at the
+/// throughput ceiling (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "dialer-provider-sim",

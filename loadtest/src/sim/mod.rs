@@ -267,7 +267,12 @@ impl Sim {
         to: &str,
         key: Option<&str>,
     ) -> Result<(Arc<Placed>, bool, Option<String>), &'static str> {
-        let number = PhoneNumber::parse(to, None).map_err(|_| "invalid")?;
+        // dialer sends numbers it validated, in E.164: read as such (a syntax check), and only
+        // other spellings through the full parser (its regular expressions were 3% of the
+        // harness's CPU at the throughput ceiling).
+        let number = PhoneNumber::from_stored(to)
+            .or_else(|_| PhoneNumber::parse(to, None))
+            .map_err(|_| "invalid")?;
         let (real_ms, sim_ms) = self.times();
         let now = Instant::now();
         let mut calls = lock(&self.calls);
