@@ -233,14 +233,22 @@ async fn a_number_is_one_number_however_it_is_spelled_and_a_non_number_is_refuse
             .send()
     };
     // E.164, as dialer sends it, is read as written; other spellings through the parser.
-    for (n, to) in [(1, "+14155552671"), (2, "+1 (415) 555-2671"), (3, "tel:+1-415-555-2671")] {
+    for (n, to) in [
+        (1, "+14155552671"),
+        (2, "+1 (415) 555-2671"),
+        (3, "tel:+1-415-555-2671"),
+    ] {
         let placed = create(n, to).await.unwrap();
         assert_eq!(placed.status(), 201, "{to}");
     }
     for (n, to) in [(4, "not a number"), (5, "+1415"), (6, "")] {
         let refused = create(n, to).await.unwrap();
         assert_eq!(refused.status(), 400, "{to:?}");
-        assert_eq!(refused.json::<Value>().await.unwrap()["code"], 21211, "{to:?}");
+        assert_eq!(
+            refused.json::<Value>().await.unwrap()["code"],
+            21211,
+            "{to:?}"
+        );
     }
     let stats = stats_of(&http, &sim).await;
     assert_eq!(
