@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use dialer_engine::{CallId, CallOrigin};
+use dialer_engine::{CallId, CallOrigin, Campaign};
 use dialer_storage::embedded::{EmbeddedConfig, EmbeddedStore, Synchronous};
 use dialer_storage::testsuite::fixtures::{call, new_campaign, t0};
 use dialer_storage::{CallStore, CampaignStore, StorageError, Store, WriteBatch};
@@ -176,19 +176,38 @@ async fn kill_9_child_writer() {
     }
 }
 
+/// A store in a new directory, with one campaign.
+async fn store_with_campaign(
+    name: &str,
+) -> (tempfile::TempDir, EmbeddedConfig, EmbeddedStore, Campaign) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig::new(dir.path());
+    let store = EmbeddedStore::open(&config, t0()).unwrap();
+    let campaign = store
+        .create_campaign(new_campaign(name), t0())
+        .await
+        .unwrap();
+    (dir, config, store, campaign)
+}
+
+/// Closes `store`, takes its database back to an older schema with `sql`, and opens it again,
+/// which migrates it.
+async fn reopened_after(store: EmbeddedStore, config: &EmbeddedConfig, sql: &str) -> EmbeddedStore {
+    store.close().await.unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(config.dir.join("dialer.sqlite")).unwrap();
+    conn.execute_batch(sql).unwrap();
+    drop(conn);
+    EmbeddedStore::open(config, t0()).unwrap()
+}
+
 /// A database from before the list was kept by zone: its contacts are listed under the empty
 /// key, from the campaign's single cursor on — none made twice, none left out.
 #[tokio::test]
 async fn contacts_from_before_zones_keep_their_cursor() {
     use dialer_engine::PhoneNumber;
     use dialer_storage::{ContactStore, ListCursor, ListZone, NewContact};
-    let dir = tempfile::tempdir().unwrap();
-    let config = EmbeddedConfig::new(dir.path());
-    let store = EmbeddedStore::open(&config, t0()).unwrap();
-    let campaign = store
-        .create_campaign(new_campaign("old list"), t0())
-        .await
-        .unwrap();
+    let (_dir, config, store, campaign) = store_with_campaign("old list").await;
     let contact = |n: u32| NewContact {
         phone_number: PhoneNumber::from_stored(&format!("+1212555{n:04}")).unwrap(),
         attributes: Default::default(),
@@ -207,17 +226,14 @@ async fn contacts_from_before_zones_keep_their_cursor() {
         })
         .await
         .unwrap();
-    store.close().await.unwrap();
-    drop(store);
     // Back to schema 6: one cursor per campaign, no zones.
-    let conn = rusqlite::Connection::open(dir.path().join("dialer.sqlite")).unwrap();
-    conn.execute_batch(
+    let store = reopened_after(
+        store,
+        &config,
         "DROP INDEX contacts_by_zone; DROP TABLE list_zones; ALTER TABLE contacts DROP COLUMN zone;
          DELETE FROM schema_migrations WHERE version >= 7;",
     )
-    .unwrap();
-    drop(conn);
-    let store = EmbeddedStore::open(&config, t0()).unwrap();
+    .await;
     let zones = store.list_zones(campaign.id).await.unwrap();
     assert_eq!(
         zones,
@@ -249,13 +265,7 @@ async fn contacts_from_before_zones_keep_their_cursor() {
 async fn calls_indexed_by_status_lists_are_found_after_the_upgrade() {
     use dialer_engine::{CallStatus, Lane};
     use dialer_storage::{CallFilter, ScheduleStore};
-    let dir = tempfile::tempdir().unwrap();
-    let config = EmbeddedConfig::new(dir.path());
-    let store = EmbeddedStore::open(&config, t0()).unwrap();
-    let campaign = store
-        .create_campaign(new_campaign("indexes"), t0())
-        .await
-        .unwrap();
+    let (_dir, config, store, campaign) = store_with_campaign("indexes").await;
     let with = |n: u32, status: CallStatus| {
         let mut c = call(campaign.id, n, t0(), CallOrigin::Campaign);
         c.status = status;
@@ -273,11 +283,10 @@ async fn calls_indexed_by_status_lists_are_found_after_the_upgrade() {
         })
         .await
         .unwrap();
-    store.close().await.unwrap();
-    drop(store);
     // Back to schema 7's indexes.
-    let conn = rusqlite::Connection::open(dir.path().join("dialer.sqlite")).unwrap();
-    conn.execute_batch(
+    let store = reopened_after(
+        store,
+        &config,
         "DROP INDEX calls_pending; DROP INDEX calls_live; DROP INDEX calls_by_status;
          CREATE INDEX calls_pending ON calls (campaign_id, origin = 'campaign', due_at, call_id)
              WHERE status IN ('SCHEDULED', 'INITIATED', 'RETRYING');
@@ -287,9 +296,7 @@ async fn calls_indexed_by_status_lists_are_found_after_the_upgrade() {
              WHERE status NOT IN ('DIALING', 'RINGING', 'IN_PROGRESS');
          DELETE FROM schema_migrations WHERE version >= 8;",
     )
-    .unwrap();
-    drop(conn);
-    let store = EmbeddedStore::open(&config, t0()).unwrap();
+    .await;
     let ids =
         |calls: Vec<dialer_engine::Call>| calls.into_iter().map(|c| c.call_id).collect::<Vec<_>>();
     let found = store
@@ -306,7 +313,7 @@ async fn calls_indexed_by_status_lists_are_found_after_the_upgrade() {
     let found = store.list_calls(&filter, None, 10).await.unwrap();
     assert_eq!(ids(found), vec![done.call_id]);
     store.close().await.unwrap();
-    let conn = rusqlite::Connection::open(dir.path().join("dialer.sqlite")).unwrap();
+    let conn = rusqlite::Connection::open(config.dir.join("dialer.sqlite")).unwrap();
     let lists: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'calls'
