@@ -368,8 +368,7 @@ impl CampaignState {
 /// (a quarantine lasts half a second by default).
 const QUARANTINE_POLL: Duration = Duration::from_millis(50);
 
-/// The campaign's lease and the engine's, asked for together (one round trip, not one per
-/// pool); none when either pool refuses, and then the one granted is given back. The fencing
+/// The campaign's lease and the engine's, all or none (one round trip to Redis); the fencing
 /// token is the last pool's (the engine's).
 async fn take_leases(
     leases: &dyn LeaseStore,
@@ -377,36 +376,12 @@ async fn take_leases(
     holder: &str,
     ttl: Duration,
 ) -> Leased {
-    let answers = join_all(
-        pools
-            .iter()
-            .map(|(pool, limit)| leases.acquire(pool, holder, ttl, *limit)),
-    )
-    .await;
-    let granted: Vec<(PoolId, u32)> = pools
-        .iter()
-        .zip(&answers)
-        .filter(|(_, a)| matches!(a, Ok(Acquire::Granted { .. })))
-        .map(|(p, _)| p.clone())
-        .collect();
-    if granted.len() == pools.len() {
-        let token = match answers.last() {
-            Some(Ok(Acquire::Granted { token })) => *token,
-            _ => 0,
-        };
-        return Leased::Granted { token };
+    match leases.acquire_all(pools, holder, ttl).await {
+        Ok(Acquire::Granted { token }) => Leased::Granted { token },
+        Ok(Acquire::Quarantined) => Leased::Quarantined,
+        Ok(Acquire::Full { .. }) => Leased::Wait,
+        Err(e) => Leased::Failed(e.to_string()),
     }
-    release(leases, &granted, holder).await;
-    if let Some(Err(e)) = answers.iter().find(|a| a.is_err()) {
-        return Leased::Failed(e.to_string());
-    }
-    if answers
-        .iter()
-        .any(|a| matches!(a, Ok(Acquire::Quarantined)))
-    {
-        return Leased::Quarantined;
-    }
-    Leased::Wait
 }
 
 async fn release(leases: &dyn LeaseStore, pools: &[(PoolId, u32)], holder: &str) {

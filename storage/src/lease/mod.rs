@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dialer_engine::{CampaignId, NodeId};
+use futures::future::join_all;
 
 pub use inproc::InProcessLeases;
 pub use redis::{DEFAULT_QUARANTINE, RedisLeaseConfig, RedisLeases, script_sha};
@@ -109,6 +110,19 @@ pub trait LeaseStore: Send + Sync + fmt::Debug {
         ttl: Duration,
         limit: u32,
     ) -> Result<Acquire, LeaseError>;
+    /// Takes `holder`'s lease in every one of `pools` (pool, limit), all or none: granted with
+    /// the last pool's fencing token; otherwise nothing is held and the answer says why —
+    /// quarantined when any pool is, else full. A store that can do it in one step does (Redis:
+    /// one script, one round trip); the default asks every pool at once and gives back what
+    /// was granted when any refused.
+    async fn acquire_all(
+        &self,
+        pools: &[(PoolId, u32)],
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Acquire, LeaseError> {
+        acquire_each(self, pools, holder, ttl).await
+    }
     /// Takes again a lease `holder` held before (its call is still in flight): granted during
     /// a quarantine too, still within `limit`. A holder that still holds it renews it.
     async fn reassert(
@@ -157,6 +171,47 @@ pub trait LeaseStore: Send + Sync + fmt::Debug {
     fn ttl_in_real_time(&self) -> bool {
         true
     }
+}
+
+/// [`LeaseStore::acquire_all`] by one acquire per pool, all at once: when any pool refuses, the
+/// leases the others granted are given back (an error wins over a quarantine, a quarantine over
+/// a full pool).
+pub async fn acquire_each<S: LeaseStore + ?Sized>(
+    store: &S,
+    pools: &[(PoolId, u32)],
+    holder: &str,
+    ttl: Duration,
+) -> Result<Acquire, LeaseError> {
+    let answers = join_all(
+        pools
+            .iter()
+            .map(|(pool, limit)| store.acquire(pool, holder, ttl, *limit)),
+    )
+    .await;
+    if let [.., Ok(Acquire::Granted { token })] = answers.as_slice()
+        && answers
+            .iter()
+            .all(|a| matches!(a, Ok(Acquire::Granted { .. })))
+    {
+        return Ok(Acquire::Granted { token: *token });
+    }
+    let granted = pools
+        .iter()
+        .zip(&answers)
+        .filter(|(_, a)| matches!(a, Ok(Acquire::Granted { .. })));
+    join_all(granted.map(|((pool, _), _)| store.release(pool, holder))).await;
+    let mut refusal = None;
+    for answer in answers {
+        match answer? {
+            Acquire::Quarantined => refusal = Some(Acquire::Quarantined),
+            full @ Acquire::Full { .. } => {
+                refusal.get_or_insert(full);
+            }
+            Acquire::Granted { .. } => {}
+        }
+    }
+    // No pools at all: nothing was asked, nothing is held.
+    Ok(refusal.unwrap_or(Acquire::Full { held: 0 }))
 }
 
 /// Checks the arguments every store refuses alike.

@@ -21,6 +21,7 @@ use fred::types::scripts::Script;
 use super::{Acquire, LeaseError, LeaseStore, PoolId, check_ttl};
 
 const ACQUIRE: &str = include_str!("lua/acquire.lua");
+const ACQUIRE_ALL: &str = include_str!("lua/acquire_all.lua");
 const RENEW: &str = include_str!("lua/renew.lua");
 const RELEASE: &str = include_str!("lua/release.lua");
 const RELEASE_MANY: &str = include_str!("lua/release_many.lua");
@@ -32,6 +33,7 @@ const EPOCH: &str = include_str!("lua/epoch.lua");
 pub fn script_sha(name: &str) -> String {
     let lua = match name {
         "acquire" => ACQUIRE,
+        "acquire_all" => ACQUIRE_ALL,
         "renew" => RENEW,
         "release" => RELEASE,
         "release_many" => RELEASE_MANY,
@@ -74,7 +76,10 @@ pub const DEFAULT_QUARANTINE: Duration = Duration::from_millis(500);
 
 pub struct RedisLeases {
     pool: Pool,
+    /// Every key is in one keyspace (not Redis Cluster), so one script may take several pools.
+    one_keyspace: bool,
     acquire: Script,
+    acquire_all: Script,
     renew: Script,
     release: Script,
     release_many: Script,
@@ -121,6 +126,7 @@ impl RedisLeases {
         let redis_config = Config::from_url(&config.url)
             .map_err(|e| LeaseError::Invalid(format!("redis url {:?}: {e}", config.url)))?;
         let delay = u32::try_from(config.reconnect_delay.as_millis()).unwrap_or(u32::MAX);
+        let one_keyspace = !redis_config.server.is_clustered();
         let pool = Builder::from_config(redis_config)
             .with_performance_config(|p| p.default_command_timeout = config.command_timeout)
             .with_connection_config(|c| {
@@ -133,7 +139,9 @@ impl RedisLeases {
         pool.init().await.map_err(unavailable)?;
         let leases = Self {
             pool,
+            one_keyspace,
             acquire: Script::from_lua(ACQUIRE),
+            acquire_all: Script::from_lua(ACQUIRE_ALL),
             renew: Script::from_lua(RENEW),
             release: Script::from_lua(RELEASE),
             release_many: Script::from_lua(RELEASE_MANY),
@@ -145,6 +153,7 @@ impl RedisLeases {
         };
         for script in [
             &leases.acquire,
+            &leases.acquire_all,
             &leases.renew,
             &leases.release,
             &leases.release_many,
@@ -171,7 +180,15 @@ impl RedisLeases {
         pool: &PoolId,
         args: Vec<Value>,
     ) -> Result<R, LeaseError> {
-        let k = keys(pool);
+        self.call_keys(script, keys(pool), args).await
+    }
+
+    async fn call_keys<R: FromValue>(
+        &self,
+        script: &Script,
+        k: Vec<String>,
+        args: Vec<Value>,
+    ) -> Result<R, LeaseError> {
         match self
             .pool
             .evalsha::<R, _, _, _>(script.sha1().clone(), k.clone(), args.clone())
@@ -244,6 +261,58 @@ impl RedisLeases {
     }
 }
 
+impl RedisLeases {
+    /// [`LeaseStore::acquire_all`] in one script: every pool's keys in one call.
+    async fn take_all(
+        &self,
+        pools: &[(PoolId, u32)],
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Acquire, LeaseError> {
+        let ttl = check_ttl(ttl)?;
+        {
+            let unsettled = lock(&self.unsettled);
+            if pools.iter().any(|(pool, _)| unsettled.contains(pool)) {
+                return Ok(Acquire::Quarantined);
+            }
+        }
+        let mut k = Vec::with_capacity(pools.len() * 5);
+        let mut args = vec![
+            Value::from(holder),
+            Value::from(ttl as i64),
+            Value::from(self.quarantine_ms),
+        ];
+        {
+            let known = lock(&self.known);
+            for (pool, limit) in pools {
+                k.extend(keys(pool));
+                args.push(Value::from(i64::from(*limit)));
+                args.push(Value::from(known.get(pool).cloned().unwrap_or_default()));
+            }
+        }
+        let answer: Vec<Value> = self.call_keys(&self.acquire_all, k, args).await?;
+        let malformed =
+            || LeaseError::Unavailable(format!("redis: acquire_all answered {answer:?}"));
+        let int = |i: usize| answer.get(i).and_then(Value::as_i64).ok_or_else(malformed);
+        let (code, token, held) = (int(0)?, int(1)?, int(2)?);
+        if answer.len() != 3 + pools.len() {
+            return Err(malformed());
+        }
+        for ((pool, _), epoch) in pools.iter().zip(&answer[3..]) {
+            let epoch = epoch.as_string().ok_or_else(malformed)?;
+            // A changed epoch refused the grant in the script already (code 2).
+            self.saw_epoch(pool, epoch);
+        }
+        Ok(match code {
+            1 => Acquire::Granted {
+                token: u64::try_from(token).unwrap_or(0),
+            },
+            2 => Acquire::Quarantined,
+            _ => Acquire::Full { held: u32_of(held) },
+        })
+    }
+}
+
 /// Holders given back by one `release_many` script call.
 const RELEASE_CHUNK: usize = 512;
 
@@ -271,6 +340,20 @@ impl LeaseStore for RedisLeases {
         limit: u32,
     ) -> Result<Acquire, LeaseError> {
         self.take(pool, holder, ttl, limit, true).await
+    }
+
+    async fn acquire_all(
+        &self,
+        pools: &[(PoolId, u32)],
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Acquire, LeaseError> {
+        if self.one_keyspace {
+            self.take_all(pools, holder, ttl).await
+        } else {
+            // Each pool's keys hash to a cluster slot of their own.
+            super::acquire_each(self, pools, holder, ttl).await
+        }
     }
 
     async fn changed(&self, pools: &[PoolId]) -> Result<Vec<PoolId>, LeaseError> {

@@ -6,5 +6,6 @@
 mod contract;
 mod embedded;
 mod lease_model;
+mod lease_pools;
 mod leases;
 mod model;
