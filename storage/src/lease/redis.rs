@@ -251,17 +251,9 @@ impl RedisLeases {
             self.call(&self.acquire, pool, args).await?;
         // A changed epoch refused a fresh acquire in the script already (code 2).
         self.saw_epoch(pool, epoch);
-        Ok(match code {
-            1 => Acquire::Granted {
-                token: u64::try_from(token).unwrap_or(0),
-            },
-            2 => Acquire::Quarantined,
-            _ => Acquire::Full { held: u32_of(held) },
-        })
+        Ok(acquired(code, token, held))
     }
-}
 
-impl RedisLeases {
     /// [`LeaseStore::acquire_all`] in one script: every pool's keys in one call.
     async fn take_all(
         &self,
@@ -303,18 +295,23 @@ impl RedisLeases {
             // A changed epoch refused the grant in the script already (code 2).
             self.saw_epoch(pool, epoch);
         }
-        Ok(match code {
-            1 => Acquire::Granted {
-                token: u64::try_from(token).unwrap_or(0),
-            },
-            2 => Acquire::Quarantined,
-            _ => Acquire::Full { held: u32_of(held) },
-        })
+        Ok(acquired(code, token, held))
     }
 }
 
 /// Holders given back by one `release_many` script call.
 const RELEASE_CHUNK: usize = 512;
+
+/// What the acquire scripts' `{code, token, held}` mean.
+fn acquired(code: i64, token: i64, held: i64) -> Acquire {
+    match code {
+        1 => Acquire::Granted {
+            token: u64::try_from(token).unwrap_or(0),
+        },
+        2 => Acquire::Quarantined,
+        _ => Acquire::Full { held: u32_of(held) },
+    }
+}
 
 fn u32_of(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
