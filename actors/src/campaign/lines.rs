@@ -1,7 +1,8 @@
 //! Giving calls lines: the board picks the next call ([`dialer_engine::dispatch::Board`]); the
-//! duplicate guard, the rate buckets and the leases (campaign, then engine; taken in a task, so
-//! the lease store's latency or an outage never holds up this actor) must let it through; then
-//! a slot dials it. A slot that fails is restarted with backoff and adopts its call.
+//! duplicate guard, the rate buckets and the leases (campaign and engine together; taken in a
+//! task, so the lease store's latency or an outage never holds up this actor) must let it
+//! through; then a slot dials it — started beside the lease request while leases are granted,
+//! after the grant otherwise. A slot that fails is restarted with backoff and adopts its call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,14 +10,13 @@ use std::time::Duration;
 use dialer_engine::dispatch::{Gate, Key, Lane, Listed, gate};
 use dialer_engine::{BlockReason, Call, CallId, decide};
 use dialer_storage::WriteBatch;
-use dialer_storage::lease::{Acquire, LeaseStore, PoolId};
 use dialer_storage::pending_key;
-use futures::future::join_all;
 use ractor::ActorRef;
 
-use super::{CampaignMessage, CampaignState, Leased};
+use super::leases::{Leased, QUARANTINE_POLL, release, take_leases};
+use super::{CampaignMessage, CampaignState};
 use crate::lease_keeper::on_store_clock;
-use crate::slot::{Job, Marks, SlotMessage};
+use crate::slot::{Job, Lease, LeaseAnswer, Marks, SlotDone, SlotMessage};
 
 /// A call holding one of the campaign's lines: waiting for its leases, or in a slot.
 pub(super) struct Line {
@@ -30,7 +30,12 @@ pub(super) struct Line {
     pub(super) slot: Option<ActorRef<SlotMessage>>,
     /// Leases asked for and not answered yet.
     pub(super) leasing: bool,
-    /// Changed (cancelled, reported on) while its leases were being taken: it is not dialed.
+    /// Its slot was started as its leases were asked for (and is passed their answer).
+    pub(super) early: bool,
+    /// Its leases were granted to a slot that may not have seen it yet.
+    pub(super) granted: bool,
+    /// Changed (cancelled, reported on, or its slot done without dialing) while its leases
+    /// were being taken: it is not dialed.
     pub(super) void: Option<Call>,
 }
 
@@ -107,7 +112,7 @@ impl CampaignState {
                 self.rate_wait = Some(real_now + wait);
                 break;
             }
-            self.request_leases(me, lane, key, call);
+            self.request_leases(me, lane, key, call).await;
         }
         self.defer_closed(closed).await
     }
@@ -164,8 +169,12 @@ impl CampaignState {
         }
     }
 
-    /// Takes the call's leases in a task; the answer comes back as a message.
-    fn request_leases(
+    /// Takes the call's leases in a task; the answer comes back as a message. While leases are
+    /// granted, the call's slot is started at once: its last checks and its dial's record are
+    /// made while the lease store answers, and the dial is sent once both are done. After a
+    /// refusal (a full pool, a quarantine, the store down) the slot waits for the grant, so a
+    /// pool that stays shut records no dial it then gives back.
+    async fn request_leases(
         &mut self,
         me: &ActorRef<CampaignMessage>,
         lane: Lane,
@@ -186,6 +195,7 @@ impl CampaignState {
             .max(self.line_freed)
             .min(real_now);
         self.numbers.insert(call.phone_number.clone(), call_id);
+        let early = self.leases_flowing.then(|| call.clone());
         self.lines.insert(
             call_id,
             Line {
@@ -196,6 +206,8 @@ impl CampaignState {
                 asked: real_now,
                 slot: None,
                 leasing: true,
+                early: early.is_some(),
+                granted: false,
                 void: None,
             },
         );
@@ -204,13 +216,13 @@ impl CampaignState {
             .ctx
             .pools(self.id(), self.campaign.settings.max_concurrent);
         let ttl = self.ctx.config.lease_ttl;
-        let me = me.clone();
+        let owner = me.clone();
         tokio::spawn(async move {
             let holder = call_id.to_string();
             let answer = take_leases(leases.as_ref(), &pools, &holder, ttl).await;
             let granted = matches!(answer, Leased::Granted { .. });
             let answered = tokio::time::Instant::now();
-            if me
+            if owner
                 .cast(CampaignMessage::Leased {
                     call_id,
                     answer,
@@ -223,6 +235,15 @@ impl CampaignState {
                 release(leases.as_ref(), &pools, &holder).await;
             }
         });
+        if let Some(call) = early {
+            let marks = Marks {
+                ready,
+                asked: real_now,
+            };
+            let lease = Lease::Asked;
+            self.start_slot(me, call_id, Job::Dial { call, lease, marks })
+                .await;
+        }
     }
 
     pub(super) async fn on_leased(
@@ -233,19 +254,25 @@ impl CampaignState {
         answered: tokio::time::Instant,
     ) {
         let campaign_id = self.id();
+        let granted = matches!(answer, Leased::Granted { .. });
+        self.leases_flowing = granted;
         let Some(line) = self.lines.get_mut(&call_id) else {
+            if granted {
+                self.release_leases(call_id).await;
+            }
             return;
         };
         line.leasing = false;
-        let void = line.void.take();
+        let (early, void) = (line.early, line.void.take());
         // A full pool is asked again soon on the engine's clock (lines free as fast as it
         // runs); a lease store that is down, after the same time in real time.
         let retry = self.ctx.config.capacity_retry;
-        let (granted, retry) = match answer {
-            Leased::Granted { token } => (Some(token), retry),
+        let (token, retry) = match answer {
+            Leased::Granted { token } => (Ok(token), retry),
             Leased::Wait => {
                 crate::metrics::lease_wait(campaign_id);
-                (None, self.ctx.clock.real_duration(retry))
+                let why = "no line free: the lease pool is full".to_owned();
+                (Err(why), self.ctx.clock.real_duration(retry))
             }
             // A quarantine ends on the store's clock, whatever the engine's speed: asked again
             // every few milliseconds at 100×, a fresh pool took ~11,000 round trips to open.
@@ -256,54 +283,81 @@ impl CampaignState {
                     self.ctx.clock.as_ref(),
                     QUARANTINE_POLL,
                 );
-                (None, poll)
+                (Err("the lease pool is in quarantine".to_owned()), poll)
             }
             Leased::Failed(e) => {
                 crate::metrics::lease_error();
                 tracing::warn!(error = %e, "lease store unavailable; dialing waits");
-                (None, retry)
+                (Err(format!("the lease store is unavailable: {e}")), retry)
             }
         };
-        if void.is_some() || granted.is_none() {
-            if granted.is_some() {
-                let pools = self
-                    .ctx
-                    .pools(self.id(), self.campaign.settings.max_concurrent);
-                release(self.ctx.leases.as_ref(), &pools, &call_id.to_string()).await;
+        if !granted {
+            self.lease_wait = Some(tokio::time::Instant::now() + retry);
+        }
+        if let Some(call) = void {
+            // Changed while it waited (or its slot is done without dialing): taken as it now is.
+            if granted {
+                self.release_leases(call_id).await;
             }
-            let Some(line) = self.free_line(call_id) else {
-                return;
-            };
-            match void {
-                // Changed while it waited: take it as it now is.
-                Some(call) => self.take_back(me, call).await,
-                None => {
-                    let now = self.ctx.now();
-                    self.board
-                        .lane_mut(line.lane)
-                        .put_back(line.key, line.call, now);
-                    self.lease_wait = Some(tokio::time::Instant::now() + retry);
-                }
+            if self.free_line(call_id).is_some() {
+                self.take_back(me, call).await;
             }
             return;
         }
+        let answer = LeaseAnswer {
+            token,
+            answered,
+            passed: tokio::time::Instant::now(),
+        };
+        if early {
+            // Its slot has recorded the dial (or is recording it), and sends it if granted.
+            let passed = self.lines.get_mut(&call_id).is_some_and(|line| {
+                line.granted = granted;
+                line.slot
+                    .as_ref()
+                    .is_some_and(|slot| slot.cast(SlotMessage::Leases(answer)).is_ok())
+            });
+            if !passed {
+                // Its slot failed: the call is taken over from what storage says of it.
+                if granted {
+                    self.release_leases(call_id).await;
+                }
+                if let Some(line) = self.lines.get_mut(&call_id) {
+                    line.granted = false;
+                    line.slot = None;
+                }
+                self.on_restart_slot(me, call_id).await;
+            }
+            return;
+        }
+        if !granted {
+            if let Some(line) = self.free_line(call_id) {
+                let now = self.ctx.now();
+                self.board
+                    .lane_mut(line.lane)
+                    .put_back(line.key, line.call, now);
+            }
+            return;
+        }
+        let Some(line) = self.lines.get(&call_id) else {
+            return;
+        };
         let call = line.call.clone();
         let marks = Marks {
             ready: line.ready,
             asked: line.asked,
-            answered,
-            granted: tokio::time::Instant::now(),
         };
-        self.start_slot(
-            me,
-            call_id,
-            Job::Dial {
-                call,
-                token: granted,
-                marks,
-            },
-        )
-        .await;
+        let lease = Lease::Held(answer);
+        self.start_slot(me, call_id, Job::Dial { call, lease, marks })
+            .await;
+    }
+
+    /// Gives back leases granted to a call that will not be dialed on them.
+    async fn release_leases(&self, call_id: CallId) {
+        let pools = self
+            .ctx
+            .pools(self.id(), self.campaign.settings.max_concurrent);
+        release(self.ctx.leases.as_ref(), &pools, &call_id.to_string()).await;
     }
 
     /// Frees a call's line; returns what held it.
@@ -332,10 +386,24 @@ impl CampaignState {
         }
     }
 
-    pub(super) async fn on_slot_done(&mut self, call: Call) {
+    pub(super) async fn on_slot_done(&mut self, done: SlotDone) {
+        let SlotDone { call, leased } = done;
         let call_id = call.call_id;
-        if self.free_line(call_id).is_none() {
+        if let Some(line) = self.lines.get_mut(&call_id).filter(|l| l.leasing) {
+            // Done before its leases were answered: the line is freed with their answer.
+            if let Some(slot) = line.slot.take() {
+                self.slots.remove(&slot.get_id());
+                slot.stop(None);
+            }
+            line.void = Some(call);
             return;
+        }
+        let Some(line) = self.free_line(call_id) else {
+            return;
+        };
+        if line.granted && !leased {
+            // Granted to a slot that was done before it saw the grant.
+            self.release_leases(call_id).await;
         }
         self.restarts.forget(&call_id);
         // Nothing in flight is taken back here: a slot is done only once its call is not.
@@ -361,71 +429,5 @@ impl CampaignState {
                 .lane_mut(Lane::of(call.origin))
                 .offer(key, call, now);
         }
-    }
-}
-
-/// How often a quarantined pool is asked again, on the clock the lease store's TTLs run on
-/// (a quarantine lasts half a second by default).
-const QUARANTINE_POLL: Duration = Duration::from_millis(50);
-
-/// The campaign's lease and the engine's, all or none (one round trip to Redis); the fencing
-/// token is the last pool's (the engine's).
-async fn take_leases(
-    leases: &dyn LeaseStore,
-    pools: &[(PoolId, u32)],
-    holder: &str,
-    ttl: Duration,
-) -> Leased {
-    match leases.acquire_all(pools, holder, ttl).await {
-        Ok(Acquire::Granted { token }) => Leased::Granted { token },
-        Ok(Acquire::Quarantined) => Leased::Quarantined,
-        Ok(Acquire::Full { .. }) => Leased::Wait,
-        Err(e) => Leased::Failed(e.to_string()),
-    }
-}
-
-async fn release(leases: &dyn LeaseStore, pools: &[(PoolId, u32)], holder: &str) {
-    join_all(pools.iter().map(|(pool, _)| leases.release(pool, holder))).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use dialer_engine::CampaignId;
-    use dialer_engine::clock::ManualClock;
-    use dialer_storage::lease::InProcessLeases;
-
-    use super::*;
-
-    /// Both pools are asked at once; a refusal by either gives the other's lease back, so a
-    /// full engine pool never leaves a campaign's line taken (nor the other way round).
-    #[tokio::test]
-    async fn a_lease_refused_by_either_pool_gives_the_other_back() {
-        let clock = Arc::new(ManualClock::new(chrono::DateTime::UNIX_EPOCH));
-        let leases = InProcessLeases::new(clock);
-        let ttl = Duration::from_secs(30);
-        let campaign = PoolId::campaign(CampaignId::new(1).unwrap());
-        let pools = [(campaign.clone(), 2), (PoolId::global(), 1)];
-        let first = take_leases(&leases, &pools, "a", ttl).await;
-        assert!(matches!(first, Leased::Granted { token } if token > 0));
-        assert!(matches!(
-            take_leases(&leases, &pools, "b", ttl).await,
-            Leased::Wait
-        ));
-        assert_eq!(
-            leases.count(&campaign).await.unwrap(),
-            1,
-            "b's campaign lease given back"
-        );
-        release(&leases, &pools, "a").await;
-        let pools = [(campaign.clone(), 0), (PoolId::global(), 1)];
-        assert!(matches!(
-            take_leases(&leases, &pools, "c", ttl).await,
-            Leased::Wait
-        ));
-        assert_eq!(
-            leases.count(&PoolId::global()).await.unwrap(),
-            0,
-            "c's engine lease given back"
-        );
     }
 }

@@ -13,7 +13,9 @@
 //! (off its mailbox, in a task) and a rate token, then starts a slot ([`slots`]). Lifecycle
 //! commands, stop, completion, reports and cancels of pending calls are in [`owner`].
 
+mod leases;
 mod lines;
+use leases::Leased;
 use lines::Line;
 mod owner;
 mod pull;
@@ -48,21 +50,6 @@ pub(crate) enum Hint {
     Contacts,
     /// A request for the owner follows.
     Request,
-}
-
-/// A lease request's answer.
-#[derive(Debug, Clone)]
-pub(crate) enum Leased {
-    Granted {
-        token: u64,
-    },
-    /// A pool is full.
-    Wait,
-    /// A pool is in quarantine (the lease store lost its state, or has just met the pool):
-    /// only calls in flight re-asserting their leases are granted until it ends, by the
-    /// store's clock.
-    Quarantined,
-    Failed(String),
 }
 
 pub(crate) enum CampaignMessage {
@@ -171,6 +158,8 @@ pub(crate) struct CampaignState {
     contacts: pull::Contacts,
     /// No new lease requests before this (a pool was full).
     lease_wait: Option<tokio::time::Instant>,
+    /// The last lease answer was a grant: dials are recorded while their leases are asked for.
+    leases_flowing: bool,
     /// When a line last became free (or the actor started).
     line_freed: tokio::time::Instant,
     /// No new dial before this (a rate bucket was empty).
@@ -236,6 +225,7 @@ impl Actor for CampaignActor {
             list_exhausted: false,
             contacts: pull::Contacts::default(),
             lease_wait: None,
+            leases_flowing: false,
             line_freed: tokio::time::Instant::now(),
             rate_wait: None,
             pull_wait: None,
@@ -298,7 +288,7 @@ impl Actor for CampaignActor {
                 answer,
                 answered,
             } => state.on_leased(&me, call_id, answer, answered).await,
-            CampaignMessage::SlotDone(done) => state.on_slot_done(done.call).await,
+            CampaignMessage::SlotDone(done) => state.on_slot_done(done).await,
             CampaignMessage::Wake { generation } => {
                 if state.timer.is_some_and(|(_, g)| g == generation) {
                     state.timer = None;

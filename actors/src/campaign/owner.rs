@@ -92,11 +92,12 @@ impl CampaignState {
         self.finish_contacts(None).await;
         let now = self.ctx.now();
         let mut cancelled = 0u32;
-        // Calls waiting for their leases are cancelled and will not be dialed.
+        // Calls waiting for their leases are cancelled and will not be dialed (a slot that
+        // records its dial meanwhile sees the campaign stopped, and gives the call back).
         let waiting: Vec<CallId> = self
             .lines
             .iter()
-            .filter(|(_, l)| l.leasing && l.void.is_none())
+            .filter(|(_, l)| l.leasing && l.void.is_none() && l.slot.is_none())
             .map(|(id, _)| *id)
             .collect();
         for call_id in waiting {
@@ -289,7 +290,7 @@ impl CampaignState {
             ))
         };
         if let Some(line) = self.lines.get(&call_id) {
-            if !line.leasing || line.void.is_some() {
+            if !line.leasing || line.void.is_some() || line.slot.is_some() {
                 return Err(in_flight());
             }
             let mut call = line.call.clone();

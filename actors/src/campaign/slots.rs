@@ -62,6 +62,8 @@ impl CampaignState {
                 asked: tokio::time::Instant::now(),
                 slot: None,
                 leasing: false,
+                early: false,
+                granted: false,
                 void: None,
             },
         );

@@ -1,5 +1,5 @@
-//! Dialing: the last checks, the dial recorded with their result, the one request, and what
-//! its answer proves.
+//! Dialing: the last checks, the dial recorded with their result (while its leases are asked
+//! for, or after they were granted), the one request under them, and what its answer proves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,8 @@ use dialer_engine::{Call, CallStatus, decide};
 use dialer_storage::DncKind;
 use ractor::ActorRef;
 
-use super::{Marks, SlotMessage, SlotState};
+use super::{Lease, LeaseAnswer, Marks, SlotMessage, SlotState};
+use crate::metrics::{DispatchStep, dispatch_step};
 use crate::provider::{Attempt, DialOutcome};
 
 impl SlotState {
@@ -17,34 +18,35 @@ impl SlotState {
         &mut self,
         me: &ActorRef<SlotMessage>,
         call: Call,
-        token: Option<u64>,
+        lease: Lease,
         marks: Marks,
     ) {
-        use crate::metrics::{DispatchStep, dispatch_step};
         let started = tokio::time::Instant::now();
         dispatch_step(
             DispatchStep::Owner,
             marks.asked.saturating_duration_since(marks.ready),
         );
-        dispatch_step(
-            DispatchStep::Leases,
-            marks.answered.saturating_duration_since(marks.asked),
-        );
-        dispatch_step(
-            DispatchStep::Mailbox,
-            marks.granted.saturating_duration_since(marks.answered),
-        );
-        dispatch_step(
-            DispatchStep::Slot,
-            started.saturating_duration_since(marks.granted),
-        );
-        let ctx = std::sync::Arc::clone(&self.ctx);
+        let token = match lease {
+            Lease::Held(answer) => {
+                self.leases_answered(&marks, &answer);
+                let token = answer.token.ok();
+                dispatch_step(
+                    DispatchStep::Slot,
+                    started.saturating_duration_since(answer.passed),
+                );
+                self.track_leases(&call);
+                token
+            }
+            Lease::Asked => {
+                dispatch_step(
+                    DispatchStep::Slot,
+                    started.saturating_duration_since(marks.asked),
+                );
+                None
+            }
+        };
+        let leased = self.leased;
         let settings = self.campaign.settings.clone();
-        ctx.keeper.track(
-            call.call_id,
-            ctx.pools(call.campaign_id, settings.max_concurrent),
-            true,
-        );
         self.hold(me, call);
         // The last checks, at the last moment.
         let listed = self.listed().await;
@@ -65,7 +67,7 @@ impl SlotState {
         let Some(call) = self.call.as_mut() else {
             return;
         };
-        let now = ctx.now();
+        let now = self.ctx.now();
         let due_since = call.due_at.unwrap_or(call.scheduled_at).min(now);
         let stopped = self.stopped.load(std::sync::atomic::Ordering::Relaxed);
         let step = decide::when_due(call, now, |call| {
@@ -87,12 +89,57 @@ impl SlotState {
             self.finish().await;
             return;
         }
-        crate::metrics::decision(self.campaign.id, "dialed");
-        crate::metrics::dialed(
-            self.campaign.id,
-            (now - due_since).to_std().unwrap_or(Duration::ZERO),
+        if leased {
+            self.send(me, due_since, marks.ready).await;
+        } else {
+            self.unleased = Some((due_since, marks));
+        }
+    }
+
+    /// The answer to the leases asked for beside the dial: granted, the recorded dial is sent;
+    /// refused, it is given back unsent and the call is due again as it was.
+    pub(super) async fn on_leases(&mut self, me: &ActorRef<SlotMessage>, answer: LeaseAnswer) {
+        // Done without dialing (blocked, deferred, cancelled): a grant is the campaign's.
+        let Some((due_since, marks)) = self.unleased.take() else {
+            return;
+        };
+        self.leases_answered(&marks, &answer);
+        let reason = match answer.token {
+            Ok(_) => {
+                let Some(call) = self.call.clone() else {
+                    return;
+                };
+                self.track_leases(&call);
+                if !self.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    self.send(me, due_since, marks.ready).await;
+                    return;
+                }
+                // Stopped since the dial was recorded: its campaign cancels it once back.
+                "campaign stopped".to_owned()
+            }
+            Err(why) => why,
+        };
+        self.not_placed(&reason, due_since).await;
+    }
+
+    fn leases_answered(&self, marks: &Marks, answer: &LeaseAnswer) {
+        dispatch_step(
+            DispatchStep::Leases,
+            answer.answered.saturating_duration_since(marks.asked),
         );
-        self.send(me, Some(marks.ready)).await;
+        dispatch_step(
+            DispatchStep::Mailbox,
+            answer.passed.saturating_duration_since(answer.answered),
+        );
+    }
+
+    /// The keeper renews the call's leases from now on, and gives them back when it is done.
+    fn track_leases(&mut self, call: &Call) {
+        let pools = self
+            .ctx
+            .pools(call.campaign_id, self.campaign.settings.max_concurrent);
+        self.ctx.keeper.track(call.call_id, pools, true);
+        self.leased = true;
     }
 
     /// Whether the call's number is on the do-not-call list or opted out, read now.
@@ -107,12 +154,24 @@ impl SlotState {
         })
     }
 
-    /// Sends the dial request — once — and acts on what its answer proves. `ready`: when the
-    /// call could first have been dialed, for the dispatch lag.
-    async fn send(&mut self, me: &ActorRef<SlotMessage>, ready: Option<tokio::time::Instant>) {
+    /// Sends the recorded dial request — once — and acts on what its answer proves: for a call
+    /// due since `due_since` that could first have been dialed at `ready` (the dispatch lag).
+    async fn send(
+        &mut self,
+        me: &ActorRef<SlotMessage>,
+        due_since: chrono::DateTime<chrono::Utc>,
+        ready: tokio::time::Instant,
+    ) {
         let Some(call) = self.call.clone() else {
             return;
         };
+        crate::metrics::decision(call.campaign_id, "dialed");
+        crate::metrics::dialed(
+            call.campaign_id,
+            (self.ctx.now() - due_since)
+                .to_std()
+                .unwrap_or(Duration::ZERO),
+        );
         self.arm_deadline(me, &call);
         let campaign = Arc::clone(&self.campaign);
         let settings = &campaign.settings;
@@ -122,9 +181,7 @@ impl SlotState {
             return;
         };
         let started = tokio::time::Instant::now();
-        if let Some(ready) = ready {
-            crate::metrics::dispatch_lag(started.saturating_duration_since(ready));
-        }
+        crate::metrics::dispatch_lag(started.saturating_duration_since(ready));
         self.sent_at = Some(started);
         let outcome = provider.dial(&Attempt::of(&call, settings)).await;
         let placed = matches!(outcome, DialOutcome::Placed { .. });

@@ -1,9 +1,10 @@
 //! A DialerSlot is one line carrying one call: the call's only writer from the moment its
-//! campaign gives it a line (and its leases) until it ends or goes back to the queue.
+//! campaign gives it a line until it ends or goes back to the queue.
 //!
 //! Dialing ([`dial`]): the last checks — do-not-call, opt-out, calling hours — are made right
 //! before the provider request, and the dial is recorded in the same write as their result; then
-//! the request is sent once. What became of it decides the rest: placed (wait for the outcome),
+//! the request is sent once, under the call's leases (taken before the slot started, or asked
+//! for as it started: [`Lease`]). What became of it decides the rest: placed (wait for the outcome),
 //! provably not placed (the attempt is given back), refused (a failed attempt), or uncertain (it
 //! waits for the provider to say; it is never sent again).
 //!
@@ -33,16 +34,35 @@ use crate::timers::Timers;
 
 /// What a slot is started to do.
 pub(crate) enum Job {
-    /// Dial this call; its campaign took its leases (fencing `token`). `marks`: when it could
-    /// first have been dialed and when its leases were asked for and granted, for the dispatch
-    /// lag and its steps.
+    /// Dial this call. `marks`: when it could first have been dialed and when its leases were
+    /// asked for, for the dispatch lag and its steps.
     Dial {
         call: Call,
-        token: Option<u64>,
+        lease: Lease,
         marks: Marks,
     },
     /// Take over a call already dialing and wait for (or ask for) its outcome.
     Adopt { call: Call },
+}
+
+/// A dialing slot's leases.
+pub(crate) enum Lease {
+    /// Its campaign took them before it started the slot.
+    Held(LeaseAnswer),
+    /// Asked for as the slot was started: the dial is recorded meanwhile, and sent once they
+    /// are granted ([`SlotMessage::Leases`]); refused, the attempt is given back unsent.
+    Asked,
+}
+
+/// The lease store's answer, as its campaign passes it on.
+#[derive(Debug, Clone)]
+pub(crate) struct LeaseAnswer {
+    /// Granted (the fencing token), or why not.
+    pub token: Result<u64, String>,
+    /// When the lease store answered.
+    pub answered: tokio::time::Instant,
+    /// When the campaign passed the answer on.
+    pub passed: tokio::time::Instant,
 }
 
 /// The moments a call passed on its way to a line (real time).
@@ -52,14 +72,12 @@ pub(crate) struct Marks {
     pub ready: tokio::time::Instant,
     /// Its leases were asked for.
     pub asked: tokio::time::Instant,
-    /// The lease store answered: granted.
-    pub answered: tokio::time::Instant,
-    /// Its campaign had the answer.
-    pub granted: tokio::time::Instant,
 }
 
 pub(crate) enum SlotMessage {
     Start(Job),
+    /// The answer to the leases asked for beside this slot's dial ([`Lease::Asked`]).
+    Leases(LeaseAnswer),
     Report(Reported),
     /// The deadline of attempt `attempt` passed.
     Deadline {
@@ -74,10 +92,12 @@ pub(crate) enum SlotMessage {
 narrow_message!(SlotMessage::Report(Reported));
 
 /// A slot is done with its call: `call` as stored — final, waiting for a retry, or queued
-/// again — and its line (and leases) are free.
+/// again — and its line is free, and its leases if it had them (`leased`: a grant it never
+/// saw is its campaign's to give back).
 #[derive(Debug)]
 pub(crate) struct SlotDone {
     pub call: Call,
+    pub leased: bool,
 }
 
 pub(crate) struct SlotArgs {
@@ -109,6 +129,10 @@ pub(crate) struct SlotState {
     timers: Timers,
     /// When this slot's dial request went out, until the provider's first report about it.
     sent_at: Option<tokio::time::Instant>,
+    /// The dial is recorded and waits for its leases: the call's due time, and its marks.
+    unleased: Option<(chrono::DateTime<chrono::Utc>, Marks)>,
+    /// Its leases are tracked by the keeper (and given back when it is done).
+    leased: bool,
 }
 
 impl Actor for DialerSlot {
@@ -134,6 +158,8 @@ impl Actor for DialerSlot {
             extensions: 0,
             timers: Timers::default(),
             sent_at: None,
+            unleased: None,
+            leased: false,
         })
     }
 
@@ -152,15 +178,16 @@ impl Actor for DialerSlot {
                 };
                 let span = tracing::debug_span!("slot", %call_id, %campaign_id);
                 match job {
-                    Job::Dial { call, token, marks } => {
+                    Job::Dial { call, lease, marks } => {
                         state
-                            .on_dial(&me, call, token, marks)
+                            .on_dial(&me, call, lease, marks)
                             .instrument(span)
                             .await
                     }
                     Job::Adopt { call } => state.on_adopt(&me, call).instrument(span).await,
                 }
             }
+            SlotMessage::Leases(answer) => state.on_leases(&me, answer).await,
             SlotMessage::Report(r) => state.on_report(r).await,
             SlotMessage::Deadline { attempt } => state.on_deadline(&me, attempt).await,
             SlotMessage::Resolve { attempt } => state.on_resolve(&me, attempt).await,
@@ -221,11 +248,17 @@ impl SlotState {
             return;
         }
         self.done = true;
+        self.unleased = None;
         self._route = None;
         self.timers.cancel();
         if let Some(call) = self.call.clone() {
-            self.ctx.keeper.release_now(call.call_id).await;
-            let _ = self.parent.send_message(SlotDone { call });
+            if self.leased {
+                self.ctx.keeper.release_now(call.call_id).await;
+            }
+            let _ = self.parent.send_message(SlotDone {
+                call,
+                leased: self.leased,
+            });
         }
     }
 

@@ -20,6 +20,7 @@ impl SlotState {
             self.ctx.pools(call.campaign_id, settings.max_concurrent),
             false,
         );
+        self.leased = true;
         let attempt = call.attempt_count;
         self.arm_deadline(me, &call);
         self.hold(me, call);

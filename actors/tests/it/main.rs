@@ -8,6 +8,7 @@ mod edge;
 mod faults;
 mod handoff;
 mod harness;
+mod leasing;
 mod lifecycle;
 mod one_off;
 mod providers;

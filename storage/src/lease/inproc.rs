@@ -66,6 +66,9 @@ pub struct InProcessLeases {
     /// Fault injection: while set, every operation waits this long and fails, as calls to an
     /// unreachable Redis time out.
     unreachable: Mutex<Option<Duration>>,
+    /// Fault injection: while set, a lease is granted (or refused) only after this long, as by
+    /// a slow Redis.
+    grant_delay: Mutex<Option<Duration>>,
 }
 
 impl InProcessLeases {
@@ -75,7 +78,14 @@ impl InProcessLeases {
             pools: Mutex::new(HashMap::new()),
             lost: Mutex::new(HashSet::new()),
             unreachable: Mutex::new(None),
+            grant_delay: Mutex::new(None),
         }
+    }
+
+    /// Fault injection: every acquisition waits `delay` before it reaches the store (`None`:
+    /// at once again).
+    pub fn set_grant_delay(&self, delay: Option<Duration>) {
+        *self.grant_delay.lock().unwrap_or_else(|p| p.into_inner()) = delay;
     }
 
     /// Fault injection: every operation takes `timeout` and fails (`None`: reachable again).
@@ -137,6 +147,10 @@ impl LeaseStore for InProcessLeases {
         ttl: Duration,
         limit: u32,
     ) -> Result<Acquire, LeaseError> {
+        let delay = *self.grant_delay.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         self.reachable().await?;
         if self.is_lost(pool) {
             return Ok(Acquire::Quarantined);
