@@ -20,6 +20,24 @@ async fn two_in_flight(contacts: u32) -> (Harness, dialer_engine::Campaign) {
     (h, campaign)
 }
 
+/// As [`two_in_flight`], with leases answered 10 s after they are asked for from 1 s on: at
+/// 70 s the next two calls (taken at 65 s) wait for theirs, their dials recorded.
+async fn two_recorded_waiting(
+    contacts: u32,
+) -> (Harness, dialer_engine::Campaign, Vec<dialer_engine::Call>) {
+    let (h, campaign) = two_in_flight(contacts).await;
+    h.leases.set_grant_delay(Some(Duration::from_secs(10)));
+    tokio::time::sleep(Duration::from_secs(69)).await;
+    let recorded = dialing(&h, &campaign).await;
+    assert_eq!(
+        recorded.len(),
+        2,
+        "the next two dials are recorded while their leases are asked for"
+    );
+    assert_eq!(h.sim.record().dials.len(), 2, "and not sent before");
+    (h, campaign, recorded)
+}
+
 async fn dialing(h: &Harness, campaign: &dialer_engine::Campaign) -> Vec<dialer_engine::Call> {
     h.calls(campaign.id)
         .await
@@ -30,17 +48,7 @@ async fn dialing(h: &Harness, campaign: &dialer_engine::Campaign) -> Vec<dialer_
 
 #[tokio::test(start_paused = true)]
 async fn a_dial_is_recorded_while_its_leases_are_asked_for_and_sent_once_they_are_granted() {
-    let (h, campaign) = two_in_flight(4).await;
-    h.leases.set_grant_delay(Some(Duration::from_secs(10)));
-    // The first two end at 65 s; the next two are taken then, and granted 10 s later.
-    tokio::time::sleep(Duration::from_secs(70)).await;
-    let recorded = dialing(&h, &campaign).await;
-    assert_eq!(
-        recorded.len(),
-        2,
-        "the next two dials are recorded while their leases are asked for"
-    );
-    assert_eq!(h.sim.record().dials.len(), 2, "and not sent before");
+    let (h, campaign, recorded) = two_recorded_waiting(4).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let record = h.sim.record();
     assert_eq!(record.dials.len(), 4, "sent once granted");
@@ -62,14 +70,7 @@ async fn a_dial_is_recorded_while_its_leases_are_asked_for_and_sent_once_they_ar
 
 #[tokio::test(start_paused = true)]
 async fn a_lease_refused_after_the_dial_was_recorded_gives_the_attempt_back_unsent() {
-    let (h, campaign) = two_in_flight(6).await;
-    h.leases.set_grant_delay(Some(Duration::from_secs(10)));
-    tokio::time::sleep(Duration::from_secs(70)).await;
-    assert_eq!(
-        dialing(&h, &campaign).await.len(),
-        2,
-        "recorded, leases asked for"
-    );
+    let (h, campaign, _) = two_recorded_waiting(6).await;
     // The lease store goes away before it answers, for four minutes: every call to it then
     // takes 10 s more and fails.
     h.leases.set_unreachable(Some(Duration::from_secs(10)));
@@ -116,11 +117,7 @@ async fn a_lease_refused_after_the_dial_was_recorded_gives_the_attempt_back_unse
 
 #[tokio::test(start_paused = true)]
 async fn a_campaign_stopped_while_a_recorded_dial_waits_for_its_leases_never_sends_it() {
-    let (h, campaign) = two_in_flight(4).await;
-    h.leases.set_grant_delay(Some(Duration::from_secs(10)));
-    tokio::time::sleep(Duration::from_secs(70)).await;
-    let recorded = dialing(&h, &campaign).await;
-    assert_eq!(recorded.len(), 2);
+    let (h, campaign, recorded) = two_recorded_waiting(4).await;
     h.engine.stop_campaign(campaign.id).await.unwrap();
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(h.sim.record().dials.len(), 2, "never sent");
