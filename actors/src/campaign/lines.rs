@@ -324,7 +324,10 @@ impl CampaignState {
                 }
                 if let Some(line) = self.lines.get_mut(&call_id) {
                     line.granted = false;
-                    line.slot = None;
+                    // Its failure, if not reported yet, finds no line to restart when it is.
+                    if let Some(slot) = line.slot.take() {
+                        self.slots.remove(&slot.get_id());
+                    }
                 }
                 self.on_restart_slot(me, call_id).await;
             }
