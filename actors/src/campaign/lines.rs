@@ -324,11 +324,9 @@ impl CampaignState {
                 }
                 if let Some(line) = self.lines.get_mut(&call_id) {
                     line.granted = false;
-                    // Its failure, if not reported yet, finds no line to restart when it is.
-                    if let Some(slot) = line.slot.take() {
-                        self.slots.remove(&slot.get_id());
-                    }
                 }
+                // Its failure, if not reported yet, finds no line to restart when it is.
+                self.detach_slot(call_id);
                 self.on_restart_slot(me, call_id).await;
             }
             return;
@@ -363,6 +361,14 @@ impl CampaignState {
         release(self.ctx.leases.as_ref(), &pools, &call_id.to_string()).await;
     }
 
+    /// Takes a call's slot off its line and out of the owner's slots: what that slot reports
+    /// later (done, failed) finds nothing to act on.
+    fn detach_slot(&mut self, call_id: CallId) -> Option<ActorRef<SlotMessage>> {
+        let slot = self.lines.get_mut(&call_id)?.slot.take()?;
+        self.slots.remove(&slot.get_id());
+        Some(slot)
+    }
+
     /// Frees a call's line; returns what held it.
     pub(super) fn free_line(&mut self, call_id: CallId) -> Option<Line> {
         let line = self.lines.remove(&call_id)?;
@@ -392,13 +398,14 @@ impl CampaignState {
     pub(super) async fn on_slot_done(&mut self, done: SlotDone) {
         let SlotDone { call, leased } = done;
         let call_id = call.call_id;
-        if let Some(line) = self.lines.get_mut(&call_id).filter(|l| l.leasing) {
+        if self.lines.get(&call_id).is_some_and(|l| l.leasing) {
             // Done before its leases were answered: the line is freed with their answer.
-            if let Some(slot) = line.slot.take() {
-                self.slots.remove(&slot.get_id());
+            if let Some(slot) = self.detach_slot(call_id) {
                 slot.stop(None);
             }
-            line.void = Some(call);
+            if let Some(line) = self.lines.get_mut(&call_id) {
+                line.void = Some(call);
+            }
             return;
         }
         let Some(line) = self.free_line(call_id) else {
