@@ -56,6 +56,8 @@ pub struct MemoryStore {
     fail_campaign_reads: std::sync::atomic::AtomicU32,
     /// Fault injection: commits that move a dial cursor wait while set (a slow write).
     hold_cursors: std::sync::atomic::AtomicBool,
+    /// Fault injection: the commit moving a dial cursor that brings this to 0 is refused.
+    cursor_commits_to_failure: std::sync::atomic::AtomicU32,
     cursors_released: tokio::sync::Notify,
 }
 
@@ -84,6 +86,21 @@ impl MemoryStore {
         if !hold {
             self.cursors_released.notify_waiters();
         }
+    }
+
+    /// Fault injection: of the commits that move a campaign's dial cursor from now on, the
+    /// `n`-th is refused (once; 0: none) — as a conflict, which retrying does not mend.
+    pub fn fail_cursor_commit(&self, n: u32) {
+        self.cursor_commits_to_failure
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Counts a commit moving a dial cursor down to an injected failure: true when it is the one.
+    fn cursor_commit_fails(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.cursor_commits_to_failure
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok_and(|n| n == 1)
     }
 
     async fn held(&self) {
@@ -371,6 +388,9 @@ impl Store for MemoryStore {
     async fn commit(&self, batch: WriteBatch) -> Result<()> {
         if !batch.cursors.is_empty() {
             self.held().await;
+            if self.cursor_commit_fails() {
+                return Err(StorageError::Conflict("injected refusal".into()));
+            }
         }
         Self::injected(self.fail_commits.load(std::sync::atomic::Ordering::SeqCst))?;
         let mut s = self.state()?;

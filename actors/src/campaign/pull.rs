@@ -26,6 +26,11 @@ use crate::ctx::Ctx;
 /// tens of milliseconds), and the most contacts made into calls at once.
 const STEP: usize = 256;
 
+/// The most new list calls written in one commit: the writer commits whatever is queued
+/// together, and a page of 256 new calls took it 5–25 ms at the day's peak, with every dial
+/// recorded meanwhile waiting for it.
+const MAKE_CHUNK: usize = 64;
+
 impl CampaignState {
     /// Reads what the lanes need from storage (pending calls, then new contacts).
     pub(super) async fn refill(&mut self, me: &ActorRef<CampaignMessage>) {
@@ -378,7 +383,9 @@ pub(super) enum Made {
 }
 
 /// Reads up to `want` contacts of `zone` after its cursor and writes a call for each, with
-/// the zone's cursor past them.
+/// the zone's cursor past them: in commits of [`MAKE_CHUNK`] calls, each moving the cursor
+/// past its own, so that a dial's record is never queued behind a page's worth of new calls.
+/// When a later commit fails, the calls written before it are the answer.
 async fn make_calls(
     ctx: &Ctx,
     campaign: &Campaign,
@@ -392,45 +399,74 @@ async fn make_calls(
         Ok(page) => page,
         Err(e) => return Made::Unread(e),
     };
-    let Some(last) = page.last().map(|c| c.id) else {
+    if page.is_empty() {
         return Made::Exhausted;
-    };
+    }
     let now = ctx.now();
-    let mut batch = WriteBatch {
-        cursors: vec![ListCursor::new(id, zone, last)],
-        ..WriteBatch::default()
-    };
-    let mut calls = Vec::with_capacity(page.len());
-    for contact in page {
-        let mut call = Call::new(
-            NewCall {
-                call_id: CallId::generate(now),
-                campaign_id: id,
-                contact_id: Some(contact.id),
-                phone_number: contact.phone_number,
-                origin: CallOrigin::Campaign,
-                max_attempts: campaign.settings.retry.max_attempts(),
-                scheduled_at: None,
-            },
-            now,
-        );
-        let mut step = decide::created(&call, now);
-        // Outside its calling hours: due at their opening from the start. Made due now, it
-        // would be taken from the lane only to be deferred then, a write awaited in the owner's
-        // handler for each (at a zone's closed hours, most of the owner's time).
-        if let Gate::Defer { until } = gate(
-            &campaign.settings,
-            &call.phone_number,
-            Listed::default(),
-            now,
-        ) {
-            step = step.then(crate::ctx::defer_to_opening(&mut call, until, now));
+    let mut made: Vec<Call> = Vec::with_capacity(page.len());
+    let mut written = None;
+    for contacts in page.chunks(MAKE_CHUNK) {
+        let Some(last) = contacts.last().map(|c| c.id) else {
+            continue;
+        };
+        let mut batch = WriteBatch {
+            cursors: vec![ListCursor::new(id, zone.clone(), last)],
+            ..WriteBatch::default()
+        };
+        let mut calls = Vec::with_capacity(contacts.len());
+        for contact in contacts {
+            let (call, step) = new_list_call(campaign, contact, now);
+            batch.extend(crate::ctx::batch_of(&call, &step));
+            calls.push(call);
         }
-        batch.extend(crate::ctx::batch_of(&call, &step));
-        calls.push(call);
+        match ctx.persist(batch).await {
+            Ok(()) => {
+                made.extend(calls);
+                written = Some(last);
+            }
+            Err(e) => match written {
+                None => return Made::Unwritten(e),
+                Some(_) => {
+                    tracing::warn!(campaign_id = %id, error = %e, "could not write the rest of a page of list calls");
+                    break;
+                }
+            },
+        }
     }
-    match ctx.persist(batch).await {
-        Ok(()) => Made::Calls { calls, last },
-        Err(e) => Made::Unwritten(e),
+    match written {
+        Some(last) => Made::Calls { calls: made, last },
+        None => Made::Exhausted,
     }
+}
+
+/// A list call for `contact`, made now; outside its calling hours, due at their opening from
+/// the start. Made due now, it would be taken from the lane only to be deferred then, a write
+/// awaited in the owner's handler for each (at a zone's closed hours, most of the owner's time).
+fn new_list_call(
+    campaign: &Campaign,
+    contact: &dialer_storage::Contact,
+    now: DateTime<Utc>,
+) -> (Call, dialer_engine::Step) {
+    let mut call = Call::new(
+        NewCall {
+            call_id: CallId::generate(now),
+            campaign_id: campaign.id,
+            contact_id: Some(contact.id),
+            phone_number: contact.phone_number.clone(),
+            origin: CallOrigin::Campaign,
+            max_attempts: campaign.settings.retry.max_attempts(),
+            scheduled_at: None,
+        },
+        now,
+    );
+    let mut step = decide::created(&call, now);
+    if let Gate::Defer { until } = gate(
+        &campaign.settings,
+        &call.phone_number,
+        Listed::default(),
+        now,
+    ) {
+        step = step.then(crate::ctx::defer_to_opening(&mut call, until, now));
+    }
+    (call, step)
 }

@@ -45,6 +45,33 @@ async fn storage_that_fails_for_a_while_loses_no_state_change() {
     );
 }
 
+/// A page of contacts is made into calls in several commits: when storage refuses one after
+/// the first, the calls already written are dialed and the list goes on after them — no
+/// contact made into a call twice, none left out.
+#[tokio::test(start_paused = true)]
+async fn a_page_of_contacts_whose_later_commit_fails_is_made_into_calls_once() {
+    let profile = mixed();
+    let h = Harness::start(profile.clone(), config()).await;
+    // 100 lines read 200 contacts ahead: the first page is all of them, written 64 calls a
+    // commit, and storage refuses the second of those commits.
+    let campaign = h.campaign(settings(100, 3, 15), 200).await;
+    h.store.fail_cursor_commit(2);
+    h.engine.start_campaign(campaign.id).await.unwrap();
+    wait_for(&h, campaign.id, CampaignState::Completed, WEEK).await;
+
+    let calls = h.calls(campaign.id).await;
+    assert_eq!(calls.len(), 200, "one call for each contact");
+    let mut contacts: Vec<_> = calls.iter().filter_map(|c| c.contact_id).collect();
+    contacts.sort_unstable();
+    contacts.dedup();
+    assert_eq!(contacts.len(), 200);
+    let want = expected(&h.sim, &profile, 200, 3);
+    let record = h.sim.record();
+    assert_eq!(record.duplicate_dials, 0);
+    assert_eq!(record.dials.len(), want.dials);
+    assert!(calls.iter().all(|c| c.status.is_terminal()));
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_owner_that_cannot_be_started_is_started_later_and_the_engine_keeps_running() {
     let mut h = Harness::start(always_picked(), config()).await;
